@@ -1,0 +1,104 @@
+//! `neurona bench`: the training-step loop of one epoch (default 469 steps of the configured batch
+//! size) on each backend, with real images through the same batcher as training, so host→device
+//! copies are included. `bench/torch_mlp.py` runs the identical workload in PyTorch; see BENCHMARKS.md.
+
+use std::time::Instant;
+
+use burn::optim::GradientsParams;
+use burn::prelude::*;
+use serde::Serialize;
+
+use crate::backend::BackendChoice;
+use crate::config::ExperimentConfig;
+use crate::data::{ImageBatcher, MnistData, NUM_CLASSES};
+use crate::error::Result;
+use crate::model::Mlp;
+
+#[derive(Debug, Clone, Serialize)]
+pub struct BenchResult {
+    pub framework: &'static str,
+    pub backend: String,
+    pub device: String,
+    pub steps: usize,
+    pub batch_size: usize,
+    pub seconds: f64,
+    pub steps_per_s: f64,
+    /// Peak resident memory of the whole process so far (VmHWM), in MiB.
+    pub peak_rss_mb: f64,
+    pub final_loss: f64,
+}
+
+/// Times `steps` training steps (after `warmup` untimed ones) on each backend.
+pub fn bench(
+    config: &ExperimentConfig,
+    backends: &[BackendChoice],
+    steps: usize,
+    warmup: usize,
+) -> Result<Vec<BenchResult>> {
+    let data = MnistData::load(&config.data, config.seed)?;
+    let batcher = ImageBatcher {
+        images: data.train.clone(),
+        normalization: data.normalization,
+    };
+    let batch_size = config.training.batch_size;
+    let order = crate::data::split(data.train.len(), 0.0, config.seed).0;
+    let batches: Vec<&[usize]> = order.chunks(batch_size).collect();
+    let mut results = Vec::new();
+    for &backend in backends {
+        let device = crate::backend::device(backend, config.precision)?.autodiff();
+        device.seed(config.seed);
+        let mut model = config
+            .model
+            .init(batcher.images.pixels_per_image(), NUM_CLASSES, &device);
+        let mut optim = crate::training::optimizer(&config.optimizer);
+        let lr = config.optimizer.learning_rate;
+        let mut step = |model: Mlp, i: usize| -> (Mlp, Tensor<1>) {
+            let out =
+                model.forward_classification(batcher.make(batches[i % batches.len()], &device));
+            let grads = GradientsParams::from_grads(out.loss.backward(), &model);
+            (optim.step(lr, model, grads), out.loss)
+        };
+        let mut loss = None;
+        for i in 0..warmup {
+            (model, _) = step(model, i);
+        }
+        let start = Instant::now();
+        for i in warmup..warmup + steps {
+            let (m, l) = step(model, i);
+            model = m;
+            loss = Some(l);
+        }
+        // Reading the last loss waits for all queued work (asynchronous backends).
+        let final_loss = loss.map_or(f64::NAN, |l| {
+            l.into_data()
+                .convert::<f64>()
+                .try_to_vec::<f64>()
+                .expect("loss")[0]
+        });
+        let seconds = start.elapsed().as_secs_f64();
+        results.push(BenchResult {
+            framework: "burn",
+            backend: backend.resolve()?.name().to_string(),
+            device: format!("{:?}", device.clone().inner()),
+            steps,
+            batch_size,
+            seconds,
+            steps_per_s: steps as f64 / seconds,
+            peak_rss_mb: peak_rss_mb(),
+            final_loss,
+        });
+    }
+    Ok(results)
+}
+
+/// VmHWM from /proc/self/status (Linux); NaN elsewhere.
+fn peak_rss_mb() -> f64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmHWM:"))
+                .and_then(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok())
+        })
+        .map_or(f64::NAN, |kb| kb / 1024.0)
+}

@@ -1,0 +1,350 @@
+//! The experiment file: one TOML document with `[data] [model] [optimizer] [training] [output]`.
+//!
+//! Every field has a default (see `configs/*.toml`, where each is written out and commented), unknown
+//! keys are rejected, and errors name the file, the line and the offending key or value.
+//! Parsing gives an [`ExperimentConfig`]; [`ExperimentConfig::validate`] checks the values before any
+//! work starts, so a bad learning rate fails in milliseconds rather than after loading data.
+
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::backend::{BackendChoice, Precision};
+use crate::error::{Error, Result};
+
+/// A whole experiment, as read from TOML.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ExperimentConfig {
+    /// `"auto" | "flex" | "ndarray" | "wgpu" | "cuda"`; `auto` picks the first compiled-in CPU backend.
+    pub backend: BackendChoice,
+    /// `"f32" | "f64"`: the float type of every tensor.
+    pub precision: Precision,
+    /// Seeds weight init, the validation split and batch shuffling.
+    pub seed: u64,
+    pub data: DataConfig,
+    pub model: ModelConfig,
+    pub optimizer: OptimizerConfig,
+    pub training: TrainingConfig,
+    pub output: OutputConfig,
+}
+
+impl Default for ExperimentConfig {
+    fn default() -> Self {
+        Self {
+            backend: BackendChoice::Auto,
+            precision: Precision::F32,
+            seed: 42,
+            data: DataConfig::default(),
+            model: ModelConfig::default(),
+            optimizer: OptimizerConfig::default(),
+            training: TrainingConfig::default(),
+            output: OutputConfig::default(),
+        }
+    }
+}
+
+/// Which MNIST-format data set and how to prepare it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DataConfig {
+    pub dataset: DatasetName,
+    /// Folder holding (or receiving) the four IDX files. Unset: `$NEURONA_DATA/<dataset>`, else the
+    /// user cache folder; Fashion-MNIST is first looked for in Debian's `/usr/share/datasets`.
+    pub dir: Option<PathBuf>,
+    /// Download mirrors tried in order; unset means the data set's public mirrors.
+    pub mirrors: Option<Vec<String>>,
+    /// Share of the training images held out for validation (seeded, disjoint from the test set).
+    pub validation_fraction: f64,
+    /// Use only the first N training images (before the split): quick experiments and tests.
+    pub train_limit: Option<usize>,
+    /// Use only the first N test images.
+    pub test_limit: Option<usize>,
+    /// Standardise pixels after scaling to [0,1]: `(x - mean) / std`.
+    pub standardize: bool,
+    /// Mean and std used by `standardize`; computed on the training split when unset and written
+    /// into the run's `config.toml` so evaluation and prediction use the same values.
+    pub mean: Option<f64>,
+    pub std: Option<f64>,
+}
+
+impl Default for DataConfig {
+    fn default() -> Self {
+        Self {
+            dataset: DatasetName::Mnist,
+            dir: None,
+            mirrors: None,
+            validation_fraction: 0.1,
+            train_limit: None,
+            test_limit: None,
+            standardize: false,
+            mean: None,
+            std: None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum DatasetName {
+    Mnist,
+    FashionMnist,
+}
+
+/// The multi-layer perceptron: `784 → hidden… → 10`, softmax output.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ModelConfig {
+    /// Width of each hidden layer; `[]` gives softmax regression.
+    pub hidden: Vec<usize>,
+    pub activation: Activation,
+    /// Slope for negative inputs of `leaky_relu`.
+    pub leaky_slope: f64,
+    pub init: Init,
+    /// Half-width `ε` of `small_uniform`'s `U(-ε, ε)`.
+    pub init_scale: f64,
+}
+
+impl Default for ModelConfig {
+    fn default() -> Self {
+        Self {
+            hidden: vec![512],
+            activation: Activation::Relu,
+            leaky_slope: 0.01,
+            init: Init::He,
+            init_scale: 0.12,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Activation {
+    Tanh,
+    Relu,
+    Sigmoid,
+    LeakyRelu,
+}
+
+/// Weight initialisation; biases always start at zero (the course's advice).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Init {
+    /// Glorot/Xavier uniform: suits tanh and sigmoid.
+    Xavier,
+    /// He/Kaiming normal: suits relu and leaky relu.
+    He,
+    /// `U(-init_scale, init_scale)`: the course's "random and small".
+    SmallUniform,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct OptimizerConfig {
+    /// `"adam" | "sgd"`.
+    pub kind: OptimizerKind,
+    pub learning_rate: f64,
+    /// L2 weight decay added to the gradient (0 = none).
+    pub weight_decay: f64,
+    /// SGD momentum (0 = plain gradient descent).
+    pub momentum: f64,
+    pub beta_1: f64,
+    pub beta_2: f64,
+    pub epsilon: f64,
+}
+
+impl Default for OptimizerConfig {
+    fn default() -> Self {
+        Self {
+            kind: OptimizerKind::Adam,
+            learning_rate: 1e-3,
+            weight_decay: 0.0,
+            momentum: 0.0,
+            beta_1: 0.9,
+            beta_2: 0.999,
+            epsilon: 1e-8,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OptimizerKind {
+    Adam,
+    Sgd,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TrainingConfig {
+    pub epochs: usize,
+    pub batch_size: usize,
+    /// Stop when validation loss has not improved for this many epochs (unset = never).
+    pub early_stopping_patience: Option<usize>,
+}
+
+impl Default for TrainingConfig {
+    fn default() -> Self {
+        Self {
+            epochs: 10,
+            batch_size: 128,
+            early_stopping_patience: None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct OutputConfig {
+    /// Parent folder of run directories.
+    pub dir: PathBuf,
+    /// Run name; unset means the config file's stem. The run lives in `<dir>/<name>/`.
+    pub name: Option<String>,
+}
+
+impl Default for OutputConfig {
+    fn default() -> Self {
+        Self {
+            dir: PathBuf::from("artifacts"),
+            name: None,
+        }
+    }
+}
+
+impl ExperimentConfig {
+    /// Reads and validates an experiment file. The run name defaults to the file's stem.
+    pub fn load(path: &Path) -> Result<Self> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| Error::Config(format!("cannot read config {}: {e}", path.display())))?;
+        let mut config = Self::parse(&text, path)?;
+        if config.output.name.is_none() {
+            let stem = path.file_stem().and_then(|s| s.to_str()).unwrap_or("run");
+            config.output.name = Some(stem.to_string());
+        }
+        config
+            .validate()
+            .map_err(|e| Error::Config(format!("{}: {e}", path.display())))?;
+        Ok(config)
+    }
+
+    /// Parses TOML text; `origin` names the file in error messages.
+    pub fn parse(text: &str, origin: &Path) -> Result<Self> {
+        toml::from_str(text).map_err(|e| Error::Config(describe_toml_error(&e, text, origin)))
+    }
+
+    /// Checks every value that serde's types cannot express.
+    pub fn validate(&self) -> Result<(), String> {
+        let d = &self.data;
+        if !(0.0..1.0).contains(&d.validation_fraction) {
+            return Err(format!(
+                "data.validation_fraction must be in [0, 1), got {}",
+                d.validation_fraction
+            ));
+        }
+        if d.train_limit == Some(0) || d.test_limit == Some(0) {
+            return Err("data.train_limit and data.test_limit must be at least 1".into());
+        }
+        if let Some(std) = d.std
+            && !(std.is_finite() && std > 0.0)
+        {
+            return Err(format!("data.std must be a positive number, got {std}"));
+        }
+        if let Some(mean) = d.mean
+            && !mean.is_finite()
+        {
+            return Err(format!("data.mean must be finite, got {mean}"));
+        }
+        let m = &self.model;
+        if let Some(i) = m.hidden.iter().position(|&w| w == 0) {
+            return Err(format!(
+                "model.hidden[{i}] is 0: every hidden layer needs at least one unit"
+            ));
+        }
+        if !(m.leaky_slope.is_finite() && m.leaky_slope >= 0.0) {
+            return Err(format!(
+                "model.leaky_slope must be ≥ 0, got {}",
+                m.leaky_slope
+            ));
+        }
+        if !(m.init_scale.is_finite() && m.init_scale > 0.0) {
+            return Err(format!(
+                "model.init_scale must be > 0, got {}",
+                m.init_scale
+            ));
+        }
+        let o = &self.optimizer;
+        positive("optimizer.learning_rate", o.learning_rate)?;
+        positive("optimizer.epsilon", o.epsilon)?;
+        if !(o.weight_decay.is_finite() && o.weight_decay >= 0.0) {
+            return Err(format!(
+                "optimizer.weight_decay must be ≥ 0, got {}",
+                o.weight_decay
+            ));
+        }
+        for (key, v) in [
+            ("momentum", o.momentum),
+            ("beta_1", o.beta_1),
+            ("beta_2", o.beta_2),
+        ] {
+            if !(0.0..1.0).contains(&v) {
+                return Err(format!("optimizer.{key} must be in [0, 1), got {v}"));
+            }
+        }
+        let t = &self.training;
+        if t.epochs == 0 {
+            return Err("training.epochs must be at least 1".into());
+        }
+        if t.batch_size == 0 {
+            return Err("training.batch_size must be at least 1".into());
+        }
+        if t.early_stopping_patience == Some(0) {
+            return Err(
+                "training.early_stopping_patience must be at least 1 (omit it to disable)".into(),
+            );
+        }
+        if let Some(name) = &self.output.name
+            && (name.is_empty() || name.contains(['/', '\\']) || name == "." || name == "..")
+        {
+            return Err(format!("output.name {name:?} must be a plain folder name"));
+        }
+        Ok(())
+    }
+
+    /// The run directory: `<output.dir>/<output.name>`.
+    pub fn run_dir(&self) -> PathBuf {
+        self.output
+            .dir
+            .join(self.output.name.as_deref().unwrap_or("run"))
+    }
+
+    /// The resolved config as TOML, with every default written out.
+    pub fn to_toml(&self) -> String {
+        toml::to_string_pretty(self).expect("an ExperimentConfig always serialises to TOML")
+    }
+}
+
+fn positive(key: &str, value: f64) -> Result<(), String> {
+    if value.is_finite() && value > 0.0 {
+        Ok(())
+    } else {
+        Err(format!("{key} must be a positive number, got {value}"))
+    }
+}
+
+/// `file:line:column: message`, followed by the offending line so the key is visible.
+fn describe_toml_error(error: &toml::de::Error, text: &str, origin: &Path) -> String {
+    let message = error.message().trim_end();
+    match error.span() {
+        Some(span) => {
+            let before = &text[..span.start.min(text.len())];
+            let line = before.matches('\n').count() + 1;
+            let column = before.len() - before.rfind('\n').map_or(0, |i| i + 1) + 1;
+            let source_line = text.lines().nth(line - 1).unwrap_or("").trim_end();
+            format!(
+                "invalid config {}, line {line}, column {column}: {message}\n    {line} | {source_line}",
+                origin.display()
+            )
+        }
+        None => format!("invalid config {}: {message}", origin.display()),
+    }
+}

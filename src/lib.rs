@@ -1,0 +1,16 @@
+//! neurona: the models of an introductory ML/DL course as Burn modules, trained from TOML
+//! experiments on any compiled-in backend.
+
+pub mod backend;
+pub mod config;
+pub mod data;
+pub mod error;
+pub mod model;
+
+pub use error::{Error, Result};
+pub mod bench;
+pub mod eval;
+pub mod predict;
+pub mod renderer;
+pub mod report;
+pub mod training;

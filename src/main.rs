@@ -1,0 +1,183 @@
+//! The `neurona` command line: a thin layer over the library.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use neurona::backend::BackendChoice;
+use neurona::config::ExperimentConfig;
+use neurona::predict::ImageSource;
+use neurona::training::TrainOptions;
+use neurona::{Error, Result};
+
+#[derive(Parser)]
+#[command(
+    name = "neurona",
+    version,
+    about = "Train, evaluate and use the course's models on Burn"
+)]
+struct Cli {
+    /// Override the config's seed.
+    #[arg(long, global = true)]
+    seed: Option<u64>,
+    /// Override the config's backend.
+    #[arg(long, global = true, value_enum)]
+    backend: Option<BackendChoice>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Train the experiment described by a TOML config.
+    Train {
+        config: PathBuf,
+        /// Continue the run from its last completed epoch.
+        #[arg(long, conflicts_with = "force")]
+        resume: bool,
+        /// Delete an existing run of the same name and start over.
+        #[arg(long)]
+        force: bool,
+    },
+    /// Evaluate a trained run on the test set (writes eval.json into the run directory).
+    Eval {
+        /// A run directory, or the config file that trained it.
+        run: PathBuf,
+        /// Evaluate this checkpoint instead of the best model.
+        #[arg(long)]
+        checkpoint: Option<PathBuf>,
+    },
+    /// Classify 28×28 grey images (PNG or PGM) with a trained run.
+    Predict {
+        run: PathBuf,
+        images: Vec<PathBuf>,
+        /// Take the image from this IDX file instead...
+        #[arg(long, requires = "index", conflicts_with = "images")]
+        idx: Option<PathBuf>,
+        /// ...at this position.
+        #[arg(long, requires = "idx")]
+        index: Option<usize>,
+    },
+    /// Time one epoch of training steps on every compiled backend.
+    Bench {
+        config: PathBuf,
+        /// Training steps to time.
+        #[arg(long, default_value_t = 469)]
+        steps: usize,
+        /// Untimed steps first (kernel warm-up).
+        #[arg(long, default_value_t = 20)]
+        warmup: usize,
+    },
+}
+
+fn load_config(path: &std::path::Path, cli: &Cli) -> Result<ExperimentConfig> {
+    let mut config = ExperimentConfig::load(path)?;
+    if let Some(seed) = cli.seed {
+        config.seed = seed;
+    }
+    if let Some(backend) = cli.backend {
+        config.backend = backend;
+    }
+    Ok(config)
+}
+
+/// A run directory given directly, or the one a config file names.
+fn run_dir(path: &std::path::Path, cli: &Cli) -> Result<PathBuf> {
+    if path.is_dir() {
+        Ok(path.to_path_buf())
+    } else if path.is_file() {
+        Ok(load_config(path, cli)?.run_dir())
+    } else {
+        Err(Error::Usage(format!(
+            "{} is neither a run directory nor a config file",
+            path.display()
+        )))
+    }
+}
+
+fn run(cli: &Cli) -> Result<()> {
+    match &cli.command {
+        Command::Train {
+            config,
+            resume,
+            force,
+        } => {
+            let config = load_config(config, cli)?;
+            neurona::training::train(
+                config,
+                TrainOptions {
+                    resume: *resume,
+                    force: *force,
+                },
+            )?;
+        }
+        Command::Eval { run, checkpoint } => {
+            let report =
+                neurona::eval::eval_run(&run_dir(run, cli)?, checkpoint.as_deref(), cli.backend)?;
+            print!("{report}");
+        }
+        Command::Predict {
+            run,
+            images,
+            idx,
+            index,
+        } => {
+            let source = match (idx, index) {
+                (Some(path), Some(index)) => ImageSource::Idx {
+                    path: path.clone(),
+                    index: *index,
+                },
+                _ => ImageSource::Files(images.clone()),
+            };
+            for p in neurona::predict::predict(&run_dir(run, cli)?, &source, cli.backend)? {
+                let mut ranked: Vec<usize> = (0..p.probabilities.len()).collect();
+                ranked.sort_by(|&a, &b| p.probabilities[b].total_cmp(&p.probabilities[a]));
+                let top: Vec<String> = ranked[..3]
+                    .iter()
+                    .map(|&c| format!("{c}: {:.1}%", 100.0 * p.probabilities[c]))
+                    .collect();
+                println!(
+                    "{}: {} ({})   top 3: {}",
+                    p.source,
+                    p.class,
+                    p.class_name,
+                    top.join(", ")
+                );
+            }
+        }
+        Command::Bench {
+            config,
+            steps,
+            warmup,
+        } => {
+            let config = load_config(config, cli)?;
+            let backends = match cli.backend {
+                Some(b) => vec![b],
+                None => BackendChoice::compiled(),
+            };
+            for result in neurona::bench::bench(&config, &backends, *steps, *warmup)? {
+                println!(
+                    "{}",
+                    serde_json::to_string(&result).map_err(|e| Error::Internal(e.to_string()))?
+                );
+            }
+        }
+    }
+    Ok(())
+}
+
+fn main() -> ExitCode {
+    // A panic is our bug, not the user's: one line and exit code 1, no backtrace dump.
+    std::panic::set_hook(Box::new(|info| {
+        eprintln!("internal error: {info}");
+    }));
+    let cli = Cli::parse();
+    match std::panic::catch_unwind(|| run(&cli)) {
+        Ok(Ok(())) => ExitCode::SUCCESS,
+        Ok(Err(e)) => {
+            eprintln!("error: {e}");
+            ExitCode::from(e.exit_code() as u8)
+        }
+        Err(_) => ExitCode::FAILURE,
+    }
+}

@@ -1,0 +1,112 @@
+//! Config parsing and validation: defaults, unknown keys, wrong types, invalid values.
+
+mod common;
+
+use std::path::Path;
+
+use neurona::backend::{BackendChoice, Precision};
+use neurona::config::{Activation, DatasetName, ExperimentConfig, Init};
+
+fn parse(text: &str) -> Result<ExperimentConfig, String> {
+    let config = ExperimentConfig::parse(text, Path::new("exp.toml")).map_err(|e| e.to_string())?;
+    config.validate()?;
+    Ok(config)
+}
+
+#[test]
+fn empty_file_gives_the_documented_defaults() {
+    let c = parse("").unwrap();
+    assert_eq!(c.backend, BackendChoice::Auto);
+    assert_eq!(c.precision, Precision::F32);
+    assert_eq!(c.data.dataset, DatasetName::Mnist);
+    assert_eq!(c.model.hidden, vec![512]);
+    assert_eq!(c.model.activation, Activation::Relu);
+    assert_eq!(c.model.init, Init::He);
+    assert_eq!((c.training.epochs, c.training.batch_size), (10, 128));
+    assert_eq!(c.optimizer.learning_rate, 1e-3);
+}
+
+#[test]
+fn shipped_mnist_config_writes_out_exactly_the_defaults() {
+    // configs/mnist.toml documents every default: parsing it must give the default config.
+    let shipped = ExperimentConfig::load(Path::new("configs/mnist.toml")).unwrap();
+    let mut expected = ExperimentConfig::default();
+    expected.output.name = Some("mnist".into());
+    assert_eq!(shipped, expected);
+    let fashion = ExperimentConfig::load(Path::new("configs/fashion-mnist.toml")).unwrap();
+    assert_eq!(fashion.data.dataset, DatasetName::FashionMnist);
+    assert_eq!(fashion.model.hidden, vec![512]);
+}
+
+#[test]
+fn unknown_key_names_file_line_and_key() {
+    let err = parse("seed = 1\n\n[model]\nhiden = [64]\n").unwrap_err();
+    assert!(err.contains("exp.toml"), "{err}");
+    assert!(err.contains("line 4"), "{err}");
+    assert!(err.contains("unknown field `hiden`"), "{err}");
+    let err = parse("[modle]\n").unwrap_err();
+    assert!(err.contains("line 1") && err.contains("modle"), "{err}");
+}
+
+#[test]
+fn wrong_type_names_line_and_shows_it() {
+    let err = parse("[training]\nepochs = \"ten\"\n").unwrap_err();
+    assert!(err.contains("line 2"), "{err}");
+    assert!(err.contains("epochs = \"ten\""), "{err}");
+    let err = parse("[model]\nactivation = \"softplus\"\n").unwrap_err();
+    assert!(
+        err.contains("softplus") && err.contains("leaky_relu"),
+        "{err}"
+    );
+    let err = parse("backend = \"tpu\"\n").unwrap_err();
+    assert!(err.contains("tpu") && err.contains("wgpu"), "{err}");
+    let err = parse("[training\nepochs = 1\n").unwrap_err();
+    assert!(err.contains("line 1"), "{err}");
+}
+
+#[test]
+fn invalid_values_are_rejected_with_the_key() {
+    for (text, key) in [
+        (
+            "[optimizer]\nlearning_rate = 0.0",
+            "optimizer.learning_rate",
+        ),
+        (
+            "[optimizer]\nlearning_rate = -1.0",
+            "optimizer.learning_rate",
+        ),
+        ("[optimizer]\nbeta_1 = 1.0", "optimizer.beta_1"),
+        ("[optimizer]\nweight_decay = -0.1", "optimizer.weight_decay"),
+        ("[training]\nepochs = 0", "training.epochs"),
+        ("[training]\nbatch_size = 0", "training.batch_size"),
+        (
+            "[training]\nearly_stopping_patience = 0",
+            "training.early_stopping_patience",
+        ),
+        (
+            "[data]\nvalidation_fraction = 1.0",
+            "data.validation_fraction",
+        ),
+        ("[data]\nstd = 0.0", "data.std"),
+        ("[data]\ntrain_limit = 0", "data.train_limit"),
+        ("[model]\nhidden = [64, 0]", "model.hidden[1]"),
+        ("[model]\ninit_scale = 0.0", "model.init_scale"),
+        ("[output]\nname = \"a/b\"", "output.name"),
+    ] {
+        let err = parse(text).unwrap_err();
+        assert!(err.contains(key), "{text:?} gave {err}");
+    }
+    assert!(
+        parse("[training]\nepochs = -3")
+            .unwrap_err()
+            .contains("line 2")
+    );
+}
+
+#[test]
+fn resolved_config_round_trips_through_toml() {
+    let mut c = parse("[model]\nhidden = [32, 16]\nactivation = \"tanh\"\n[data]\nstandardize = true\nmean = 0.5\nstd = 0.25").unwrap();
+    c.output.name = Some("x".into());
+    let again = ExperimentConfig::parse(&c.to_toml(), Path::new("resolved.toml")).unwrap();
+    assert_eq!(again, c);
+}
