@@ -144,6 +144,10 @@ pub struct OptimizerConfig {
     /// `"adam" | "sgd"`.
     pub kind: OptimizerKind,
     pub learning_rate: f64,
+    /// `"constant"`, or `"cosine"`: anneal from `learning_rate` to `min_learning_rate` along a
+    /// half cosine over all training steps.
+    pub schedule: Schedule,
+    pub min_learning_rate: f64,
     /// L2 weight decay added to the gradient (0 = none).
     pub weight_decay: f64,
     /// SGD momentum (0 = plain gradient descent).
@@ -158,6 +162,8 @@ impl Default for OptimizerConfig {
         Self {
             kind: OptimizerKind::Adam,
             learning_rate: 1e-3,
+            schedule: Schedule::Constant,
+            min_learning_rate: 0.0,
             weight_decay: 0.0,
             momentum: 0.0,
             beta_1: 0.9,
@@ -172,6 +178,13 @@ impl Default for OptimizerConfig {
 pub enum OptimizerKind {
     Adam,
     Sgd,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Schedule {
+    Constant,
+    Cosine,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -275,6 +288,21 @@ impl ExperimentConfig {
         let o = &self.optimizer;
         positive("optimizer.learning_rate", o.learning_rate)?;
         positive("optimizer.epsilon", o.epsilon)?;
+        if o.schedule == Schedule::Cosine {
+            // Burn's cosine scheduler takes rates in (0, 1].
+            if o.learning_rate > 1.0 {
+                return Err(format!(
+                    "optimizer.learning_rate must be at most 1 with schedule = \"cosine\", got {}",
+                    o.learning_rate
+                ));
+            }
+            if !(0.0..=o.learning_rate).contains(&o.min_learning_rate) {
+                return Err(format!(
+                    "optimizer.min_learning_rate must be in [0, learning_rate], got {}",
+                    o.min_learning_rate
+                ));
+            }
+        }
         if !(o.weight_decay.is_finite() && o.weight_decay >= 0.0) {
             return Err(format!(
                 "optimizer.weight_decay must be ≥ 0, got {}",

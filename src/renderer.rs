@@ -135,8 +135,8 @@ impl TrainingProgressLogger for EpochRenderer {
             seconds: self.epoch_started.elapsed().as_secs_f64(),
         };
         self.epoch_started = Instant::now();
-        println!(
-            "epoch {epoch:>3}/{}  train loss {:.4} acc {:6.2}%  valid loss {:.4} acc {:6.2}%  {:.1}s",
+        let line = format!(
+            "epoch {epoch:>3}/{}  train loss {:.4} acc {:6.2}%  valid loss {:.4} acc {:6.2}%  {:.2}s",
             self.total_epochs,
             record.train_loss,
             100.0 * record.train_accuracy,
@@ -151,6 +151,8 @@ impl TrainingProgressLogger for EpochRenderer {
         if let Err(e) = metrics.save(&self.path) {
             eprintln!("warning: could not save {}: {e}", self.path.display());
         }
+        // Printed after saving: whoever sees the line can rely on the record being on disk.
+        println!("{line}");
     }
 
     fn start_split(&mut self, split: &str, total_items: usize) {

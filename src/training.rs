@@ -6,16 +6,21 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 use burn::data::dataloader::DataLoaderBuilder;
+use burn::optim::OptimizerRecord;
 use burn::optim::decay::WeightDecayConfig;
+use burn::optim::lr_scheduler::LrSchedulerRecord;
+use burn::optim::lr_scheduler::cosine::CosineAnnealingLrSchedulerConfig;
+use burn::optim::lr_scheduler::module_lr_scheduler::ModuleLrScheduler;
 use burn::optim::momentum::MomentumConfig;
 use burn::optim::{AdamConfig, ModuleOptimizer, SgdConfig};
 use burn::prelude::*;
+use burn::store::ModuleRecord;
 use burn::train::checkpoint::{CheckpointingAction, CheckpointingStrategy};
 use burn::train::metric::store::{Aggregate, Direction, EventStoreClient, Split};
 use burn::train::metric::{AccuracyMetric, LossMetric};
 use burn::train::{Learner, MetricEarlyStoppingStrategy, StoppingCondition, SupervisedTraining};
 
-use crate::config::{ExperimentConfig, OptimizerConfig, OptimizerKind};
+use crate::config::{ExperimentConfig, OptimizerConfig, OptimizerKind, Schedule};
 use crate::data::{ImageBatcher, IndexDataset, MnistData, NUM_CLASSES};
 use crate::error::{Error, Result};
 use crate::eval::{EvalReport, evaluate_test, load_model};
@@ -60,11 +65,14 @@ fn checkpoint_path(run_dir: &Path, kind: &str, epoch: usize) -> PathBuf {
         .join(format!("{kind}-{epoch}.bpk"))
 }
 
-/// The last epoch whose model and optimizer checkpoints are both on disk, no later than `max`.
+/// The last epoch, no later than `max`, whose model, optimizer and scheduler checkpoints all
+/// load. burn-train writes them in the background and not atomically, so a run killed at the
+/// wrong moment can leave a half-written file: that epoch is skipped rather than crashing resume.
 pub fn last_checkpoint(run_dir: &Path, max: usize) -> Option<usize> {
     (1..=max).rev().find(|&e| {
-        checkpoint_path(run_dir, "model", e).is_file()
-            && checkpoint_path(run_dir, "optim", e).is_file()
+        ModuleRecord::load(checkpoint_path(run_dir, "model", e)).is_ok()
+            && OptimizerRecord::load(checkpoint_path(run_dir, "optim", e)).is_ok()
+            && LrSchedulerRecord::load(checkpoint_path(run_dir, "scheduler", e)).is_ok()
     })
 }
 
@@ -100,6 +108,19 @@ pub fn optimizer(config: &OptimizerConfig) -> ModuleOptimizer {
                     .with_dampening(0.0)
             }))
             .init(),
+    }
+}
+
+/// The learning rate per step; `total_steps` is the length of the whole run.
+fn lr_schedule(config: &OptimizerConfig, total_steps: usize) -> Result<ModuleLrScheduler> {
+    match config.schedule {
+        Schedule::Constant => Ok(config.learning_rate.into()),
+        Schedule::Cosine => {
+            CosineAnnealingLrSchedulerConfig::new(config.learning_rate, total_steps.max(1))
+                .with_min_lr(config.min_learning_rate)
+                .init()
+                .map_err(|e| Error::Config(format!("optimizer.schedule: {e}")))
+        }
     }
 }
 
@@ -209,11 +230,9 @@ pub fn train(mut config: ExperimentConfig, options: TrainOptions) -> Result<Trai
             StoppingCondition::NoImprovementSince { n_epochs },
         ));
     }
-    let result = training.launch(Learner::new(
-        model,
-        optimizer(&config.optimizer),
-        config.optimizer.learning_rate,
-    ));
+    let steps_per_epoch = data.train_indices.len().div_ceil(batch_size);
+    let schedule = lr_schedule(&config.optimizer, steps_per_epoch * config.training.epochs)?;
+    let result = training.launch(Learner::new(model, optimizer(&config.optimizer), schedule));
     if let Some(error) = result.error {
         return Err(Error::Internal(format!("training failed: {error}")));
     }

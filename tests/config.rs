@@ -5,7 +5,7 @@ mod common;
 use std::path::Path;
 
 use neurona::backend::{BackendChoice, Precision};
-use neurona::config::{Activation, DatasetName, ExperimentConfig, Init};
+use neurona::config::{Activation, DatasetName, ExperimentConfig, Init, Schedule};
 
 fn parse(text: &str) -> Result<ExperimentConfig, String> {
     let config = ExperimentConfig::parse(text, Path::new("exp.toml")).map_err(|e| e.to_string())?;
@@ -28,10 +28,12 @@ fn empty_file_gives_the_documented_defaults() {
 
 #[test]
 fn shipped_mnist_config_writes_out_exactly_the_defaults() {
-    // configs/mnist.toml documents every default: parsing it must give the default config.
+    // configs/mnist.toml documents every default: parsing it must give the default config,
+    // except for the one deliberate choice of a cosine learning-rate schedule.
     let shipped = ExperimentConfig::load(Path::new("configs/mnist.toml")).unwrap();
     let mut expected = ExperimentConfig::default();
     expected.output.name = Some("mnist".into());
+    expected.optimizer.schedule = Schedule::Cosine;
     assert_eq!(shipped, expected);
     let fashion = ExperimentConfig::load(Path::new("configs/fashion-mnist.toml")).unwrap();
     assert_eq!(fashion.data.dataset, DatasetName::FashionMnist);
@@ -78,6 +80,14 @@ fn invalid_values_are_rejected_with_the_key() {
         ("[optimizer]\nbeta_1 = 1.0", "optimizer.beta_1"),
         ("[optimizer]\nweight_decay = -0.1", "optimizer.weight_decay"),
         ("[training]\nepochs = 0", "training.epochs"),
+        (
+            "[optimizer]\nschedule = \"cosine\"\nlearning_rate = 2.0",
+            "optimizer.learning_rate",
+        ),
+        (
+            "[optimizer]\nschedule = \"cosine\"\nmin_learning_rate = 0.1",
+            "optimizer.min_learning_rate",
+        ),
         ("[training]\nbatch_size = 0", "training.batch_size"),
         (
             "[training]\nearly_stopping_patience = 0",

@@ -1,0 +1,295 @@
+//! The `neurona` binary as a user meets it: exit codes (0 success, 2 user error, never a panic),
+//! messages that say what is wrong, predict, and a training run killed and resumed.
+
+mod common;
+
+use std::io::{BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+use neurona::data::idx::encode_idx;
+
+fn neurona(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_neurona"))
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+/// Runs and expects a user error: exit code 2, a message containing `needle`, no panic.
+fn user_error(args: &[&str], needle: &str) -> String {
+    let out = neurona(args);
+    let stderr = String::from_utf8_lossy(&out.stderr).to_string();
+    assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
+    assert!(
+        stderr.contains(needle),
+        "{args:?}: expected {needle:?} in {stderr}"
+    );
+    assert!(
+        !stderr.contains("panicked") && !stderr.contains("backtrace"),
+        "{stderr}"
+    );
+    stderr
+}
+
+fn write_config(dir: &Path, name: &str, body: &str) -> PathBuf {
+    let path = dir.join(format!("{name}.toml"));
+    let text = format!(
+        "{body}\n[output]\ndir = \"{}\"\n",
+        dir.join("runs").display()
+    );
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+const TINY: &str = "[data]\ndataset = \"fashion-mnist\"\ntrain_limit = 2000\ntest_limit = 500\n[model]\nhidden = [16]\n[training]\nepochs = 1\n";
+
+#[test]
+fn bad_configs_and_flags_exit_2_with_a_clear_message() {
+    let dir = common::scratch("cli-config");
+    user_error(
+        &["train", dir.join("absent.toml").to_str().unwrap()],
+        "cannot read config",
+    );
+    let unknown = write_config(&dir, "unknown", "[model]\nhidden = [8]\ndropout = 0.5\n");
+    user_error(&["train", unknown.to_str().unwrap()], "line 3");
+    user_error(
+        &["train", unknown.to_str().unwrap()],
+        "unknown field `dropout`",
+    );
+    let wrong_type = write_config(&dir, "wrongtype", "[training]\nepochs = \"many\"\n");
+    user_error(
+        &["train", wrong_type.to_str().unwrap()],
+        "epochs = \"many\"",
+    );
+    let backend = write_config(&dir, "backend", "backend = \"tpu\"\n");
+    user_error(
+        &["train", backend.to_str().unwrap()],
+        "unknown variant `tpu`",
+    );
+    let ok = write_config(&dir, "ok", TINY);
+    user_error(&["--backend", "tpu", "train", ok.to_str().unwrap()], "tpu");
+    if !cfg!(feature = "wgpu") {
+        user_error(
+            &["--backend", "wgpu", "train", ok.to_str().unwrap()],
+            "--features wgpu",
+        );
+    }
+    if !cfg!(feature = "cuda") {
+        user_error(
+            &["--backend", "cuda", "train", ok.to_str().unwrap()],
+            "--features cuda",
+        );
+    }
+    user_error(&["train"], "Usage");
+    user_error(&["eval", dir.to_str().unwrap()], "not a run directory");
+    user_error(
+        &["eval", dir.join("nowhere").to_str().unwrap()],
+        "neither a run directory nor a config file",
+    );
+}
+
+#[test]
+fn broken_data_files_exit_2_naming_the_problem() {
+    let dir = common::scratch("cli-data");
+    let data = dir.join("idx");
+    std::fs::create_dir_all(&data).unwrap();
+    let images = encode_idx(&[3, 28, 28], &[0; 3 * 784]);
+    std::fs::write(
+        data.join("train-images-idx3-ubyte"),
+        &images[..images.len() - 100],
+    )
+    .unwrap();
+    std::fs::write(
+        data.join("train-labels-idx1-ubyte"),
+        encode_idx(&[3], &[0, 1, 2]),
+    )
+    .unwrap();
+    std::fs::write(data.join("t10k-images-idx3-ubyte"), &images).unwrap();
+    std::fs::write(
+        data.join("t10k-labels-idx1-ubyte"),
+        encode_idx(&[2], &[0, 1]),
+    )
+    .unwrap();
+    let body = format!("[data]\ndir = \"{}\"\n", data.display());
+    let config = write_config(&dir, "broken", &body);
+    user_error(&["train", config.to_str().unwrap()], "truncated");
+    // Repair the training images; the test set still has 3 images for 2 labels.
+    std::fs::write(data.join("train-images-idx3-ubyte"), &images).unwrap();
+    user_error(&["train", config.to_str().unwrap()], "holds 3 images but");
+    std::fs::write(
+        data.join("t10k-images-idx3-ubyte"),
+        b"\x1f\x8bnot gzip at all",
+    )
+    .unwrap();
+    user_error(&["train", config.to_str().unwrap()], "corrupt gzip");
+}
+
+#[test]
+fn trained_run_serves_eval_and_predict_and_rejects_foreign_checkpoints() {
+    let dir = common::scratch("cli-run");
+    let config = write_config(&dir, "tiny", TINY);
+    let out = neurona(&["train", config.to_str().unwrap()]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains("epoch   1/1") && stdout.contains("test images 500"),
+        "{stdout}"
+    );
+    let run = dir.join("runs/tiny");
+
+    let out = neurona(&["eval", config.to_str().unwrap()]);
+    assert!(out.status.success());
+    assert!(String::from_utf8_lossy(&out.stdout).contains("confusion matrix"));
+
+    // A checkpoint of another architecture.
+    let other = write_config(
+        &dir,
+        "other",
+        &TINY.replace("hidden = [16]", "hidden = [8, 8]"),
+    );
+    assert!(
+        neurona(&["train", other.to_str().unwrap()])
+            .status
+            .success()
+    );
+    let foreign = dir.join("runs/other/model.bpk");
+    user_error(
+        &[
+            "eval",
+            run.to_str().unwrap(),
+            "--checkpoint",
+            foreign.to_str().unwrap(),
+        ],
+        "does not fit",
+    );
+    user_error(
+        &[
+            "eval",
+            run.to_str().unwrap(),
+            "--checkpoint",
+            "/nonexistent.bpk",
+        ],
+        "no such file",
+    );
+    let garbage = dir.join("garbage.bpk");
+    std::fs::write(&garbage, b"not a burnpack").unwrap();
+    user_error(
+        &[
+            "eval",
+            run.to_str().unwrap(),
+            "--checkpoint",
+            garbage.to_str().unwrap(),
+        ],
+        "checkpoint",
+    );
+
+    // predict: an IDX image, a PGM image written by hand, and bad inputs.
+    let test_images = common::fashion_file("t10k-images-idx3-ubyte.gz");
+    let out = neurona(&[
+        "predict",
+        run.to_str().unwrap(),
+        "--idx",
+        test_images.to_str().unwrap(),
+        "--index",
+        "3",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("top 3"));
+    let pgm = dir.join("blank.pgm");
+    let mut bytes = b"P5\n# all black\n28 28\n255\n".to_vec();
+    bytes.extend([0u8; 784]);
+    std::fs::write(&pgm, bytes).unwrap();
+    let out = neurona(&["predict", run.to_str().unwrap(), pgm.to_str().unwrap()]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let small = dir.join("small.pgm");
+    std::fs::write(&small, b"P2 2 2 255 0 1 2 3").unwrap();
+    user_error(
+        &["predict", run.to_str().unwrap(), small.to_str().unwrap()],
+        "2×2",
+    );
+    user_error(
+        &["predict", run.to_str().unwrap(), config.to_str().unwrap()],
+        "not a PNG or PGM",
+    );
+    user_error(
+        &[
+            "predict",
+            run.to_str().unwrap(),
+            "--idx",
+            test_images.to_str().unwrap(),
+            "--index",
+            "10000",
+        ],
+        "out of range",
+    );
+}
+
+#[test]
+fn a_killed_training_run_resumes_from_its_last_completed_epoch() {
+    let dir = common::scratch("cli-kill");
+    let body = "[data]\ndataset = \"fashion-mnist\"\ntrain_limit = 20000\ntest_limit = 1000\n[model]\nhidden = [256]\n[training]\nepochs = 6\n";
+    let config = write_config(&dir, "killed", body);
+    let mut child = Command::new(env!("CARGO_BIN_EXE_neurona"))
+        .args(["train", config.to_str().unwrap()])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    // Kill it (SIGKILL: no chance to clean up) once the second epoch has been reported.
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    for line in lines.by_ref() {
+        if line.unwrap().starts_with("epoch   2/6") {
+            break;
+        }
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+
+    let run = dir.join("runs/killed");
+    let metrics: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(run.join("metrics.json")).unwrap()).unwrap();
+    let completed = metrics["epochs"].as_array().unwrap().len();
+    assert!(
+        (2..6).contains(&completed),
+        "{completed} epochs recorded before the kill"
+    );
+
+    // Without --resume the run is protected; with it, training continues where it stopped.
+    user_error(&["train", config.to_str().unwrap()], "--resume");
+    let out = neurona(&["train", config.to_str().unwrap(), "--resume"]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains("resuming at epoch"), "{stdout}");
+    assert!(
+        !stdout.contains("epoch   1/6"),
+        "epoch 1 was trained again:\n{stdout}"
+    );
+    let metrics: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(run.join("metrics.json")).unwrap()).unwrap();
+    let epochs: Vec<u64> = metrics["epochs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["epoch"].as_u64().unwrap())
+        .collect();
+    assert_eq!(epochs, vec![1, 2, 3, 4, 5, 6]);
+    assert!(metrics["test"]["accuracy"].as_f64().unwrap() > 0.7);
+    let _ = std::io::stdout().flush();
+}

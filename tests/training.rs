@@ -1,0 +1,162 @@
+//! Training end to end on a Fashion-MNIST subset: accuracy, checkpoints, evaluation from a
+//! checkpoint, resuming, and loading weights into the wrong architecture.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+
+use neurona::Error;
+use neurona::config::{DatasetName, ExperimentConfig};
+use neurona::eval::{eval_run, load_model};
+use neurona::report::RunMetrics;
+use neurona::training::{TrainOptions, last_checkpoint, train};
+
+/// A small but real experiment: 6,000 training images, 2,000 test images, one hidden layer of 64.
+fn subset_config(out: &Path, name: &str, epochs: usize) -> ExperimentConfig {
+    let mut c = ExperimentConfig::default();
+    c.data.dataset = DatasetName::FashionMnist;
+    c.data.dir = Some(PathBuf::from(common::FASHION));
+    c.data.train_limit = Some(6000);
+    c.data.test_limit = Some(2000);
+    c.data.standardize = true;
+    c.model.hidden = vec![64];
+    c.training.epochs = epochs;
+    c.output.dir = out.to_path_buf();
+    c.output.name = Some(name.into());
+    c
+}
+
+#[test]
+fn short_run_learns_and_eval_from_checkpoint_reproduces_its_test_metrics() {
+    let out = common::scratch("train-eval");
+    let report = train(subset_config(&out, "short", 3), TrainOptions::default()).unwrap();
+    // Chance is 10 %; the bar for this subset is 70 %.
+    assert!(
+        report.test.accuracy > 0.70,
+        "test accuracy {}",
+        report.test.accuracy
+    );
+    assert_eq!(report.test.images, 2000);
+    let confusion_total: u64 = report.test.confusion.iter().flatten().sum();
+    assert_eq!(confusion_total, 2000);
+
+    let run = out.join("short");
+    for file in ["config.toml", "model.bpk", "metrics.json"] {
+        assert!(run.join(file).is_file(), "{file} missing");
+    }
+    let metrics = RunMetrics::load(&run.join("metrics.json")).unwrap();
+    assert_eq!(
+        metrics.epochs.iter().map(|e| e.epoch).collect::<Vec<_>>(),
+        vec![1, 2, 3]
+    );
+    assert!(
+        metrics
+            .epochs
+            .iter()
+            .all(|e| e.train_loss.is_finite() && e.valid_accuracy > 0.1)
+    );
+    assert_eq!(metrics.test.as_ref(), Some(&report.test));
+    // The best epoch's model is kept, and so is the last epoch's full state for --resume.
+    let best = metrics.best_epoch.unwrap();
+    assert!(run.join(format!("checkpoint/model-{best}.bpk")).is_file());
+    assert!(run.join("checkpoint/optim-3.bpk").is_file());
+
+    // A fresh process would do exactly this: reload config and weights, evaluate on the test set.
+    let reloaded = eval_run(&run, None, None).unwrap();
+    assert_eq!(
+        reloaded, report.test,
+        "eval from model.bpk must reproduce the in-process numbers exactly"
+    );
+    let from_json: neurona::eval::EvalReport =
+        serde_json::from_str(&std::fs::read_to_string(run.join("eval.json")).unwrap()).unwrap();
+    assert_eq!(from_json, report.test);
+
+    // The best epoch's checkpoint is the same weights as model.bpk.
+    let via_checkpoint = eval_run(
+        &run,
+        Some(&run.join(format!("checkpoint/model-{best}.bpk"))),
+        None,
+    )
+    .unwrap();
+    assert_eq!(
+        (via_checkpoint.loss, via_checkpoint.accuracy),
+        (report.test.loss, report.test.accuracy)
+    );
+
+    // Weights of a 64-unit network do not load into a 32-unit one.
+    let mut other = subset_config(&out, "short", 3);
+    other.model.hidden = vec![32];
+    let device = neurona::backend::device(other.backend, other.precision).unwrap();
+    let err = load_model(&other, &run.join("model.bpk"), &device).unwrap_err();
+    assert!(matches!(err, Error::Checkpoint { .. }), "{err}");
+
+    // Training into an existing run needs --resume or --force.
+    let err = train(subset_config(&out, "short", 3), TrainOptions::default()).unwrap_err();
+    assert!(err.to_string().contains("--resume"), "{err}");
+}
+
+#[test]
+fn resume_continues_from_the_last_completed_epoch() {
+    let out = common::scratch("train-resume");
+    train(subset_config(&out, "resumed", 1), TrainOptions::default()).unwrap();
+    let run = out.join("resumed");
+    let first = RunMetrics::load(&run.join("metrics.json")).unwrap();
+    assert_eq!(first.epochs.len(), 1);
+
+    // A half-written checkpoint (a kill during burn-train's background save) is not resumable.
+    let ckpt = run.join("checkpoint");
+    for kind in ["model", "optim", "scheduler"] {
+        std::fs::copy(
+            ckpt.join(format!("{kind}-1.bpk")),
+            ckpt.join(format!("{kind}-2.bpk")),
+        )
+        .unwrap();
+    }
+    assert_eq!(last_checkpoint(&run, 2), Some(2));
+    let whole = std::fs::read(ckpt.join("model-2.bpk")).unwrap();
+    std::fs::write(ckpt.join("model-2.bpk"), &whole[..whole.len() / 2]).unwrap();
+    assert_eq!(last_checkpoint(&run, 2), Some(1));
+    for kind in ["model", "optim", "scheduler"] {
+        std::fs::remove_file(ckpt.join(format!("{kind}-2.bpk"))).unwrap();
+    }
+
+    let report = train(
+        subset_config(&out, "resumed", 3),
+        TrainOptions {
+            resume: true,
+            force: false,
+        },
+    )
+    .unwrap();
+    let epochs: Vec<usize> = report.metrics.epochs.iter().map(|e| e.epoch).collect();
+    assert_eq!(epochs, vec![1, 2, 3]);
+    // Epoch 1 is the record of the first process, untouched.
+    assert_eq!(report.metrics.epochs[0], first.epochs[0]);
+    // Training went on from epoch 1's weights: the training loss keeps falling.
+    assert!(report.metrics.epochs[2].train_loss < first.epochs[0].train_loss);
+
+    // Nothing left to do, and a changed architecture cannot resume.
+    let err = train(
+        subset_config(&out, "resumed", 3),
+        TrainOptions {
+            resume: true,
+            force: false,
+        },
+    )
+    .unwrap_err();
+    assert!(
+        err.to_string().contains("already completed 3 epochs"),
+        "{err}"
+    );
+    let mut changed = subset_config(&out, "resumed", 5);
+    changed.model.hidden = vec![128];
+    let err = train(
+        changed,
+        TrainOptions {
+            resume: true,
+            force: false,
+        },
+    )
+    .unwrap_err();
+    assert!(err.to_string().contains("[model]"), "{err}");
+}
