@@ -190,7 +190,7 @@ fn trained_run_serves_eval_and_predict_and_rejects_foreign_checkpoints() {
 
     // predict: an IDX image, a PGM image written by hand, and bad inputs.
     let test_images = common::fashion_file("t10k-images-idx3-ubyte.gz");
-    let out = neurona(&[
+    let via_idx = neurona(&[
         "predict",
         run.to_str().unwrap(),
         "--idx",
@@ -199,11 +199,11 @@ fn trained_run_serves_eval_and_predict_and_rejects_foreign_checkpoints() {
         "3",
     ]);
     assert!(
-        out.status.success(),
+        via_idx.status.success(),
         "{}",
-        String::from_utf8_lossy(&out.stderr)
+        String::from_utf8_lossy(&via_idx.stderr)
     );
-    assert!(String::from_utf8_lossy(&out.stdout).contains("top 3"));
+    assert!(String::from_utf8_lossy(&via_idx.stdout).contains("top 3"));
     let pgm = dir.join("blank.pgm");
     let mut bytes = b"P5\n# all black\n28 28\n255\n".to_vec();
     bytes.extend([0u8; 784]);
@@ -214,6 +214,31 @@ fn trained_run_serves_eval_and_predict_and_rejects_foreign_checkpoints() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
+    // The same test image as a PNG gives the same prediction as read from the IDX file.
+    let idx = neurona::data::idx::read_idx(&test_images).unwrap();
+    let png_path = dir.join("image3.png");
+    let mut encoder = png::Encoder::new(std::fs::File::create(&png_path).unwrap(), 28, 28);
+    encoder.set_color(png::ColorType::Grayscale);
+    encoder.set_depth(png::BitDepth::Eight);
+    encoder
+        .write_header()
+        .unwrap()
+        .write_image_data(&idx.data[3 * 784..4 * 784])
+        .unwrap();
+    let via_png = neurona(&["predict", run.to_str().unwrap(), png_path.to_str().unwrap()]);
+    assert!(
+        via_png.status.success(),
+        "{}",
+        String::from_utf8_lossy(&via_png.stderr)
+    );
+    let tail = |o: &Output| {
+        String::from_utf8_lossy(&o.stdout)
+            .split_once(": ")
+            .unwrap()
+            .1
+            .to_string()
+    };
+    assert_eq!(tail(&via_png), tail(&via_idx));
     let small = dir.join("small.pgm");
     std::fs::write(&small, b"P2 2 2 255 0 1 2 3").unwrap();
     user_error(

@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# One-epoch training-step benchmark, Burn (every compiled backend) vs PyTorch eager on CPU, in the
+# same run, alternating, so both see the same machine state. See BENCHMARKS.md for the method.
+#   bench/compare.sh [config.toml] [repeats]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+config=${1:-configs/fashion-mnist.toml}
+repeats=${2:-3}
+threads=${THREADS:-$(nproc)}
+bin=target/release/neurona
+[ -x "$bin" ] || cargo build --release
+out=$(mktemp)
+for _ in $(seq "$repeats"); do
+  "$bin" bench "$config" >>"$out"
+  # Same Adam epsilon as the config (Burn's default differs from PyTorch's).
+  eps=$(sed -n 's/^epsilon *= *\([^ #]*\).*/\1/p' "$config")
+  python3 bench/torch_mlp.py --threads "$threads" --epochs 1 --eps "${eps:-1e-8}" >>"$out"
+done
+python3 - "$out" <<'PY'
+import json, statistics, sys
+rows = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
+torch = [r["median_epoch_seconds"] for r in rows if r["framework"] == "pytorch"]
+t = statistics.median(torch)
+print(f"pytorch {next(r['version'] for r in rows if r['framework'] == 'pytorch')}: median {t:.3f} s/epoch over {len(torch)} runs, peak RSS {max(r['peak_rss_mb'] for r in rows if r['framework']=='pytorch'):.0f} MiB")
+for backend in sorted({r["backend"] for r in rows if r["framework"] == "burn"}):
+    b = [r for r in rows if r.get("backend") == backend]
+    s = statistics.median(r["seconds"] for r in b)
+    print(f"burn {backend}: median {s:.3f} s/epoch ({b[0]['steps']} steps), peak RSS {max(r['peak_rss_mb'] for r in b):.0f} MiB, "
+          f"ratio burn/pytorch = {s / t:.2f}")
+PY
+rm -f "$out"
