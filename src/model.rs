@@ -61,6 +61,11 @@ impl ModelConfig {
 }
 
 impl Mlp {
+    /// The layers from input to output: each hidden layer, then the output layer.
+    pub fn layers(&self) -> impl Iterator<Item = &Linear> {
+        self.hidden.iter().chain(std::iter::once(&self.output))
+    }
+
     /// Class scores (logits) for a batch of flattened images `[batch, inputs]`.
     pub fn forward(&self, x: Tensor<2>) -> Tensor<2> {
         let a = self

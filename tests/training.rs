@@ -160,3 +160,39 @@ fn resume_continues_from_the_last_completed_epoch() {
     .unwrap_err();
     assert!(err.to_string().contains("[model]"), "{err}");
 }
+
+#[test]
+fn the_same_seed_gives_the_same_run() {
+    let out = common::scratch("train-seed");
+    let runs: Vec<_> = ["a", "b"]
+        .iter()
+        .map(|name| train(subset_config(&out, name, 1), TrainOptions::default()).unwrap())
+        .collect();
+    let strip = |r: &neurona::training::TrainReport| {
+        r.metrics
+            .epochs
+            .iter()
+            .map(|e| (e.train_loss, e.valid_loss, e.valid_accuracy))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(strip(&runs[0]), strip(&runs[1]));
+    assert_eq!(
+        (runs[0].test.loss, runs[0].test.accuracy),
+        (runs[1].test.loss, runs[1].test.accuracy)
+    );
+}
+
+/// The accuracy target, on the shipped config (≈ 20 s in release on 2 cores).
+#[test]
+fn fashion_mnist_config_reaches_89_percent_test_accuracy() {
+    let mut config = ExperimentConfig::load(Path::new("configs/fashion-mnist.toml")).unwrap();
+    config.output.dir = common::scratch("fashion-full");
+    config.data.dir = Some(PathBuf::from(common::FASHION));
+    let report = train(config, TrainOptions::default()).unwrap();
+    assert_eq!(report.test.images, 10_000);
+    assert!(
+        report.test.accuracy >= 0.89,
+        "test accuracy {}",
+        report.test.accuracy
+    );
+}
