@@ -196,3 +196,19 @@ fn fashion_mnist_config_reaches_89_percent_test_accuracy() {
         report.test.accuracy
     );
 }
+
+#[test]
+fn early_stopping_ends_the_run_after_patience_epochs_without_improvement() {
+    // A high learning rate on 2,700 images overfits within a few epochs, so validation loss stops
+    // falling long before epoch 12.
+    let out = common::scratch("train-early");
+    let mut config = subset_config(&out, "early", 12);
+    config.data.train_limit = Some(3000);
+    config.data.standardize = false;
+    config.optimizer.learning_rate = 0.02;
+    config.training.early_stopping_patience = Some(2);
+    let report = train(config, TrainOptions::default()).unwrap();
+    let last = report.metrics.epochs.last().unwrap().epoch;
+    assert!(last < 12, "ran all {last} epochs");
+    assert_eq!(report.metrics.best_epoch, Some(last - 2));
+}
