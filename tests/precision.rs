@@ -12,8 +12,10 @@ use neurona::training::{TrainOptions, train};
 #[test]
 fn trains_and_reevaluates_in_f64() {
     let out = common::scratch("precision");
-    let mut c = ExperimentConfig::default();
-    c.precision = Precision::F64;
+    let mut c = ExperimentConfig {
+        precision: Precision::F64,
+        ..ExperimentConfig::default()
+    };
     c.data.dataset = DatasetName::FashionMnist;
     c.data.dir = Some(PathBuf::from(common::FASHION));
     c.data.train_limit = Some(3000);
