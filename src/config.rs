@@ -12,10 +12,67 @@ use serde::{Deserialize, Serialize};
 use crate::backend::{BackendChoice, Precision};
 use crate::error::{Error, Result};
 
-/// A whole experiment, as read from TOML.
+/// What an experiment file describes; `task` at the top of the file, `image_classification` when absent.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Task {
+    #[default]
+    ImageClassification,
+    LinearRegression,
+}
+
+impl Task {
+    /// Reads only the `task` key, so the file can then be parsed as the right experiment type.
+    pub fn detect(text: &str, origin: &Path) -> Result<Task> {
+        #[derive(Deserialize)]
+        struct OnlyTask {
+            #[serde(default)]
+            task: Task,
+        }
+        // Unknown keys are fine here: the full parse that follows reports them.
+        let table: toml::Table = toml::from_str(text)
+            .map_err(|e| Error::Config(describe_toml_error(&e, text, origin)))?;
+        let only: OnlyTask = match table.get("task") {
+            None => return Ok(Task::default()),
+            Some(value) => toml::Table::from_iter([("task".to_string(), value.clone())])
+                .try_into()
+                .map_err(|e: toml::de::Error| {
+                    Error::Config(format!(
+                        "invalid config {}: {}",
+                        origin.display(),
+                        e.message()
+                    ))
+                })?,
+        };
+        Ok(only.task)
+    }
+}
+
+/// Reads an experiment file's text, naming the file when it cannot.
+pub fn read_config_text(path: &Path) -> Result<String> {
+    std::fs::read_to_string(path)
+        .map_err(|e| Error::Config(format!("cannot read config {}: {e}", path.display())))
+}
+
+/// Parses TOML into `T`; `origin` names the file in error messages.
+pub fn parse_toml<T: serde::de::DeserializeOwned>(text: &str, origin: &Path) -> Result<T> {
+    toml::from_str(text).map_err(|e| Error::Config(describe_toml_error(&e, text, origin)))
+}
+
+/// The run name: `output.name`, else the config file's stem.
+pub fn default_run_name(output: &mut OutputConfig, path: &Path) {
+    if output.name.is_none() {
+        let stem = path.file_stem().and_then(|s| s.to_str()).unwrap_or("run");
+        output.name = Some(stem.to_string());
+    }
+}
+
+/// An MNIST-format image classification experiment, as read from TOML.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct ExperimentConfig {
+    /// Always `"image_classification"` for this kind of experiment.
+    pub task: Task,
     /// `"auto" | "flex" | "ndarray" | "wgpu" | "cuda"`; `auto` picks the first compiled-in CPU backend.
     pub backend: BackendChoice,
     /// `"f32" | "f64"`: the float type of every tensor.
@@ -32,6 +89,7 @@ pub struct ExperimentConfig {
 impl Default for ExperimentConfig {
     fn default() -> Self {
         Self {
+            task: Task::ImageClassification,
             backend: BackendChoice::Auto,
             precision: Precision::F32,
             seed: 42,
@@ -215,6 +273,22 @@ pub struct OutputConfig {
     pub name: Option<String>,
 }
 
+impl OutputConfig {
+    pub fn validate(&self) -> Result<(), String> {
+        if let Some(name) = &self.name
+            && (name.is_empty() || name.contains(['/', '\\']) || name == "." || name == "..")
+        {
+            return Err(format!("output.name {name:?} must be a plain folder name"));
+        }
+        Ok(())
+    }
+
+    /// The run directory: `<dir>/<name>`.
+    pub fn run_dir(&self) -> PathBuf {
+        self.dir.join(self.name.as_deref().unwrap_or("run"))
+    }
+}
+
 impl Default for OutputConfig {
     fn default() -> Self {
         Self {
@@ -242,11 +316,17 @@ impl ExperimentConfig {
 
     /// Parses TOML text; `origin` names the file in error messages.
     pub fn parse(text: &str, origin: &Path) -> Result<Self> {
-        toml::from_str(text).map_err(|e| Error::Config(describe_toml_error(&e, text, origin)))
+        parse_toml(text, origin)
     }
 
     /// Checks every value that serde's types cannot express.
     pub fn validate(&self) -> Result<(), String> {
+        if self.task != Task::ImageClassification {
+            return Err(format!(
+                "task {:?} is not an image classification experiment",
+                self.task
+            ));
+        }
         let d = &self.data;
         if !(0.0..1.0).contains(&d.validation_fraction) {
             return Err(format!(
@@ -330,19 +410,12 @@ impl ExperimentConfig {
                 "training.early_stopping_patience must be at least 1 (omit it to disable)".into(),
             );
         }
-        if let Some(name) = &self.output.name
-            && (name.is_empty() || name.contains(['/', '\\']) || name == "." || name == "..")
-        {
-            return Err(format!("output.name {name:?} must be a plain folder name"));
-        }
-        Ok(())
+        self.output.validate()
     }
 
     /// The run directory: `<output.dir>/<output.name>`.
     pub fn run_dir(&self) -> PathBuf {
-        self.output
-            .dir
-            .join(self.output.name.as_deref().unwrap_or("run"))
+        self.output.run_dir()
     }
 
     /// The resolved config as TOML, with every default written out.

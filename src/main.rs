@@ -5,7 +5,8 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use neurona::backend::BackendChoice;
-use neurona::config::ExperimentConfig;
+use neurona::config::{ExperimentConfig, Task, read_config_text};
+use neurona::linear::config::LinearConfig;
 use neurona::predict::ImageSource;
 use neurona::training::TrainOptions;
 use neurona::{Error, Result};
@@ -39,6 +40,8 @@ enum Command {
         #[arg(long)]
         force: bool,
     },
+    /// Cross-validate a linear model's λ over a grid, refit, and plot the regularisation path.
+    Cv { config: PathBuf },
     /// Evaluate a trained run on the test set (writes eval.json into the run directory).
     Eval {
         /// A run directory, or the config file that trained it.
@@ -70,6 +73,17 @@ enum Command {
     },
 }
 
+fn load_linear(path: &std::path::Path, cli: &Cli) -> Result<LinearConfig> {
+    let mut config = LinearConfig::load(path)?;
+    if let Some(seed) = cli.seed {
+        config.seed = seed;
+    }
+    if let Some(backend) = cli.backend {
+        config.backend = backend;
+    }
+    Ok(config)
+}
+
 fn load_config(path: &std::path::Path, cli: &Cli) -> Result<ExperimentConfig> {
     let mut config = ExperimentConfig::load(path)?;
     if let Some(seed) = cli.seed {
@@ -86,7 +100,10 @@ fn run_dir(path: &std::path::Path, cli: &Cli) -> Result<PathBuf> {
     if path.is_dir() {
         Ok(path.to_path_buf())
     } else if path.is_file() {
-        Ok(load_config(path, cli)?.run_dir())
+        match Task::detect(&read_config_text(path)?, path)? {
+            Task::ImageClassification => Ok(load_config(path, cli)?.run_dir()),
+            Task::LinearRegression => Ok(load_linear(path, cli)?.output.run_dir()),
+        }
     } else {
         Err(Error::Usage(format!(
             "{} is neither a run directory nor a config file",
@@ -98,19 +115,38 @@ fn run_dir(path: &std::path::Path, cli: &Cli) -> Result<PathBuf> {
 fn run(cli: &Cli) -> Result<()> {
     match &cli.command {
         Command::Train {
-            config,
+            config: path,
             resume,
             force,
-        } => {
-            let config = load_config(config, cli)?;
-            neurona::training::train(
-                config,
-                TrainOptions {
-                    resume: *resume,
-                    force: *force,
-                },
-            )?;
-        }
+        } => match Task::detect(&read_config_text(path)?, path)? {
+            Task::ImageClassification => {
+                let config = load_config(path, cli)?;
+                neurona::training::train(
+                    config,
+                    TrainOptions {
+                        resume: *resume,
+                        force: *force,
+                    },
+                )?;
+            }
+            Task::LinearRegression => {
+                if *resume {
+                    return Err(Error::Usage("--resume applies to image classification runs; a linear fit simply runs again".into()));
+                }
+                neurona::linear::train(&load_linear(path, cli)?)?;
+            }
+        },
+        Command::Cv { config: path } => match Task::detect(&read_config_text(path)?, path)? {
+            Task::LinearRegression => {
+                neurona::linear::cv::run(&load_linear(path, cli)?)?;
+            }
+            Task::ImageClassification => {
+                return Err(Error::Usage(format!(
+                    "{} is not a linear regression config (task = \"linear_regression\")",
+                    path.display()
+                )));
+            }
+        },
         Command::Eval { run, checkpoint } => {
             let report =
                 neurona::eval::eval_run(&run_dir(run, cli)?, checkpoint.as_deref(), cli.backend)?;

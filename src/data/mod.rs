@@ -290,7 +290,7 @@ pub fn split(n: usize, fraction: f64, seed: u64) -> (Vec<usize>, Vec<usize>) {
 
 /// Fisher–Yates with SplitMix64: a fixed, documented generator, so a split is the same on every
 /// platform and Burn version.
-fn shuffle(items: &mut [usize], seed: u64) {
+pub fn shuffle(items: &mut [usize], seed: u64) {
     let mut state = seed;
     let mut next = || {
         state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);

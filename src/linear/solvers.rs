@@ -1,0 +1,252 @@
+//! The three ways to minimise `(1/2n)·‖y − Xw − b‖² + l1·‖w‖₁ + (l2/2)·‖w‖²`.
+//! `normal_equations` and `coordinate_descent` work in f64 on the CPU on centred data (so the
+//! intercept is never penalised: `b = ȳ − x̄ᵀw`); `gd` trains a Burn `Linear` module through
+//! autodiff on any backend, as the course teaches.
+
+use burn::nn::{Initializer, Linear, LinearConfig as LayerConfig};
+use burn::optim::{GradientsParams, SgdConfig};
+use burn::prelude::*;
+use nalgebra::{DMatrix, DVector};
+
+use super::config::{PenaltyWeights, Solver, SolverConfig};
+use crate::error::{Error, Result};
+
+/// A fitted linear model `ŷ = X·coef + intercept`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Fit {
+    pub intercept: f64,
+    pub coef: DVector<f64>,
+    /// Iterations (gd) or sweeps (coordinate descent); 0 for the closed form.
+    pub iterations: usize,
+    /// False when `max_iter` ran out before the tolerance was met.
+    pub converged: bool,
+}
+
+impl Fit {
+    pub fn predict(&self, x: &DMatrix<f64>) -> DVector<f64> {
+        x * &self.coef + DVector::from_element(x.nrows(), self.intercept)
+    }
+}
+
+/// `X` and `y` with their column means removed.
+struct Centred {
+    x: DMatrix<f64>,
+    y: DVector<f64>,
+    x_mean: DVector<f64>,
+    y_mean: f64,
+}
+
+fn centre(x: &DMatrix<f64>, y: &DVector<f64>) -> Centred {
+    let x_mean = DVector::from_iterator(x.ncols(), x.column_iter().map(|c| c.mean()));
+    let y_mean = y.mean();
+    let mut xc = x.clone();
+    for (mut col, m) in xc.column_iter_mut().zip(x_mean.iter()) {
+        col.add_scalar_mut(-m);
+    }
+    Centred {
+        x: xc,
+        y: y.add_scalar(-y_mean),
+        x_mean,
+        y_mean,
+    }
+}
+
+impl Centred {
+    fn fit(&self, coef: DVector<f64>, iterations: usize, converged: bool) -> Fit {
+        Fit {
+            intercept: self.y_mean - self.x_mean.dot(&coef),
+            coef,
+            iterations,
+            converged,
+        }
+    }
+}
+
+/// The concrete solver for `auto`: the closed form when there is no L1 term.
+pub fn resolve(solver: Solver, weights: PenaltyWeights) -> Solver {
+    match solver {
+        Solver::Auto if weights.l1 == 0.0 => Solver::NormalEquations,
+        Solver::Auto => Solver::CoordinateDescent,
+        other => other,
+    }
+}
+
+/// Fits with `solver`; `warm` starts the iterative solvers from earlier coefficients (paths, CV).
+pub fn fit(
+    x: &DMatrix<f64>,
+    y: &DVector<f64>,
+    weights: PenaltyWeights,
+    solver: Solver,
+    options: &SolverConfig,
+    warm: Option<&DVector<f64>>,
+    device: &dyn Fn() -> Result<Device>,
+) -> Result<Fit> {
+    match resolve(solver, weights) {
+        Solver::NormalEquations => normal_equations(x, y, weights),
+        Solver::CoordinateDescent => Ok(coordinate_descent(x, y, weights, options, warm)),
+        Solver::Gd => gradient_descent(x, y, weights, options, &device()?),
+        Solver::Auto => unreachable!("resolved"),
+    }
+}
+
+/// `(XcᵀXc + n·l2·I) w = Xcᵀyc` by Cholesky.
+pub fn normal_equations(
+    x: &DMatrix<f64>,
+    y: &DVector<f64>,
+    weights: PenaltyWeights,
+) -> Result<Fit> {
+    assert_eq!(weights.l1, 0.0, "validated: no closed form with an L1 term");
+    let c = centre(x, y);
+    let n = x.nrows() as f64;
+    let mut gram = c.x.tr_mul(&c.x);
+    for i in 0..gram.nrows() {
+        gram[(i, i)] += n * weights.l2;
+    }
+    let rhs = c.x.tr_mul(&c.y);
+    let cholesky = gram.cholesky().ok_or_else(|| {
+        Error::Data(
+            "XᵀX is singular: some features are constant or linear combinations of others \
+             (drop them, or add an L2 penalty)"
+                .into(),
+        )
+    })?;
+    Ok(c.fit(cholesky.solve(&rhs), 0, true))
+}
+
+/// `sign(z)·max(|z| − t, 0)`.
+fn soft_threshold(z: f64, t: f64) -> f64 {
+    z.signum() * (z.abs() - t).max(0.0)
+}
+
+/// Cyclic coordinate descent: each coordinate is set to its exact minimiser given the others,
+/// `w_j = S(xⱼᵀr/n + ‖xⱼ‖²/n·w_j, l1) / (‖xⱼ‖²/n + l2)`, so L1 gives exact zeros.
+pub fn coordinate_descent(
+    x: &DMatrix<f64>,
+    y: &DVector<f64>,
+    weights: PenaltyWeights,
+    options: &SolverConfig,
+    warm: Option<&DVector<f64>>,
+) -> Fit {
+    let c = centre(x, y);
+    let (n, p) = (x.nrows() as f64, x.ncols());
+    let norms: Vec<f64> =
+        c.x.column_iter()
+            .map(|col| col.norm_squared() / n)
+            .collect();
+    let mut w = warm.cloned().unwrap_or_else(|| DVector::zeros(p));
+    let mut r = &c.y - &c.x * &w;
+    for sweep in 1..=options.max_iter {
+        let (mut max_step, mut max_w) = (0.0f64, 0.0f64);
+        for j in 0..p {
+            let old = w[j];
+            let new = if norms[j] == 0.0 {
+                0.0
+            } else {
+                let rho = c.x.column(j).dot(&r) / n + norms[j] * old;
+                soft_threshold(rho, weights.l1) / (norms[j] + weights.l2)
+            };
+            if new != old {
+                r.axpy(old - new, &c.x.column(j), 1.0);
+                w[j] = new;
+            }
+            max_step = max_step.max((new - old).abs());
+            max_w = max_w.max(new.abs());
+        }
+        if max_step <= options.tol * max_w || max_step == 0.0 {
+            return c.fit(w, sweep, true);
+        }
+    }
+    c.fit(w, options.max_iter, false)
+}
+
+/// Full-batch gradient descent on a Burn `Linear(p → 1)` through autodiff; for an L1 term each
+/// step is followed by the proximal soft-threshold of the weights (ISTA). Stops when the
+/// objective changes by less than `tol` (relative); a growing or non-finite objective is
+/// reported as divergence instead of returning NaN.
+pub fn gradient_descent(
+    x: &DMatrix<f64>,
+    y: &DVector<f64>,
+    weights: PenaltyWeights,
+    options: &SolverConfig,
+    device: &Device,
+) -> Result<Fit> {
+    let (n, p) = (x.nrows(), x.ncols());
+    let device = device.clone().autodiff();
+    // nalgebra is column-major; Burn wants rows.
+    let rows: Vec<f64> = (0..n)
+        .flat_map(|i| x.row(i).iter().copied().collect::<Vec<_>>())
+        .collect();
+    let xs = Tensor::<2>::from_data(TensorData::new(rows, [n, p]), &device);
+    let ys = Tensor::<2>::from_data(TensorData::new(y.as_slice().to_vec(), [n, 1]), &device);
+    let mut model: Linear = LayerConfig::new(p, 1)
+        .with_initializer(Initializer::Zeros)
+        .init(&device);
+    let mut optimizer = SgdConfig::new().init();
+    let lr = options.learning_rate;
+    let objective = |model: &Linear| {
+        let residual = model.forward(xs.clone()) - ys.clone();
+        let mut loss = residual.powi_scalar(2).sum().div_scalar(2.0 * n as f64);
+        if weights.l2 > 0.0 {
+            loss = loss
+                + model
+                    .weight
+                    .val()
+                    .powi_scalar(2)
+                    .sum()
+                    .mul_scalar(weights.l2 / 2.0);
+        }
+        loss
+    };
+    let l1_norm = |model: &Linear| scalar(model.weight.val().abs().sum()) * weights.l1;
+    let mut previous = f64::INFINITY;
+    let mut first = None;
+    for iteration in 1..=options.max_iter {
+        let loss = objective(&model);
+        let value = scalar(loss.clone()) + l1_norm(&model);
+        let start = *first.get_or_insert(value);
+        if !value.is_finite() || value > 1e3 * start.max(1e-300) {
+            return Err(Error::Config(format!(
+                "solver \"gd\" diverged at iteration {iteration} (objective {value:.3e}, started at {start:.3e}): \
+                 lower solver.learning_rate (now {lr})"
+            )));
+        }
+        if (previous - value).abs() <= options.tol * value.abs() {
+            return Ok(read_fit(&model, iteration, true));
+        }
+        previous = value;
+        let grads = GradientsParams::from_grads(loss.backward(), &model);
+        model = optimizer.step(lr, model, grads);
+        if weights.l1 > 0.0 {
+            let threshold = lr * weights.l1;
+            model.weight = model.weight.map(|w| {
+                let w = w.detach();
+                (w.clone().sign() * (w.abs().sub_scalar(threshold)).clamp_min(0.0)).require_grad()
+            });
+        }
+    }
+    Ok(read_fit(&model, options.max_iter, false))
+}
+
+fn scalar(t: Tensor<1>) -> f64 {
+    t.into_data()
+        .convert::<f64>()
+        .try_to_vec::<f64>()
+        .expect("f64")[0]
+}
+
+fn read_fit(model: &Linear, iterations: usize, converged: bool) -> Fit {
+    let coef = model
+        .weight
+        .val()
+        .into_data()
+        .convert::<f64>()
+        .try_to_vec::<f64>()
+        .expect("f64");
+    let intercept = model.bias.as_ref().map_or(0.0, |b| scalar(b.val()));
+    Fit {
+        intercept,
+        coef: DVector::from_vec(coef),
+        iterations,
+        converged,
+    }
+}

@@ -1,0 +1,260 @@
+//! Tabular data for the regression models: a CSV with named columns becomes a numeric design
+//! matrix. Categorical columns are one-hot encoded in place (levels sorted, the first dropped),
+//! rows without a target are dropped and counted, and optional polynomial powers and z-scoring
+//! are applied. Every problem in the file is an error naming the column (and row), never a NaN.
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+
+use burn::data::dataset::{Dataset, InMemDataset};
+use nalgebra::{DMatrix, DVector};
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+
+/// `[data]` of a tabular experiment.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TabularConfig {
+    /// The CSV file (header row required), relative to the working directory.
+    pub path: PathBuf,
+    /// The column to predict.
+    pub target: String,
+    /// Feature columns; unset means every column except the target.
+    pub features: Option<Vec<String>>,
+    /// Columns to one-hot encode; unset means the columns whose values are all non-numeric.
+    pub categorical: Option<Vec<String>>,
+    /// Add x², …, x^degree of every numeric feature (1 = none).
+    pub polynomial_degree: usize,
+    /// z-score every feature with its mean and population standard deviation.
+    pub standardize: bool,
+}
+
+impl Default for TabularConfig {
+    fn default() -> Self {
+        Self {
+            path: PathBuf::new(),
+            target: String::new(),
+            features: None,
+            categorical: None,
+            polynomial_degree: 1,
+            standardize: false,
+        }
+    }
+}
+
+impl TabularConfig {
+    pub fn validate(&self) -> Result<(), String> {
+        if self.path.as_os_str().is_empty() {
+            return Err("data.path is required: the CSV file to read".into());
+        }
+        if self.target.is_empty() {
+            return Err("data.target is required: the column to predict".into());
+        }
+        if self.polynomial_degree == 0 {
+            return Err("data.polynomial_degree must be at least 1".into());
+        }
+        Ok(())
+    }
+}
+
+/// Mean and standard deviation per feature, to move coefficients between scales.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Scaling {
+    pub mean: Vec<f64>,
+    pub std: Vec<f64>,
+}
+
+/// The numeric problem: `y ≈ X·w + b`.
+#[derive(Debug, Clone)]
+pub struct Design {
+    pub feature_names: Vec<String>,
+    /// `n × p`, one row per observation.
+    pub x: DMatrix<f64>,
+    pub y: DVector<f64>,
+    /// Rows dropped because the target was missing.
+    pub dropped_rows: usize,
+    /// Set when `standardize = true`: `x` holds `(raw - mean) / std`.
+    pub scaling: Option<Scaling>,
+}
+
+const MISSING: [&str; 4] = ["", "NA", "NaN", "nan"];
+
+fn is_missing(value: &str) -> bool {
+    MISSING.contains(&value.trim())
+}
+
+fn csv_error(path: &Path, reason: impl std::fmt::Display) -> Error {
+    Error::Data(format!("{}: {reason}", path.display()))
+}
+
+/// Reads the CSV named by `config` and builds the design matrix.
+pub fn load(config: &TabularConfig) -> Result<Design> {
+    let path = &config.path;
+    let mut reader = csv::ReaderBuilder::new()
+        .has_headers(true)
+        .from_path(path)
+        .map_err(|e| csv_error(path, e))?;
+    let header: Vec<String> = reader
+        .headers()
+        .map_err(|e| csv_error(path, e))?
+        .iter()
+        .map(|h| h.trim().to_string())
+        .collect();
+    if header.is_empty() || header.iter().all(String::is_empty) {
+        return Err(csv_error(
+            path,
+            "empty file: a header row naming the columns is required",
+        ));
+    }
+    // Rows go through burn-dataset's in-memory CSV dataset, one `Vec<String>` per record.
+    let rows: InMemDataset<Vec<String>> =
+        InMemDataset::from_csv(path, &csv::ReaderBuilder::new()).map_err(|e| csv_error(path, e))?;
+    if rows.is_empty() {
+        return Err(csv_error(path, "no data rows after the header"));
+    }
+    let column = |name: &str| -> Result<usize> {
+        header.iter().position(|h| h == name).ok_or_else(|| {
+            csv_error(
+                path,
+                format!(
+                    "no column named {name:?}; the columns are {}",
+                    header.join(", ")
+                ),
+            )
+        })
+    };
+    let target = column(&config.target)?;
+    let features: Vec<usize> = match &config.features {
+        Some(names) => names.iter().map(|n| column(n)).collect::<Result<_>>()?,
+        None => (0..header.len()).filter(|&c| c != target).collect(),
+    };
+    if features.is_empty() {
+        return Err(csv_error(path, "no feature columns besides the target"));
+    }
+    if let Some(names) = &config.categorical {
+        for n in names {
+            column(n)?;
+        }
+    }
+
+    let mut y = Vec::new();
+    let mut kept: Vec<Vec<String>> = Vec::new();
+    let mut dropped_rows = 0;
+    for (i, row) in rows.iter().enumerate() {
+        let line = i + 2; // 1-based, after the header
+        let row = row.map_err(|e| csv_error(path, e))?;
+        if row.len() != header.len() {
+            return Err(csv_error(
+                path,
+                format!(
+                    "line {line} has {} fields, the header {}",
+                    row.len(),
+                    header.len()
+                ),
+            ));
+        }
+        let value = &row[target];
+        if is_missing(value) {
+            dropped_rows += 1;
+            continue;
+        }
+        let parsed: f64 = value.trim().parse().map_err(|_| {
+            csv_error(
+                path,
+                format!(
+                    "line {line}: target {:?} value {value:?} is not a number",
+                    config.target
+                ),
+            )
+        })?;
+        y.push(parsed);
+        kept.push(row);
+    }
+    if y.is_empty() {
+        return Err(csv_error(
+            path,
+            format!("every row lacks the target {:?}", config.target),
+        ));
+    }
+
+    let mut names = Vec::new();
+    let mut columns: Vec<Vec<f64>> = Vec::new();
+    for &c in &features {
+        let name = &header[c];
+        let values: Vec<&str> = kept.iter().map(|r| r[c].trim()).collect();
+        if let Some(r) = values.iter().position(|v| is_missing(v)) {
+            return Err(csv_error(
+                path,
+                format!(
+                    "column {name:?} has a missing value (row {} of those with a target)",
+                    r + 1
+                ),
+            ));
+        }
+        let numeric: Vec<Option<f64>> = values.iter().map(|v| v.parse::<f64>().ok()).collect();
+        let categorical = match &config.categorical {
+            Some(list) => list.contains(name),
+            None => numeric.iter().all(Option::is_none),
+        };
+        if categorical {
+            let levels: BTreeSet<&str> = values.iter().copied().collect();
+            for level in levels.iter().skip(1) {
+                names.push(format!("{name}_{level}"));
+                columns.push(
+                    values
+                        .iter()
+                        .map(|v| f64::from(u8::from(v == level)))
+                        .collect(),
+                );
+            }
+        } else if let Some(r) = numeric.iter().position(Option::is_none) {
+            return Err(csv_error(
+                path,
+                format!(
+                    "column {name:?} is numeric but holds {:?} (row {} of those with a target); \
+                     list it in data.categorical to one-hot encode it",
+                    values[r],
+                    r + 1
+                ),
+            ));
+        } else {
+            let base: Vec<f64> = numeric.into_iter().map(|v| v.expect("checked")).collect();
+            let powers: Vec<Vec<f64>> = (2..=config.polynomial_degree)
+                .map(|d| base.iter().map(|v| v.powi(d as i32)).collect())
+                .collect();
+            names.push(name.clone());
+            columns.push(base);
+            for (d, power) in (2..).zip(powers) {
+                names.push(format!("{name}^{d}"));
+                columns.push(power);
+            }
+        }
+    }
+    let n = y.len();
+    let mut x = DMatrix::from_fn(n, columns.len(), |i, j| columns[j][i]);
+    let scaling = config.standardize.then(|| standardize(&mut x));
+    Ok(Design {
+        feature_names: names,
+        x,
+        y: DVector::from_vec(y),
+        dropped_rows,
+        scaling,
+    })
+}
+
+/// z-scores the columns of `x` in place (population std; a constant column keeps std 1).
+pub fn standardize(x: &mut DMatrix<f64>) -> Scaling {
+    let n = x.nrows() as f64;
+    let mut mean = Vec::with_capacity(x.ncols());
+    let mut std = Vec::with_capacity(x.ncols());
+    for mut col in x.column_iter_mut() {
+        let m = col.sum() / n;
+        let var = col.iter().map(|v| (v - m).powi(2)).sum::<f64>() / n;
+        let s = if var > 0.0 { var.sqrt() } else { 1.0 };
+        col.apply(|v| *v = (*v - m) / s);
+        mean.push(m);
+        std.push(s);
+    }
+    Scaling { mean, std }
+}
