@@ -198,8 +198,8 @@ pub fn gradient_descent(
         loss
     };
     let l1_norm = |model: &Linear| scalar(model.weight.val().abs().sum()) * weights.l1;
-    let mut previous = f64::INFINITY;
     let mut first = None;
+    let mut current = read_fit(&model, 0, false);
     for iteration in 1..=options.max_iter {
         let loss = objective(&model);
         let value = scalar(loss.clone()) + l1_norm(&model);
@@ -210,21 +210,31 @@ pub fn gradient_descent(
                  lower solver.learning_rate (now {lr})"
             )));
         }
-        if (previous - value).abs() <= options.tol * value.abs() {
-            return Ok(read_fit(&model, iteration, true));
-        }
-        previous = value;
         let grads = GradientsParams::from_grads(loss.backward(), &model);
         model = optimizer.step(lr, model, grads);
         if weights.l1 > 0.0 {
             let threshold = lr * weights.l1;
             model.weight = model.weight.map(|w| {
-                let w = w.detach();
-                (w.clone().sign() * (w.abs().sub_scalar(threshold)).clamp_min(0.0)).require_grad()
+                let w = w.inner();
+                (w.clone().sign() * w.abs().sub_scalar(threshold).clamp_min(0.0))
+                    .autodiff()
+                    .require_grad()
             });
         }
+        // Converged when no parameter moved by more than `tol` relative to the largest one: the
+        // objective's own change is too flat a signal along poorly conditioned directions.
+        let next = read_fit(&model, iteration, true);
+        let step = (next.intercept - current.intercept)
+            .abs()
+            .max((&next.coef - &current.coef).amax());
+        let size = next.intercept.abs().max(next.coef.amax());
+        current = next;
+        if step <= options.tol * size {
+            return Ok(current);
+        }
     }
-    Ok(read_fit(&model, options.max_iter, false))
+    current.converged = false;
+    Ok(current)
 }
 
 fn scalar(t: Tensor<1>) -> f64 {
