@@ -102,3 +102,43 @@ fn peak_rss_mb() -> f64 {
         })
         .map_or(f64::NAN, |kb| kb / 1024.0)
 }
+
+/// Timing of `neurona cv`'s computation (folds × grid, the full path and the refit; no file output).
+#[derive(Debug, Clone, Serialize)]
+pub struct CvBenchResult {
+    pub framework: &'static str,
+    pub folds: usize,
+    pub lambdas: usize,
+    pub repeats: usize,
+    pub median_seconds: f64,
+    pub chosen_lambda: f64,
+}
+
+/// Runs the configured cross-validation `repeats` times on data loaded once; the median time.
+pub fn bench_cv(
+    config: &crate::linear::config::LinearConfig,
+    repeats: usize,
+) -> Result<CvBenchResult> {
+    let design = crate::tabular::load(&config.data)?;
+    let mut seconds = Vec::with_capacity(repeats);
+    let mut chosen = f64::NAN;
+    for _ in 0..repeats.max(1) {
+        let start = Instant::now();
+        let report = crate::linear::cv::cross_validate(config, &design)?;
+        seconds.push(start.elapsed().as_secs_f64());
+        chosen = report.lambda;
+    }
+    seconds.sort_by(f64::total_cmp);
+    Ok(CvBenchResult {
+        framework: "neurona",
+        folds: config.cv.folds,
+        lambdas: config
+            .cv
+            .lambdas
+            .as_ref()
+            .map_or(config.cv.n_lambdas, Vec::len),
+        repeats: seconds.len(),
+        median_seconds: seconds[seconds.len() / 2],
+        chosen_lambda: chosen,
+    })
+}

@@ -61,7 +61,8 @@ enum Command {
         #[arg(long, requires = "idx")]
         index: Option<usize>,
     },
-    /// Time one epoch of training steps on every compiled backend.
+    /// Time one epoch of training steps on every compiled backend (image configs), or the
+    /// cross-validation of a linear config (`--steps` repetitions, median reported).
     Bench {
         config: PathBuf,
         /// Training steps to time.
@@ -110,6 +111,14 @@ fn run_dir(path: &std::path::Path, cli: &Cli) -> Result<PathBuf> {
             path.display()
         )))
     }
+}
+
+fn print_json(value: &impl serde::Serialize) -> Result<()> {
+    println!(
+        "{}",
+        serde_json::to_string(value).map_err(|e| Error::Internal(e.to_string()))?
+    );
+    Ok(())
 }
 
 fn run(cli: &Cli) -> Result<()> {
@@ -182,20 +191,25 @@ fn run(cli: &Cli) -> Result<()> {
             }
         }
         Command::Bench {
-            config,
+            config: path,
             steps,
             warmup,
         } => {
-            let config = load_config(config, cli)?;
-            let backends = match cli.backend {
-                Some(b) => vec![b],
-                None => BackendChoice::compiled(),
-            };
-            for result in neurona::bench::bench(&config, &backends, *steps, *warmup)? {
-                println!(
-                    "{}",
-                    serde_json::to_string(&result).map_err(|e| Error::Internal(e.to_string()))?
-                );
+            match Task::detect(&read_config_text(path)?, path)? {
+                Task::ImageClassification => {
+                    let config = load_config(path, cli)?;
+                    let backends = match cli.backend {
+                        Some(b) => vec![b],
+                        None => BackendChoice::compiled(),
+                    };
+                    for result in neurona::bench::bench(&config, &backends, *steps, *warmup)? {
+                        print_json(&result)?;
+                    }
+                }
+                // For a linear config, `--steps` is the number of timed repetitions.
+                Task::LinearRegression => {
+                    print_json(&neurona::bench::bench_cv(&load_linear(path, cli)?, *steps)?)?
+                }
             }
         }
     }

@@ -61,20 +61,7 @@ pub fn default_grid(config: &LinearConfig, design: &Design) -> Result<Vec<f64>> 
         ));
     }
     let n = design.y.len();
-    let y_mean = design.y.mean();
-    let l1_max = design
-        .x
-        .column_iter()
-        .map(|c| {
-            let c_mean = c.mean();
-            c.iter()
-                .zip(design.y.iter())
-                .map(|(x, y)| (x - c_mean) * (y - y_mean))
-                .sum::<f64>()
-                .abs()
-                / n as f64
-        })
-        .fold(0.0, f64::max);
+    let l1_max = solvers::l1_max(&design.x, &design.y);
     let top = PenaltyWeights::lambda_for_l1(l1_max, m.penalty, m.objective, m.l1_ratio, n);
     let count = config.cv.n_lambdas;
     let log_ratio = config.cv.lambda_min_ratio.log10();
