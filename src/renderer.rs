@@ -24,9 +24,9 @@ pub type SharedMetrics = Arc<Mutex<RunMetrics>>;
 #[derive(Default)]
 struct EpochValues {
     train_loss: f64,
-    train_accuracy: f64,
+    train_accuracy: Option<f64>,
     valid_loss: f64,
-    valid_accuracy: f64,
+    valid_accuracy: Option<f64>,
 }
 
 pub struct EpochRenderer {
@@ -65,8 +65,8 @@ impl EpochRenderer {
         match (name.as_str(), valid) {
             ("Loss", false) => c.train_loss = value,
             ("Loss", true) => c.valid_loss = value,
-            ("Accuracy", false) => c.train_accuracy = value / 100.0,
-            ("Accuracy", true) => c.valid_accuracy = value / 100.0,
+            ("Accuracy", false) => c.train_accuracy = Some(value / 100.0),
+            ("Accuracy", true) => c.valid_accuracy = Some(value / 100.0),
             _ => {}
         }
     }
@@ -135,13 +135,15 @@ impl TrainingProgressLogger for EpochRenderer {
             seconds: self.epoch_started.elapsed().as_secs_f64(),
         };
         self.epoch_started = Instant::now();
+        let accuracy =
+            |a: Option<f64>| a.map_or(String::new(), |a| format!(" acc {:6.2}%", 100.0 * a));
         let line = format!(
-            "epoch {epoch:>3}/{}  train loss {:.4} acc {:6.2}%  valid loss {:.4} acc {:6.2}%  {:.2}s",
+            "epoch {epoch:>3}/{}  train loss {:.4}{}  valid loss {:.4}{}  {:.2}s",
             self.total_epochs,
             record.train_loss,
-            100.0 * record.train_accuracy,
+            accuracy(record.train_accuracy),
             record.valid_loss,
-            100.0 * record.valid_accuracy,
+            accuracy(record.valid_accuracy),
             record.seconds
         );
         let mut metrics = self.metrics.lock().expect("metrics lock");

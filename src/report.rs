@@ -13,10 +13,12 @@ use crate::eval::EvalReport;
 pub struct EpochRecord {
     pub epoch: usize,
     pub train_loss: f64,
-    /// Fraction in [0, 1].
-    pub train_accuracy: f64,
+    /// Fraction in [0, 1]; absent for regression.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub train_accuracy: Option<f64>,
     pub valid_loss: f64,
-    pub valid_accuracy: f64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub valid_accuracy: Option<f64>,
     /// Wall-clock seconds for the epoch, training and validation together.
     pub seconds: f64,
 }

@@ -26,8 +26,10 @@ pub struct TabularConfig {
     pub categorical: Option<Vec<String>>,
     /// Add x², …, x^degree of every numeric feature (1 = none).
     pub polynomial_degree: usize,
-    /// z-score every feature with its mean and population standard deviation.
+    /// z-score every feature with its mean and population standard deviation (over all rows).
     pub standardize: bool,
+    /// `neurona train`: share of rows held out (seeded) to report validation metrics.
+    pub validation_fraction: f64,
 }
 
 impl Default for TabularConfig {
@@ -39,6 +41,7 @@ impl Default for TabularConfig {
             categorical: None,
             polynomial_degree: 1,
             standardize: false,
+            validation_fraction: 0.0,
         }
     }
 }
@@ -53,6 +56,12 @@ impl TabularConfig {
         }
         if self.polynomial_degree == 0 {
             return Err("data.polynomial_degree must be at least 1".into());
+        }
+        if !(0.0..1.0).contains(&self.validation_fraction) {
+            return Err(format!(
+                "data.validation_fraction must be in [0, 1), got {}",
+                self.validation_fraction
+            ));
         }
         Ok(())
     }
@@ -86,6 +95,27 @@ fn is_missing(value: &str) -> bool {
 
 fn csv_error(path: &Path, reason: impl std::fmt::Display) -> Error {
     Error::Data(format!("{}: {reason}", path.display()))
+}
+
+impl Design {
+    /// The rows `rows` (in that order) as a design of their own.
+    pub fn select(&self, rows: &[usize]) -> Design {
+        Design {
+            feature_names: self.feature_names.clone(),
+            x: self.x.select_rows(rows),
+            y: self.y.select_rows(rows),
+            dropped_rows: self.dropped_rows,
+            scaling: self.scaling.clone(),
+        }
+    }
+
+    /// A seeded split into (training, validation) rows; validation is empty for fraction 0.
+    pub fn split(&self, fraction: f64, seed: u64) -> (Design, Design) {
+        let (mut train, mut valid) = crate::data::split(self.y.len(), fraction, seed);
+        train.sort_unstable();
+        valid.sort_unstable();
+        (self.select(&train), self.select(&valid))
+    }
 }
 
 /// Reads the CSV named by `config` and builds the design matrix.

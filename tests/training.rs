@@ -53,7 +53,7 @@ fn short_run_learns_and_eval_from_checkpoint_reproduces_its_test_metrics() {
         metrics
             .epochs
             .iter()
-            .all(|e| e.train_loss.is_finite() && e.valid_accuracy > 0.1)
+            .all(|e| e.train_loss.is_finite() && e.valid_accuracy.unwrap() > 0.1)
     );
     assert_eq!(metrics.test.as_ref(), Some(&report.test));
     // The best epoch's model is kept, and so is the last epoch's full state for --resume.

@@ -110,6 +110,10 @@ pub struct SolverConfig {
     /// `gd`: stop when the objective changes by less than `tol` (relative);
     /// `coordinate_descent`: when no coefficient moves by more than `tol` (relative to the largest).
     pub tol: f64,
+    /// `gd` only: train in mini-batches of this size through burn-train's learner (the MLP's),
+    /// for `epochs` epochs; unset means full-batch gradient descent.
+    pub batch_size: Option<usize>,
+    pub epochs: usize,
 }
 
 impl Default for SolverConfig {
@@ -118,6 +122,8 @@ impl Default for SolverConfig {
             learning_rate: 0.1,
             max_iter: 100_000,
             tol: 1e-12,
+            batch_size: None,
+            epochs: 100,
         }
     }
 }
@@ -198,6 +204,9 @@ impl LinearConfig {
         }
         if s.max_iter == 0 {
             return Err("solver.max_iter must be at least 1".into());
+        }
+        if s.batch_size == Some(0) || s.epochs == 0 {
+            return Err("solver.batch_size and solver.epochs must be at least 1".into());
         }
         if !(s.tol.is_finite() && s.tol > 0.0) {
             return Err(format!("solver.tol must be > 0, got {}", s.tol));

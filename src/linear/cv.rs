@@ -104,6 +104,11 @@ fn path(
 
 /// Runs the cross-validation described by `config` on `design`.
 pub fn cross_validate(config: &LinearConfig, design: &Design) -> Result<CvReport> {
+    if config.model.solver == super::config::Solver::Gd && config.solver.batch_size.is_some() {
+        return Err(Error::Config(
+            "cross-validation fits full-batch; leave solver.batch_size unset (it selects mini-batch training)".into(),
+        ));
+    }
     let mut grid = match &config.cv.lambdas {
         Some(l) => l.clone(),
         None => default_grid(config, design)?,

@@ -4,6 +4,7 @@
 
 pub mod config;
 pub mod cv;
+pub mod learner;
 pub mod solvers;
 
 use std::fmt;
@@ -76,6 +77,8 @@ pub struct LinearReport {
     pub coefficients: Vec<Coefficient>,
     pub nonzero: usize,
     pub train: FitMetrics,
+    /// On the held-out rows of `data.validation_fraction`, if any.
+    pub valid: Option<FitMetrics>,
 }
 
 impl LinearReport {
@@ -127,7 +130,14 @@ impl LinearReport {
             coefficients,
             nonzero: fit.coef.iter().filter(|c| **c != 0.0).count(),
             train: FitMetrics::of(fit, &design.x, &design.y),
+            valid: None,
         }
+    }
+
+    /// Adds metrics on held-out rows.
+    pub fn with_validation(mut self, fit: &Fit, valid: &Design) -> Self {
+        self.valid = (!valid.y.is_empty()).then(|| FitMetrics::of(fit, &valid.x, &valid.y));
+        self
     }
 }
 
@@ -205,9 +215,13 @@ pub fn fit_design(config: &LinearConfig, design: &Design) -> Result<Fit> {
 /// `config.toml`, `coefficients.json` and `metrics.json` into the run directory.
 pub fn train(config: &LinearConfig) -> Result<LinearReport> {
     let design = crate::tabular::load(&config.data)?;
-    let fit = fit_design(config, &design)?;
-    let report = LinearReport::new(config, &design, &fit);
+    let (train, valid) = design.split(config.data.validation_fraction, config.seed);
     let run_dir = config.output.run_dir();
+    let fit = match (config.model.solver, config.solver.batch_size) {
+        (Solver::Gd, Some(_)) => learner::fit(config, &train, &valid, &run_dir)?,
+        _ => fit_design(config, &train)?,
+    };
+    let report = LinearReport::new(config, &train, &fit).with_validation(&fit, &valid);
     write_run(&run_dir, config, &report)?;
     print!("{report}");
     println!("wrote {}", run_dir.display());
@@ -218,7 +232,10 @@ fn write_run(run_dir: &Path, config: &LinearConfig, report: &LinearReport) -> Re
     std::fs::create_dir_all(run_dir).map_err(Error::io(run_dir))?;
     crate::report::write_atomic(&run_dir.join("config.toml"), config.to_toml().as_bytes())?;
     crate::report::write_json(&run_dir.join("coefficients.json"), report)?;
-    crate::report::write_json(&run_dir.join("metrics.json"), &report.train)
+    crate::report::write_json(
+        &run_dir.join("metrics.json"),
+        &serde_json::json!({ "train": report.train, "valid": report.valid }),
+    )
 }
 
 fn cell(v: Option<f64>) -> String {
@@ -268,13 +285,19 @@ impl fmt::Display for LinearReport {
         }
         writeln!(
             f,
-            "non-zero coefficients {}/{}   R² {:.6}   MSE {:.4}   RMSE {:.4}   (n = {})",
+            "non-zero coefficients {}/{}",
             self.nonzero,
-            self.coefficients.len(),
-            self.train.r2,
-            self.train.mse,
-            self.train.rmse,
-            self.train.n
-        )
+            self.coefficients.len()
+        )?;
+        for (split, m) in [("train", Some(&self.train)), ("valid", self.valid.as_ref())] {
+            if let Some(m) = m {
+                writeln!(
+                    f,
+                    "{split:<5}  R² {:.6}   MSE {:.4}   RMSE {:.4}   (n = {})",
+                    m.r2, m.mse, m.rmse, m.n
+                )?;
+            }
+        }
+        Ok(())
     }
 }
