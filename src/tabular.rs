@@ -118,8 +118,9 @@ impl Design {
     }
 }
 
-/// Reads the CSV named by `config` and builds the design matrix.
-pub fn load(config: &TabularConfig) -> Result<Design> {
+/// Reads the CSV named by `config` and builds the design matrix; the target values are returned
+/// as text with their line numbers (`design.y` is left at zero) for the caller to interpret.
+pub fn load_labelled(config: &TabularConfig) -> Result<(Design, Vec<(usize, String)>)> {
     let path = &config.path;
     let mut reader = csv::ReaderBuilder::new()
         .has_headers(true)
@@ -168,7 +169,7 @@ pub fn load(config: &TabularConfig) -> Result<Design> {
         }
     }
 
-    let mut y = Vec::new();
+    let mut targets: Vec<(usize, String)> = Vec::new();
     let mut kept: Vec<Vec<String>> = Vec::new();
     let mut dropped_rows = 0;
     for (i, row) in rows.iter().enumerate() {
@@ -189,19 +190,10 @@ pub fn load(config: &TabularConfig) -> Result<Design> {
             dropped_rows += 1;
             continue;
         }
-        let parsed: f64 = value.trim().parse().map_err(|_| {
-            csv_error(
-                path,
-                format!(
-                    "line {line}: target {:?} value {value:?} is not a number",
-                    config.target
-                ),
-            )
-        })?;
-        y.push(parsed);
+        targets.push((line, value.trim().to_string()));
         kept.push(row);
     }
-    if y.is_empty() {
+    if targets.is_empty() {
         return Err(csv_error(
             path,
             format!("every row lacks the target {:?}", config.target),
@@ -261,16 +253,34 @@ pub fn load(config: &TabularConfig) -> Result<Design> {
             }
         }
     }
-    let n = y.len();
+    let n = targets.len();
     let mut x = DMatrix::from_fn(n, columns.len(), |i, j| columns[j][i]);
     let scaling = config.standardize.then(|| standardize(&mut x));
-    Ok(Design {
+    let design = Design {
         feature_names: names,
         x,
-        y: DVector::from_vec(y),
+        y: DVector::zeros(n),
         dropped_rows,
         scaling,
-    })
+    };
+    Ok((design, targets))
+}
+
+/// Reads the CSV named by `config` and builds the design matrix with a numeric target.
+pub fn load(config: &TabularConfig) -> Result<Design> {
+    let (mut design, targets) = load_labelled(config)?;
+    for (i, (line, value)) in targets.iter().enumerate() {
+        design.y[i] = value.parse().map_err(|_| {
+            csv_error(
+                &config.path,
+                format!(
+                    "line {line}: target {:?} value {value:?} is not a number",
+                    config.target
+                ),
+            )
+        })?;
+    }
+    Ok(design)
 }
 
 /// z-scores the columns of `x` in place (population std; a constant column keeps std 1).

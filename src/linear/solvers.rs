@@ -129,9 +129,8 @@ fn soft_threshold(z: f64, t: f64) -> f64 {
     z.signum() * (z.abs() - t).max(0.0)
 }
 
-/// Cyclic coordinate descent: each coordinate is set to its exact minimiser given the others,
-/// `w_j = S(xⱼᵀr/n + ‖xⱼ‖²/n·w_j, l1) / (‖xⱼ‖²/n + l2)`, so L1 gives exact zeros. It works on the
-/// Gram matrix `G = XcᵀXc/n` and keeps `q = Xcᵀr/n` up to date, so an update costs O(p), not O(n).
+/// Cyclic coordinate descent for the least-squares objective (see [`coordinate_descent_quadratic`])
+/// on centred data: `G = XcᵀXc/n`, `b = Xcᵀyc/n`, every coefficient penalised.
 pub fn coordinate_descent(
     x: &DMatrix<f64>,
     y: &DVector<f64>,
@@ -140,18 +139,42 @@ pub fn coordinate_descent(
     warm: Option<&DVector<f64>>,
 ) -> Fit {
     let c = centre(x, y);
-    let (n, p) = (x.nrows() as f64, x.ncols());
-    let gram = c.x.tr_mul(&c.x) / n;
-    let mut w = warm.cloned().unwrap_or_else(|| DVector::zeros(p));
-    let mut q = c.correlations() - &gram * &w;
+    let gram = c.x.tr_mul(&c.x) / x.nrows() as f64;
+    let start = warm.cloned().unwrap_or_else(|| DVector::zeros(x.ncols()));
+    let (w, sweeps, converged) =
+        coordinate_descent_quadratic(&gram, &c.correlations(), |_| true, weights, options, start);
+    c.fit(w, sweeps, converged)
+}
+
+/// Minimises `½θᵀGθ − bᵀθ + Σⱼ penalised(j)·(l1|θⱼ| + (l2/2)θⱼ²)` by cyclic coordinate descent:
+/// each coordinate goes to its exact minimiser given the others,
+/// `θⱼ = S(qⱼ + Gⱼⱼθⱼ, l1) / (Gⱼⱼ + l2)` with `q = b − Gθ` kept up to date (O(p) per update),
+/// so L1 gives exact zeros. Stops when no coordinate moves by more than `tol` relative to the
+/// largest; returns the solution, the sweeps used and whether it converged. Least squares and
+/// each Newton step of logistic regression are both this problem.
+pub fn coordinate_descent_quadratic(
+    gram: &DMatrix<f64>,
+    rhs: &DVector<f64>,
+    penalised: impl Fn(usize) -> bool,
+    weights: PenaltyWeights,
+    options: &SolverConfig,
+    start: DVector<f64>,
+) -> (DVector<f64>, usize, bool) {
+    let mut w = start;
+    let mut q = rhs - gram * &w;
     for sweep in 1..=options.max_iter {
         let (mut max_step, mut max_w) = (0.0f64, 0.0f64);
-        for j in 0..p {
+        for j in 0..w.len() {
             let (old, norm) = (w[j], gram[(j, j)]);
-            let new = if norm == 0.0 {
+            let (l1, l2) = if penalised(j) {
+                (weights.l1, weights.l2)
+            } else {
+                (0.0, 0.0)
+            };
+            let new = if norm + l2 == 0.0 {
                 0.0
             } else {
-                soft_threshold(q[j] + norm * old, weights.l1) / (norm + weights.l2)
+                soft_threshold(q[j] + norm * old, l1) / (norm + l2)
             };
             if new != old {
                 q.axpy(old - new, &gram.column(j), 1.0);
@@ -161,10 +184,10 @@ pub fn coordinate_descent(
             max_w = max_w.max(new.abs());
         }
         if max_step <= options.tol * max_w || max_step == 0.0 {
-            return c.fit(w, sweep, true);
+            return (w, sweep, true);
         }
     }
-    c.fit(w, options.max_iter, false)
+    (w, options.max_iter, false)
 }
 
 /// Full-batch gradient descent on a Burn `Linear(p → 1)` through autodiff; for an L1 term each
