@@ -142,3 +142,39 @@ pub fn bench_cv(
         chosen_lambda: chosen,
     })
 }
+
+/// Timing of a logistic fit with its full report (inference, metrics, ROC); no file output.
+#[derive(Debug, Clone, Serialize)]
+pub struct FitBenchResult {
+    pub framework: &'static str,
+    pub rows: usize,
+    pub repeats: usize,
+    pub median_seconds: f64,
+    pub log_likelihood: f64,
+}
+
+/// Fits the configured logistic model `repeats` times on data loaded once; the median time.
+pub fn bench_logistic(
+    config: &crate::logistic::config::LogisticConfig,
+    repeats: usize,
+) -> Result<FitBenchResult> {
+    let (mut design, targets) = crate::tabular::load_labelled(&config.data)?;
+    let classes = crate::logistic::binary_target(config, &mut design, &targets)?;
+    let mut seconds = Vec::with_capacity(repeats);
+    let mut log_likelihood = f64::NAN;
+    for _ in 0..repeats.max(1) {
+        let start = Instant::now();
+        let fit = crate::logistic::fit(config, &design)?;
+        let report = crate::logistic::LogisticReport::new(config, classes.clone(), &design, &fit);
+        seconds.push(start.elapsed().as_secs_f64());
+        log_likelihood = report.log_likelihood;
+    }
+    seconds.sort_by(f64::total_cmp);
+    Ok(FitBenchResult {
+        framework: "neurona",
+        rows: design.y.len(),
+        repeats: seconds.len(),
+        median_seconds: seconds[seconds.len() / 2],
+        log_likelihood,
+    })
+}

@@ -19,6 +19,7 @@ pub enum Task {
     #[default]
     ImageClassification,
     LinearRegression,
+    LogisticRegression,
 }
 
 impl Task {

@@ -11,6 +11,7 @@ pub use error::{Error, Result};
 pub mod bench;
 pub mod eval;
 pub mod linear;
+pub mod logistic;
 pub mod plot;
 pub mod predict;
 pub mod renderer;

@@ -1,12 +1,13 @@
 //! The `neurona` command line: a thin layer over the library.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use neurona::backend::BackendChoice;
 use neurona::config::{ExperimentConfig, Task, read_config_text};
 use neurona::linear::config::LinearConfig;
+use neurona::logistic::config::LogisticConfig;
 use neurona::predict::ImageSource;
 use neurona::training::TrainOptions;
 use neurona::{Error, Result};
@@ -61,8 +62,8 @@ enum Command {
         #[arg(long, requires = "idx")]
         index: Option<usize>,
     },
-    /// Time one epoch of training steps on every compiled backend (image configs), or the
-    /// cross-validation of a linear config (`--steps` repetitions, median reported).
+    /// Time one epoch of training steps on every compiled backend (image configs), a linear
+    /// config's cross-validation or a logistic config's fit (`--steps` repetitions, median).
     Bench {
         config: PathBuf,
         /// Training steps to time.
@@ -74,37 +75,49 @@ enum Command {
     },
 }
 
-fn load_linear(path: &std::path::Path, cli: &Cli) -> Result<LinearConfig> {
-    let mut config = LinearConfig::load(path)?;
-    if let Some(seed) = cli.seed {
-        config.seed = seed;
-    }
-    if let Some(backend) = cli.backend {
-        config.backend = backend;
-    }
-    Ok(config)
+/// An experiment file of any task, with the command line's overrides applied.
+enum Experiment {
+    Images(ExperimentConfig),
+    Linear(LinearConfig),
+    Logistic(LogisticConfig),
 }
 
-fn load_config(path: &std::path::Path, cli: &Cli) -> Result<ExperimentConfig> {
-    let mut config = ExperimentConfig::load(path)?;
-    if let Some(seed) = cli.seed {
-        config.seed = seed;
+impl Experiment {
+    fn load(path: &Path, cli: &Cli) -> Result<Self> {
+        let mut experiment = match Task::detect(&read_config_text(path)?, path)? {
+            Task::ImageClassification => Experiment::Images(ExperimentConfig::load(path)?),
+            Task::LinearRegression => Experiment::Linear(LinearConfig::load(path)?),
+            Task::LogisticRegression => Experiment::Logistic(LogisticConfig::load(path)?),
+        };
+        let (seed, backend) = match &mut experiment {
+            Experiment::Images(c) => (&mut c.seed, &mut c.backend),
+            Experiment::Linear(c) => (&mut c.seed, &mut c.backend),
+            Experiment::Logistic(c) => (&mut c.seed, &mut c.backend),
+        };
+        if let Some(s) = cli.seed {
+            *seed = s;
+        }
+        if let Some(b) = cli.backend {
+            *backend = b;
+        }
+        Ok(experiment)
     }
-    if let Some(backend) = cli.backend {
-        config.backend = backend;
+
+    fn run_dir(&self) -> PathBuf {
+        match self {
+            Experiment::Images(c) => c.run_dir(),
+            Experiment::Linear(c) => c.output.run_dir(),
+            Experiment::Logistic(c) => c.output.run_dir(),
+        }
     }
-    Ok(config)
 }
 
 /// A run directory given directly, or the one a config file names.
-fn run_dir(path: &std::path::Path, cli: &Cli) -> Result<PathBuf> {
+fn run_dir(path: &Path, cli: &Cli) -> Result<PathBuf> {
     if path.is_dir() {
         Ok(path.to_path_buf())
     } else if path.is_file() {
-        match Task::detect(&read_config_text(path)?, path)? {
-            Task::ImageClassification => Ok(load_config(path, cli)?.run_dir()),
-            Task::LinearRegression => Ok(load_linear(path, cli)?.output.run_dir()),
-        }
+        Ok(Experiment::load(path, cli)?.run_dir())
     } else {
         Err(Error::Usage(format!(
             "{} is neither a run directory nor a config file",
@@ -127,9 +140,8 @@ fn run(cli: &Cli) -> Result<()> {
             config: path,
             resume,
             force,
-        } => match Task::detect(&read_config_text(path)?, path)? {
-            Task::ImageClassification => {
-                let config = load_config(path, cli)?;
+        } => match Experiment::load(path, cli)? {
+            Experiment::Images(config) => {
                 neurona::training::train(
                     config,
                     TrainOptions {
@@ -138,18 +150,23 @@ fn run(cli: &Cli) -> Result<()> {
                     },
                 )?;
             }
-            Task::LinearRegression => {
-                if *resume {
-                    return Err(Error::Usage("--resume applies to image classification runs; a linear fit simply runs again".into()));
-                }
-                neurona::linear::train(&load_linear(path, cli)?)?;
+            _ if *resume => {
+                return Err(Error::Usage(
+                    "--resume applies to image classification runs; a regression fit simply runs again".into(),
+                ));
+            }
+            Experiment::Linear(config) => {
+                neurona::linear::train(&config)?;
+            }
+            Experiment::Logistic(config) => {
+                neurona::logistic::train(&config)?;
             }
         },
-        Command::Cv { config: path } => match Task::detect(&read_config_text(path)?, path)? {
-            Task::LinearRegression => {
-                neurona::linear::cv::run(&load_linear(path, cli)?)?;
+        Command::Cv { config: path } => match Experiment::load(path, cli)? {
+            Experiment::Linear(config) => {
+                neurona::linear::cv::run(&config)?;
             }
-            Task::ImageClassification => {
+            _ => {
                 return Err(Error::Usage(format!(
                     "{} is not a linear regression config (task = \"linear_regression\")",
                     path.display()
@@ -194,24 +211,22 @@ fn run(cli: &Cli) -> Result<()> {
             config: path,
             steps,
             warmup,
-        } => {
-            match Task::detect(&read_config_text(path)?, path)? {
-                Task::ImageClassification => {
-                    let config = load_config(path, cli)?;
-                    let backends = match cli.backend {
-                        Some(b) => vec![b],
-                        None => BackendChoice::compiled(),
-                    };
-                    for result in neurona::bench::bench(&config, &backends, *steps, *warmup)? {
-                        print_json(&result)?;
-                    }
-                }
-                // For a linear config, `--steps` is the number of timed repetitions.
-                Task::LinearRegression => {
-                    print_json(&neurona::bench::bench_cv(&load_linear(path, cli)?, *steps)?)?
+        } => match Experiment::load(path, cli)? {
+            Experiment::Images(config) => {
+                let backends = match cli.backend {
+                    Some(b) => vec![b],
+                    None => BackendChoice::compiled(),
+                };
+                for result in neurona::bench::bench(&config, &backends, *steps, *warmup)? {
+                    print_json(&result)?;
                 }
             }
-        }
+            // For regression configs, `--steps` is the number of timed repetitions.
+            Experiment::Linear(config) => print_json(&neurona::bench::bench_cv(&config, *steps)?)?,
+            Experiment::Logistic(config) => {
+                print_json(&neurona::bench::bench_logistic(&config, *steps)?)?
+            }
+        },
     }
     Ok(())
 }

@@ -153,3 +153,32 @@ pub fn cv_curve(path: &Path, report: &CvReport) -> Result<()> {
     }
     root.present().map_err(|e| plot_error(path, e))
 }
+
+/// The ROC curve with the chance diagonal and the AUC in the caption.
+pub fn roc(path: &Path, curve: &[(f64, f64)], auc: f64) -> Result<()> {
+    let root = SVGBackend::new(path, (640, 640)).into_drawing_area();
+    root.fill(&WHITE).map_err(|e| plot_error(path, e))?;
+    let mut chart = ChartBuilder::on(&root)
+        .caption(format!("ROC curve (AUC {auc:.4})"), ("sans-serif", 22))
+        .margin(12)
+        .x_label_area_size(40)
+        .y_label_area_size(50)
+        .build_cartesian_2d(0.0..1.0, 0.0..1.0)
+        .map_err(|e| plot_error(path, e))?;
+    chart
+        .configure_mesh()
+        .x_desc("false-positive rate (1 - specificity)")
+        .y_desc("true-positive rate (recall)")
+        .draw()
+        .map_err(|e| plot_error(path, e))?;
+    chart
+        .draw_series(LineSeries::new(
+            [(0.0, 0.0), (1.0, 1.0)],
+            BLACK.mix(0.3).stroke_width(1),
+        ))
+        .map_err(|e| plot_error(path, e))?;
+    chart
+        .draw_series(LineSeries::new(curve.iter().copied(), BLUE.stroke_width(2)))
+        .map_err(|e| plot_error(path, e))?;
+    root.present().map_err(|e| plot_error(path, e))
+}

@@ -52,9 +52,10 @@ pub fn load_run_config(run_dir: &Path) -> Result<ExperimentConfig> {
         )));
     }
     let text = std::fs::read_to_string(&path).map_err(Error::io(&path))?;
-    if crate::config::Task::detect(&text, &path)? != crate::config::Task::ImageClassification {
+    let task = crate::config::Task::detect(&text, &path)?;
+    if task != crate::config::Task::ImageClassification {
         return Err(Error::Usage(format!(
-            "{} holds a linear regression run: its results are in coefficients.json and metrics.json \
+            "{} holds a {task:?} run: its results are in coefficients.json and metrics.json \
              (eval and predict serve image classification runs)",
             run_dir.display()
         )));

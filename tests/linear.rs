@@ -428,7 +428,7 @@ fn cli_trains_and_cross_validates_the_shipped_configs() {
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("linear regression run"));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("LinearRegression run"));
 }
 
 #[test]

@@ -95,7 +95,7 @@ pub fn fit(
     match resolve(solver, weights) {
         Solver::NormalEquations => normal_equations(x, y, weights),
         Solver::CoordinateDescent => Ok(coordinate_descent(x, y, weights, options, warm)),
-        Solver::Gd => gradient_descent(x, y, weights, options, &device()?),
+        Solver::Gd => gradient_descent(x, y, weights, options, &device()?, Loss::Squared),
         Solver::Auto => unreachable!("resolved"),
     }
 }
@@ -190,6 +190,15 @@ pub fn coordinate_descent_quadratic(
     (w, options.max_iter, false)
 }
 
+/// The data term minimised by [`gradient_descent`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Loss {
+    /// `(1/2n)·‖Xw + b − y‖²`.
+    Squared,
+    /// `(1/n)·Σ [log(1 + e^z) − y·z]`, `z = Xw + b`, y ∈ {0, 1}: the logistic negative log-likelihood.
+    Logistic,
+}
+
 /// Full-batch gradient descent on a Burn `Linear(p → 1)` through autodiff; for an L1 term each
 /// step is followed by the proximal soft-threshold of the weights (ISTA). Stops when the
 /// objective changes by less than `tol` (relative); a growing or non-finite objective is
@@ -200,6 +209,7 @@ pub fn gradient_descent(
     weights: PenaltyWeights,
     options: &SolverConfig,
     device: &Device,
+    loss: Loss,
 ) -> Result<Fit> {
     let (n, p) = (x.nrows(), x.ncols());
     let device = device.clone().autodiff();
@@ -215,8 +225,19 @@ pub fn gradient_descent(
     let mut optimizer = SgdConfig::new().init();
     let lr = options.learning_rate;
     let objective = |model: &Linear| {
-        let residual = model.forward(xs.clone()) - ys.clone();
-        let mut loss = residual.powi_scalar(2).sum().div_scalar(2.0 * n as f64);
+        let z = model.forward(xs.clone());
+        let mut loss = match loss {
+            Loss::Squared => (z - ys.clone())
+                .powi_scalar(2)
+                .sum()
+                .div_scalar(2.0 * n as f64),
+            // Binary cross-entropy on the logits: softplus(z) − y·z, with
+            // softplus(z) = max(z, 0) + log(1 + e^(−|z|)) so no exponential overflows.
+            Loss::Logistic => {
+                let softplus = z.clone().clamp_min(0.0) + z.clone().abs().neg().exp().log1p();
+                (softplus - ys.clone() * z).sum().div_scalar(n as f64)
+            }
+        };
         if weights.l2 > 0.0 {
             loss = loss
                 + model
