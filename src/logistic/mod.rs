@@ -32,6 +32,15 @@ pub fn sigmoid(z: f64) -> f64 {
     }
 }
 
+/// `softmax(z)ᵢ = e^(zᵢ − max z) / Σⱼ e^(zⱼ − max z)`: subtracting the maximum changes nothing
+/// mathematically and keeps every exponent ≤ 0, so large scores cannot overflow.
+pub fn softmax(z: &[f64]) -> Vec<f64> {
+    let max = z.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+    let exp: Vec<f64> = z.iter().map(|v| (v - max).exp()).collect();
+    let sum: f64 = exp.iter().sum();
+    exp.into_iter().map(|e| e / sum).collect()
+}
+
 /// A fitted binary model: `P(y = 1 | x) = σ(intercept + x·coef)`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct LogisticFit {
@@ -116,9 +125,17 @@ pub fn newton(
             for j in 1..k {
                 penalised[(j, j)] += weights.l2;
             }
-            penalised.cholesky().map(|c| c.solve(&rhs)).ok_or_else(|| {
-                Error::Data("the Hessian is singular: a feature is constant or a linear combination of others".into())
-            })?
+            match penalised.cholesky() {
+                Some(c) => c.solve(&rhs),
+                // Fitted probabilities at 0 or 1 zero the weights: the data are separated and
+                // the estimate runs off to infinity. Stop here; the report flags it.
+                None if (&xt * &theta).amax() > 30.0 => return Ok(split(theta, step, false)),
+                None => {
+                    return Err(Error::Data(
+                        "the Hessian is singular: a feature is constant or a linear combination of others".into(),
+                    ));
+                }
+            }
         } else {
             coordinate_descent_quadratic(&hessian, &rhs, |j| j > 0, weights, options, theta.clone())
                 .0
