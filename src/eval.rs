@@ -37,6 +37,24 @@ pub struct EvalReport {
     pub classes: Vec<ClassMetrics>,
 }
 
+/// Precision, recall and support of each class from `confusion[true][predicted]`.
+pub fn class_metrics(confusion: &[Vec<u64>], class_names: &[impl AsRef<str>]) -> Vec<ClassMetrics> {
+    let k = confusion.len();
+    let ratio = |a: u64, b: u64| if b == 0 { 0.0 } else { a as f64 / b as f64 };
+    (0..k)
+        .map(|c| {
+            let predicted: u64 = (0..k).map(|t| confusion[t][c]).sum();
+            let support: u64 = confusion[c].iter().sum();
+            ClassMetrics {
+                class: class_names[c].as_ref().to_string(),
+                precision: ratio(confusion[c][c], predicted),
+                recall: ratio(confusion[c][c], support),
+                support,
+            }
+        })
+        .collect()
+}
+
 /// Evaluates `model` on `indices` of the batcher's images, batch by batch in order.
 pub fn evaluate(
     model: &Mlp,
@@ -71,19 +89,7 @@ pub fn evaluate(
     }
     let n = indices.len();
     let correct: u64 = (0..NUM_CLASSES).map(|c| confusion[c][c]).sum();
-    let classes = (0..NUM_CLASSES)
-        .map(|c| {
-            let predicted: u64 = (0..NUM_CLASSES).map(|t| confusion[t][c]).sum();
-            let support: u64 = confusion[c].iter().sum();
-            let ratio = |a: u64, b: u64| if b == 0 { 0.0 } else { a as f64 / b as f64 };
-            ClassMetrics {
-                class: class_names[c].to_string(),
-                precision: ratio(confusion[c][c], predicted),
-                recall: ratio(confusion[c][c], support),
-                support,
-            }
-        })
-        .collect();
+    let classes = class_metrics(&confusion, class_names);
     EvalReport {
         checkpoint: checkpoint.to_path_buf(),
         images: n,

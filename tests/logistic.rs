@@ -8,8 +8,9 @@ use std::path::PathBuf;
 
 use nalgebra::DVector;
 use neurona::linear::config::Penalty;
-use neurona::logistic::config::{LogisticConfig, LogisticObjective, LogisticSolver};
+use neurona::logistic::config::{LogisticConfig, LogisticObjective, LogisticSolver, Strategy};
 use neurona::logistic::metrics::BinaryMetrics;
+use neurona::logistic::multiclass::{self, MulticlassFit, MulticlassMetrics};
 use neurona::logistic::{self, LogisticFit, LogisticReport};
 use neurona::tabular::{self, Design};
 use serde_json::Value;
@@ -280,4 +281,103 @@ fn bad_targets_and_features_give_clear_errors() {
         .unwrap_err()
         .to_string();
     assert!(e.contains("3 classes"), "{e}");
+}
+
+fn iris(strategy: Strategy) -> LogisticConfig {
+    let mut c = LogisticConfig::default();
+    c.data.path = PathBuf::from("data/iris.csv");
+    c.data.target = "species".into();
+    c.data.standardize = true;
+    c.model.strategy = strategy;
+    c
+}
+
+fn iris_fit(c: &LogisticConfig) -> (MulticlassMetrics, MulticlassFit) {
+    let (d, targets) = tabular::load_labelled(&c.data).unwrap();
+    let (classes, labels) = multiclass::encode_labels(&targets);
+    let fit = multiclass::fit(c, &d, &labels, classes.len()).unwrap();
+    (
+        MulticlassMetrics::new(&fit.probabilities(&d.x), &labels, &classes),
+        fit,
+    )
+}
+
+#[test]
+fn unpenalised_softmax_on_iris_matches_scikit_learns_multinomial_fit() {
+    let r = &references()["iris_softmax"];
+    let (metrics, _) = iris_fit(&iris(Strategy::Softmax));
+    assert_eq!(metrics.accuracy, r["train_accuracy"].as_f64().unwrap());
+    let ce = r["cross_entropy"].as_f64().unwrap();
+    assert!(
+        (metrics.cross_entropy - ce).abs() < 1e-3,
+        "{} vs {ce}",
+        metrics.cross_entropy
+    );
+    assert_eq!(
+        metrics
+            .confusion
+            .iter()
+            .map(|r| r.iter().sum::<u64>())
+            .collect::<Vec<_>>(),
+        vec![50, 50, 50]
+    );
+}
+
+#[test]
+fn one_vs_rest_on_iris_and_its_probabilities() {
+    let (metrics, fit) = iris_fit(&iris(Strategy::Ovr));
+    assert!(metrics.accuracy > 0.95, "{}", metrics.accuracy);
+    let design = tabular::load_labelled(&iris(Strategy::Ovr).data).unwrap().0;
+    let p = fit.probabilities(&design.x);
+    for row in p.row_iter() {
+        assert!((row.sum() - 1.0).abs() < 1e-12);
+    }
+    // An L1 penalty has no softmax solver here; the error says what to use instead.
+    let mut c = iris(Strategy::Softmax);
+    c.model.penalty = Penalty::L1;
+    c.model.lambda = 1.0;
+    let (d, targets) = tabular::load_labelled(&c.data).unwrap();
+    let (classes, labels) = multiclass::encode_labels(&targets);
+    let e = multiclass::fit(&c, &d, &labels, classes.len())
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("ovr"), "{e}");
+}
+
+#[test]
+fn shipped_configs_load_and_document_the_defaults() {
+    let shipped =
+        LogisticConfig::load(std::path::Path::new("configs/default-logistic.toml")).unwrap();
+    let mut expected = LogisticConfig::default();
+    expected.data.path = PathBuf::from("data/Default.csv");
+    expected.data.target = "default".into();
+    expected.output.name = Some("default-logistic".into());
+    assert_eq!(shipped, expected);
+    let dir = common::scratch("logistic-cli");
+    for name in [
+        "default-logistic",
+        "default-balance",
+        "default-l1",
+        "iris-softmax",
+        "iris-ovr",
+    ] {
+        let text = std::fs::read_to_string(format!("configs/{name}.toml")).unwrap();
+        let text = text.replace(
+            "dir = \"artifacts\"",
+            &format!("dir = \"{}\"", dir.display()),
+        );
+        let config = dir.join(format!("{name}.toml"));
+        std::fs::write(&config, text).unwrap();
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_neurona"))
+            .args(["train", config.to_str().unwrap()])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{name}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(dir.join(name).join("coefficients.json").is_file());
+    }
+    assert!(dir.join("default-logistic/roc.svg").is_file());
 }

@@ -66,9 +66,22 @@ pub enum LogisticSolver {
     Gd,
 }
 
+/// How many classes, and how they are modelled.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Strategy {
+    /// Two classes, one sigmoid model (with statistical inference).
+    Binary,
+    /// One binary model per class against the rest; the most probable class wins.
+    Ovr,
+    /// Multinomial regression: one score per class through a softmax, cross-entropy loss.
+    Softmax,
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct LogisticModelConfig {
+    pub strategy: Strategy,
     pub penalty: Penalty,
     /// Penalty strength for `objective = "course"`.
     pub lambda: f64,
@@ -86,6 +99,7 @@ pub struct LogisticModelConfig {
 impl Default for LogisticModelConfig {
     fn default() -> Self {
         Self {
+            strategy: Strategy::Binary,
             penalty: Penalty::None,
             lambda: 0.0,
             c: 1.0,

@@ -5,6 +5,7 @@
 
 pub mod config;
 pub mod metrics;
+pub mod multiclass;
 
 use nalgebra::{DMatrix, DVector};
 use serde::{Deserialize, Serialize};
@@ -14,7 +15,7 @@ use crate::error::{Error, Result};
 use crate::linear::config::{PenaltyWeights, SolverConfig};
 use crate::linear::solvers::coordinate_descent_quadratic;
 use crate::tabular::{Design, Scaling};
-use config::{LogisticConfig, LogisticSolver};
+use config::{LogisticConfig, LogisticSolver, Strategy};
 use metrics::BinaryMetrics;
 
 /// `log(1 + eᶻ)` without overflow.
@@ -96,7 +97,7 @@ fn objective(
 
 /// Newton iterations are few (quadratic convergence); a run that needs more than this is
 /// heading to infinity (separation) rather than converging.
-const NEWTON_MAX_STEPS: usize = 200;
+pub(crate) const NEWTON_MAX_STEPS: usize = 200;
 
 /// Newton–Raphson on the penalised negative log-likelihood. Each step minimises the quadratic
 /// model `½θ'ᵀHθ' − (Hθ − g)ᵀθ' + penalty(θ')` with `H = X̃ᵀWX̃/n`, `g = X̃ᵀ(p − y)/n`,
@@ -384,10 +385,14 @@ pub fn fit(config: &LogisticConfig, design: &Design) -> Result<LogisticFit> {
     }
 }
 
-/// `neurona train` for a logistic model: fit, print, write `coefficients.json`, `metrics.json`,
-/// `roc.svg` (and the resolved `config.toml`) into the run directory.
-pub fn train(config: &LogisticConfig) -> Result<LogisticReport> {
+/// `neurona train` for a logistic model: fit, print, write `config.toml`, `coefficients.json`,
+/// `metrics.json` (and for two classes `roc.svg`) into the run directory.
+pub fn train(config: &LogisticConfig) -> Result<()> {
     let (mut design, targets) = crate::tabular::load_labelled(&config.data)?;
+    if config.model.strategy != Strategy::Binary {
+        multiclass::train(config, design, &targets)?;
+        return Ok(());
+    }
     let classes = binary_target(config, &mut design, &targets)?;
     let (train, valid) = design.split(config.data.validation_fraction, config.seed);
     let fit = fit(config, &train)?;
@@ -399,13 +404,10 @@ pub fn train(config: &LogisticConfig) -> Result<LogisticReport> {
             config.model.threshold,
         )
     });
-    let run_dir = config.output.run_dir();
-    std::fs::create_dir_all(&run_dir).map_err(Error::io(&run_dir))?;
-    crate::report::write_atomic(&run_dir.join("config.toml"), config.to_toml().as_bytes())?;
-    crate::report::write_json(&run_dir.join("coefficients.json"), &report)?;
-    crate::report::write_json(
-        &run_dir.join("metrics.json"),
-        &serde_json::json!({ "train": report.train, "valid": report.valid }),
+    let run_dir = write_run(
+        config,
+        &report,
+        serde_json::json!({ "train": report.train, "valid": report.valid }),
     )?;
     crate::plot::roc(
         &run_dir.join("roc.svg"),
@@ -414,7 +416,21 @@ pub fn train(config: &LogisticConfig) -> Result<LogisticReport> {
     )?;
     print!("{report}");
     println!("wrote {}", run_dir.display());
-    Ok(report)
+    Ok(())
+}
+
+/// Writes the resolved config, the report as `coefficients.json` and `metrics`; returns the run directory.
+fn write_run(
+    config: &LogisticConfig,
+    report: &impl Serialize,
+    metrics: serde_json::Value,
+) -> Result<std::path::PathBuf> {
+    let run_dir = config.output.run_dir();
+    std::fs::create_dir_all(&run_dir).map_err(Error::io(&run_dir))?;
+    crate::report::write_atomic(&run_dir.join("config.toml"), config.to_toml().as_bytes())?;
+    crate::report::write_json(&run_dir.join("coefficients.json"), report)?;
+    crate::report::write_json(&run_dir.join("metrics.json"), &metrics)?;
+    Ok(run_dir)
 }
 
 fn cell(v: Option<f64>, digits: usize) -> String {
