@@ -182,3 +182,94 @@ pub fn roc(path: &Path, curve: &[(f64, f64)], auc: f64) -> Result<()> {
         .map_err(|e| plot_error(path, e))?;
     root.present().map_err(|e| plot_error(path, e))
 }
+
+/// Decision regions of a two-feature classifier: the plane shaded by the predicted class
+/// (`probability ≥ threshold`), with the observations on top.
+pub fn decision_regions(
+    path: &Path,
+    axes: [&str; 2],
+    points: &[(f64, f64)],
+    positive: &[bool],
+    probability: impl Fn(f64, f64) -> f64,
+    threshold: f64,
+) -> Result<()> {
+    let (x0, x1) = range(points.iter().map(|p| p.0));
+    let (y0, y1) = range(points.iter().map(|p| p.1));
+    let root = SVGBackend::new(path, (720, 640)).into_drawing_area();
+    root.fill(&WHITE).map_err(|e| plot_error(path, e))?;
+    let mut chart = ChartBuilder::on(&root)
+        .caption(
+            format!("Decision regions (P ≥ {threshold})"),
+            ("sans-serif", 22),
+        )
+        .margin(12)
+        .x_label_area_size(40)
+        .y_label_area_size(60)
+        .build_cartesian_2d(x0..x1, y0..y1)
+        .map_err(|e| plot_error(path, e))?;
+    chart
+        .configure_mesh()
+        .x_desc(axes[0])
+        .y_desc(axes[1])
+        .draw()
+        .map_err(|e| plot_error(path, e))?;
+    const CELLS: usize = 80;
+    let (dx, dy) = ((x1 - x0) / CELLS as f64, (y1 - y0) / CELLS as f64);
+    let cells = (0..CELLS)
+        .flat_map(|i| (0..CELLS).map(move |j| (i, j)))
+        .map(|(i, j)| {
+            let (a, b) = (x0 + i as f64 * dx, y0 + j as f64 * dy);
+            let colour = if probability(a + dx / 2.0, b + dy / 2.0) >= threshold {
+                RED.mix(0.15)
+            } else {
+                BLUE.mix(0.15)
+            };
+            Rectangle::new([(a, b), (a + dx, b + dy)], colour.filled())
+        });
+    chart.draw_series(cells).map_err(|e| plot_error(path, e))?;
+    let dots = points.iter().zip(positive).map(|(&(a, b), &pos)| {
+        Circle::new((a, b), 3, if pos { RED.filled() } else { BLUE.filled() })
+    });
+    chart.draw_series(dots).map_err(|e| plot_error(path, e))?;
+    root.present().map_err(|e| plot_error(path, e))
+}
+
+/// A one-feature classifier: the fitted probability against the feature, over the 0/1 outcomes.
+pub fn probability_curve(
+    path: &Path,
+    axis: &str,
+    points: &[(f64, f64)],
+    probability: impl Fn(f64) -> f64,
+) -> Result<()> {
+    let (x0, x1) = range(points.iter().map(|p| p.0));
+    let root = SVGBackend::new(path, (800, 500)).into_drawing_area();
+    root.fill(&WHITE).map_err(|e| plot_error(path, e))?;
+    let mut chart = ChartBuilder::on(&root)
+        .caption("Fitted probability", ("sans-serif", 22))
+        .margin(12)
+        .x_label_area_size(40)
+        .y_label_area_size(50)
+        .build_cartesian_2d(x0..x1, -0.05..1.05)
+        .map_err(|e| plot_error(path, e))?;
+    chart
+        .configure_mesh()
+        .x_desc(axis)
+        .y_desc("P(positive)")
+        .draw()
+        .map_err(|e| plot_error(path, e))?;
+    chart
+        .draw_series(
+            points
+                .iter()
+                .map(|&(x, y)| Circle::new((x, y), 2, BLACK.mix(0.3).filled())),
+        )
+        .map_err(|e| plot_error(path, e))?;
+    let curve = (0..=400).map(|i| {
+        let x = x0 + (x1 - x0) * i as f64 / 400.0;
+        (x, probability(x))
+    });
+    chart
+        .draw_series(LineSeries::new(curve, BLUE.stroke_width(2)))
+        .map_err(|e| plot_error(path, e))?;
+    root.present().map_err(|e| plot_error(path, e))
+}

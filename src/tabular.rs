@@ -75,9 +75,18 @@ pub struct Scaling {
 }
 
 /// The numeric problem: `y ≈ X·w + b`.
+/// Where a feature comes from: a power of a numeric column, or one level of a categorical one.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum FeatureSource {
+    Numeric { column: String, power: i32 },
+    OneHot { column: String, level: String },
+}
+
 #[derive(Debug, Clone)]
 pub struct Design {
     pub feature_names: Vec<String>,
+    /// One per feature, in the same order: how to rebuild the feature for new raw values.
+    pub sources: Vec<FeatureSource>,
     /// `n × p`, one row per observation.
     pub x: DMatrix<f64>,
     pub y: DVector<f64>,
@@ -102,11 +111,66 @@ impl Design {
     pub fn select(&self, rows: &[usize]) -> Design {
         Design {
             feature_names: self.feature_names.clone(),
+            sources: self.sources.clone(),
             x: self.x.select_rows(rows),
             y: self.y.select_rows(rows),
             dropped_rows: self.dropped_rows,
             scaling: self.scaling.clone(),
         }
+    }
+
+    /// The numeric columns the features are built from, when every feature is a power of one
+    /// (no one-hot levels): what a plot over raw feature values needs.
+    pub fn numeric_columns(&self) -> Option<Vec<String>> {
+        let mut columns: Vec<String> = Vec::new();
+        for source in &self.sources {
+            match source {
+                FeatureSource::Numeric { column, .. } if !columns.contains(column) => {
+                    columns.push(column.clone())
+                }
+                FeatureSource::Numeric { .. } => {}
+                FeatureSource::OneHot { .. } => return None,
+            }
+        }
+        Some(columns)
+    }
+
+    /// The feature row for raw values of the numeric `columns` (as returned by
+    /// [`numeric_columns`](Self::numeric_columns)): powers, then the fitted standardisation.
+    pub fn features_for(&self, columns: &[String], raw: &[f64]) -> DVector<f64> {
+        DVector::from_iterator(
+            self.sources.len(),
+            self.sources.iter().enumerate().map(|(j, source)| {
+                let FeatureSource::Numeric { column, power } = source else {
+                    unreachable!("numeric designs only")
+                };
+                let value = raw[columns
+                    .iter()
+                    .position(|c| c == column)
+                    .expect("listed column")]
+                .powi(*power);
+                match &self.scaling {
+                    Some(s) => (value - s.mean[j]) / s.std[j],
+                    None => value,
+                }
+            }),
+        )
+    }
+
+    /// The raw values of numeric `column` (its power-1 feature, standardisation undone).
+    pub fn raw_column(&self, column: &str) -> Vec<f64> {
+        let j = self
+            .sources
+            .iter()
+            .position(
+                |s| matches!(s, FeatureSource::Numeric { column: c, power: 1 } if c == column),
+            )
+            .expect("a numeric column of this design");
+        let (mean, std) = self
+            .scaling
+            .as_ref()
+            .map_or((0.0, 1.0), |s| (s.mean[j], s.std[j]));
+        self.x.column(j).iter().map(|v| v * std + mean).collect()
     }
 
     /// A seeded split into (training, validation) rows; validation is empty for fraction 0.
@@ -201,6 +265,7 @@ pub fn load_labelled(config: &TabularConfig) -> Result<(Design, Vec<(usize, Stri
     }
 
     let mut names = Vec::new();
+    let mut sources = Vec::new();
     let mut columns: Vec<Vec<f64>> = Vec::new();
     for &c in &features {
         let name = &header[c];
@@ -223,6 +288,10 @@ pub fn load_labelled(config: &TabularConfig) -> Result<(Design, Vec<(usize, Stri
             let levels: BTreeSet<&str> = values.iter().copied().collect();
             for level in levels.iter().skip(1) {
                 names.push(format!("{name}_{level}"));
+                sources.push(FeatureSource::OneHot {
+                    column: name.clone(),
+                    level: level.to_string(),
+                });
                 columns.push(
                     values
                         .iter()
@@ -247,9 +316,17 @@ pub fn load_labelled(config: &TabularConfig) -> Result<(Design, Vec<(usize, Stri
                 .collect();
             names.push(name.clone());
             columns.push(base);
+            sources.push(FeatureSource::Numeric {
+                column: name.clone(),
+                power: 1,
+            });
             for (d, power) in (2..).zip(powers) {
                 names.push(format!("{name}^{d}"));
                 columns.push(power);
+                sources.push(FeatureSource::Numeric {
+                    column: name.clone(),
+                    power: d,
+                });
             }
         }
     }
@@ -258,6 +335,7 @@ pub fn load_labelled(config: &TabularConfig) -> Result<(Design, Vec<(usize, Stri
     let scaling = config.standardize.then(|| standardize(&mut x));
     let design = Design {
         feature_names: names,
+        sources,
         x,
         y: DVector::zeros(n),
         dropped_rows,

@@ -381,3 +381,65 @@ fn shipped_configs_load_and_document_the_defaults() {
     }
     assert!(dir.join("default-logistic/roc.svg").is_file());
 }
+
+#[test]
+fn squared_features_learn_the_circular_boundary() {
+    // data/circle.csv: y = 1 outside x1² + x2² = 1 (5 % of labels flipped). With x², a linear
+    // model can express the course's f(−1 + x1² + x2²): positive, similar weights on x1² and x2²,
+    // a negative intercept of about their size, and near-zero linear terms.
+    let mut c = LogisticConfig::default();
+    c.data.path = PathBuf::from("data/circle.csv");
+    c.data.target = "y".into();
+    c.data.polynomial_degree = 2;
+    let (d, classes) = design(&c);
+    assert_eq!(d.feature_names, ["x1", "x1^2", "x2", "x2^2"]);
+    let fit = logistic::fit(&c, &d).unwrap();
+    let report = LogisticReport::new(&c, classes, &d, &fit);
+    let (b, w) = (fit.intercept, &fit.coef);
+    assert!(
+        w[1] > 0.5 && w[3] > 0.5 && (w[1] / w[3] - 1.0).abs() < 0.5,
+        "{w}"
+    );
+    assert!(b < 0.0 && (-b / w[1] - 1.0).abs() < 0.5, "{b} {w}");
+    assert!(w[0].abs() < 0.3 * w[1] && w[2].abs() < 0.3 * w[3], "{w}");
+    assert!(report.train.accuracy > 0.9, "{}", report.train.accuracy);
+    // Without the squares the classes are not linearly separable: barely better than "all 1".
+    c.data.polynomial_degree = 1;
+    let (d1, classes1) = design(&c);
+    let linear = LogisticReport::new(&c, classes1, &d1, &logistic::fit(&c, &d1).unwrap());
+    assert!(linear.train.accuracy < 0.8, "{}", linear.train.accuracy);
+}
+
+#[test]
+fn one_and_two_feature_models_get_their_plots() {
+    let dir = common::scratch("logistic-plots");
+    for (name, plot) in [
+        ("circle-poly", "decision.svg"),
+        ("default-balance", "probability.svg"),
+    ] {
+        let text = std::fs::read_to_string(format!("configs/{name}.toml")).unwrap();
+        let config = dir.join(format!("{name}.toml"));
+        std::fs::write(
+            &config,
+            text.replace(
+                "dir = \"artifacts\"",
+                &format!("dir = \"{}\"", dir.display()),
+            ),
+        )
+        .unwrap();
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_neurona"))
+            .args(["train", config.to_str().unwrap()])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{name}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let svg = std::fs::read_to_string(dir.join(name).join(plot)).unwrap();
+        assert!(
+            svg.starts_with("<svg") && svg.contains("<circle"),
+            "{name}/{plot}"
+        );
+    }
+}

@@ -414,9 +414,52 @@ pub fn train(config: &LogisticConfig) -> Result<()> {
         &report.train.roc,
         report.train.auc,
     )?;
+    plot_fit(&run_dir, &train, &fit, config.model.threshold)?;
     print!("{report}");
     println!("wrote {}", run_dir.display());
     Ok(())
+}
+
+/// `decision.svg` for a model of two raw numeric features, `probability.svg` for one (both also
+/// with their polynomial powers); nothing for other models.
+fn plot_fit(
+    run_dir: &std::path::Path,
+    design: &Design,
+    fit: &LogisticFit,
+    threshold: f64,
+) -> Result<()> {
+    let Some(columns) = design.numeric_columns() else {
+        return Ok(());
+    };
+    let raw: Vec<Vec<f64>> = columns.iter().map(|c| design.raw_column(c)).collect();
+    let p = |values: &[f64]| {
+        sigmoid(fit.intercept + design.features_for(&columns, values).dot(&fit.coef))
+    };
+    match raw.as_slice() {
+        [a] => {
+            let points: Vec<(f64, f64)> = a.iter().copied().zip(design.y.iter().copied()).collect();
+            crate::plot::probability_curve(
+                &run_dir.join("probability.svg"),
+                &columns[0],
+                &points,
+                |x| p(&[x]),
+            )
+        }
+        [a, b] => {
+            let points: Vec<(f64, f64)> = a.iter().copied().zip(b.iter().copied()).collect();
+            let positive: Vec<bool> = design.y.iter().map(|&v| v == 1.0).collect();
+            let axes = [columns[0].as_str(), columns[1].as_str()];
+            crate::plot::decision_regions(
+                &run_dir.join("decision.svg"),
+                axes,
+                &points,
+                &positive,
+                |x, y| p(&[x, y]),
+                threshold,
+            )
+        }
+        _ => Ok(()),
+    }
 }
 
 /// Writes the resolved config, the report as `coefficients.json` and `metrics`; returns the run directory.
