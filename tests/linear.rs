@@ -442,8 +442,13 @@ fn mini_batch_gd_through_the_learner_approaches_the_closed_form() {
     c.solver.batch_size = Some(32);
     c.solver.epochs = 100;
     c.output.dir = dir.clone();
-    let sgd =
-        neurona::linear::learner::fit(&c, &design, &design.select(&[]), &dir.join("run")).unwrap();
+    let sgd = neurona::linear::learner::fit(
+        &neurona::linear::mini_batch(&c, design.y.len()),
+        &design,
+        &design.select(&[]),
+        &dir.join("run"),
+    )
+    .unwrap();
     // Constant-step SGD hovers around the optimum (measured: 1.04 % above it): within 2 %.
     let w = PenaltyWeights::new(Penalty::L2, c.model.objective, 10.0, 0.5, design.y.len());
     let objective = |f: &Fit| {
@@ -463,9 +468,14 @@ fn mini_batch_gd_through_the_learner_approaches_the_closed_form() {
     assert!(dir.join("run/checkpoint/model-100.bpk").is_file());
     // No proximal step in the learner: an L1 penalty is refused with a pointer to the right solver.
     c.model.penalty = Penalty::L1;
-    let err = neurona::linear::learner::fit(&c, &design, &design.select(&[]), &dir.join("l1"))
-        .unwrap_err()
-        .to_string();
+    let err = neurona::linear::learner::fit(
+        &neurona::linear::mini_batch(&c, design.y.len()),
+        &design,
+        &design.select(&[]),
+        &dir.join("l1"),
+    )
+    .unwrap_err()
+    .to_string();
     assert!(err.contains("coordinate_descent"), "{err}");
 }
 

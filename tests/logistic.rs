@@ -443,3 +443,26 @@ fn one_and_two_feature_models_get_their_plots() {
         );
     }
 }
+
+#[test]
+fn mini_batch_training_through_the_learner_approaches_the_mle() {
+    let dir = common::scratch("logistic-learner");
+    let mut c = config(None, true);
+    let (d, classes) = design(&c);
+    let newton = LogisticReport::new(&c, classes.clone(), &d, &logistic::fit(&c, &d).unwrap());
+    c.model.solver = LogisticSolver::Gd;
+    c.solver.batch_size = Some(128);
+    c.solver.epochs = 15;
+    c.solver.learning_rate = 0.5;
+    c.output.dir = dir.clone();
+    c.output.name = Some("sgd".into());
+    let sgd = LogisticReport::new(&c, classes, &d, &logistic::fit(&c, &d).unwrap());
+    // Constant-step SGD ends near the maximum of the likelihood (measured: see the message).
+    assert!(
+        sgd.log_likelihood >= newton.log_likelihood * 1.01,
+        "log-likelihood {} vs Newton {}",
+        sgd.log_likelihood,
+        newton.log_likelihood
+    );
+    assert!(dir.join("sgd/checkpoint/model-15.bpk").is_file());
+}

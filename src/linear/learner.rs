@@ -1,6 +1,7 @@
 //! Mini-batch gradient descent for the linear model through burn-train's `SupervisedTraining`, the
 //! same learner that trains the MLP: shuffled batches, a loss line per epoch, a checkpoint per
-//! epoch. Selected by `solver = "gd"` with `[solver] batch_size` set.
+//! epoch. Selected by `solver = "gd"` with `[solver] batch_size` set, for linear (squared loss)
+//! and binary logistic (cross-entropy on the logits) models alike.
 
 use std::path::Path;
 use std::sync::{Arc, Mutex};
@@ -16,8 +17,9 @@ use burn::train::{
 };
 use nalgebra::DVector;
 
-use super::config::LinearConfig;
-use super::solvers::Fit;
+use super::config::{PenaltyWeights, SolverConfig};
+use super::solvers::{Fit, Loss};
+use crate::backend::{BackendChoice, Precision};
 use crate::data::IndexDataset;
 use crate::error::{Error, Result};
 use crate::renderer::EpochRenderer;
@@ -30,6 +32,8 @@ pub struct LinearRegressor {
     linear: Linear,
     #[module(skip)]
     l2: f64,
+    #[module(skip)]
+    loss: Loss,
 }
 
 /// Rows of the design and their targets.
@@ -79,10 +83,19 @@ impl Batcher<usize, RowBatch> for RowBatcher {
 impl LinearRegressor {
     fn forward_regression(&self, batch: RowBatch) -> RegressionOutput {
         let output = self.linear.forward(batch.x);
-        let mut loss = (output.clone() - batch.y.clone())
-            .powi_scalar(2)
-            .mean()
-            .div_scalar(2.0);
+        let mut loss = match self.loss {
+            Loss::Squared => (output.clone() - batch.y.clone())
+                .powi_scalar(2)
+                .mean()
+                .div_scalar(2.0),
+            // softplus(z) − y·z, written so that no exponential overflows.
+            Loss::Logistic => {
+                let z = output.clone();
+                (z.clone().clamp_min(0.0) + z.clone().abs().neg().exp().log1p()
+                    - batch.y.clone() * z)
+                    .mean()
+            }
+        };
         if self.l2 > 0.0 {
             loss = loss
                 + self
@@ -120,25 +133,37 @@ impl InferenceStep for LinearRegressor {
     }
 }
 
+/// What a mini-batch run needs besides the data: the model's loss and penalty, and the
+/// experiment's solver options, backend, precision and seed.
+pub struct MiniBatch<'a> {
+    pub loss: Loss,
+    pub weights: PenaltyWeights,
+    pub solver: &'a SolverConfig,
+    pub backend: BackendChoice,
+    pub precision: Precision,
+    pub seed: u64,
+}
+
 /// Trains on `train` (validating on `valid`, or on `train` when `valid` is empty) and writes the
 /// learner's checkpoints and `training.json` (loss per epoch) into `run_dir`.
-pub fn fit(config: &LinearConfig, train: &Design, valid: &Design, run_dir: &Path) -> Result<Fit> {
-    let weights = super::weights(config, train.y.len());
+pub fn fit(run: &MiniBatch, train: &Design, valid: &Design, run_dir: &Path) -> Result<Fit> {
+    let weights = run.weights;
     if weights.l1 > 0.0 {
         return Err(Error::Config(
-            "mini-batch gd (solver.batch_size) has no proximal step for an L1 penalty: use \
-             solver = \"coordinate_descent\", or full-batch gd by leaving solver.batch_size unset"
+            "mini-batch gd (solver.batch_size) has no proximal step for an L1 penalty: use solver \
+             \"coordinate_descent\" (linear) or \"newton\" (logistic), or full-batch gd by leaving \
+             solver.batch_size unset"
                 .into(),
         ));
     }
-    let batch_size = config.solver.batch_size.expect("mini-batch configs only");
-    let device = crate::backend::device(config.backend, config.precision)?;
-    device.seed(config.seed);
+    let batch_size = run.solver.batch_size.expect("mini-batch configs only");
+    let device = crate::backend::device(run.backend, run.precision)?;
+    device.seed(run.seed);
     let valid = if valid.y.is_empty() { train } else { valid };
     let loader = |design: &Design, shuffle: bool| {
         let builder = DataLoaderBuilder::new(RowBatcher::new(design)).batch_size(batch_size);
         let builder = if shuffle {
-            builder.shuffle(config.seed)
+            builder.shuffle(run.seed)
         } else {
             builder
         };
@@ -150,6 +175,7 @@ pub fn fit(config: &LinearConfig, train: &Design, valid: &Design, run_dir: &Path
             .with_initializer(Initializer::Zeros)
             .init(&device.clone().autodiff()),
         l2: weights.l2,
+        loss: run.loss,
     };
     std::fs::create_dir_all(run_dir).map_err(Error::io(run_dir))?;
     let metrics = Arc::new(Mutex::new(RunMetrics::default()));
@@ -161,11 +187,11 @@ pub fn fit(config: &LinearConfig, train: &Design, valid: &Design, run_dir: &Path
             metrics,
             run_dir.join("training.json"),
         )))
-        .num_epochs(config.solver.epochs)
+        .num_epochs(run.solver.epochs)
         .launch(Learner::new(
             model,
             SgdConfig::new().init(),
-            config.solver.learning_rate,
+            run.solver.learning_rate,
         ));
     if let Some(error) = result.error {
         return Err(Error::Internal(format!("training failed: {error}")));
@@ -182,10 +208,10 @@ pub fn fit(config: &LinearConfig, train: &Design, valid: &Design, run_dir: &Path
     if !intercept.is_finite() || coef.iter().any(|c| !c.is_finite()) {
         return Err(Error::Config(format!(
             "mini-batch gd diverged (non-finite weights): lower solver.learning_rate (now {})",
-            config.solver.learning_rate
+            run.solver.learning_rate
         )));
     }
-    let steps = train.y.len().div_ceil(batch_size) * config.solver.epochs;
+    let steps = train.y.len().div_ceil(batch_size) * run.solver.epochs;
     Ok(Fit {
         intercept,
         coef,

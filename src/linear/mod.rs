@@ -197,6 +197,18 @@ pub fn device_for(config: &LinearConfig) -> impl Fn() -> Result<burn::prelude::D
     }
 }
 
+/// The mini-batch learner's settings for `config` on `n` training rows.
+pub fn mini_batch(config: &LinearConfig, n: usize) -> learner::MiniBatch<'_> {
+    learner::MiniBatch {
+        loss: solvers::Loss::Squared,
+        weights: weights(config, n),
+        solver: &config.solver,
+        backend: config.backend,
+        precision: config.precision,
+        seed: config.seed,
+    }
+}
+
 /// Fits the configured model on the whole data set.
 pub fn fit_design(config: &LinearConfig, design: &Design) -> Result<Fit> {
     let weights = weights(config, design.y.len());
@@ -218,7 +230,9 @@ pub fn train(config: &LinearConfig) -> Result<LinearReport> {
     let (train, valid) = design.split(config.data.validation_fraction, config.seed);
     let run_dir = config.output.run_dir();
     let fit = match (config.model.solver, config.solver.batch_size) {
-        (Solver::Gd, Some(_)) => learner::fit(config, &train, &valid, &run_dir)?,
+        (Solver::Gd, Some(_)) => {
+            learner::fit(&mini_batch(config, train.y.len()), &train, &valid, &run_dir)?
+        }
         _ => fit_design(config, &train)?,
     };
     let report = LinearReport::new(config, &train, &fit).with_validation(&fit, &valid);

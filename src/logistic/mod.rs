@@ -13,7 +13,7 @@ use statrs::distribution::{ContinuousCDF, Normal};
 
 use crate::error::{Error, Result};
 use crate::linear::config::{PenaltyWeights, SolverConfig};
-use crate::linear::solvers::coordinate_descent_quadratic;
+use crate::linear::solvers::{Loss, coordinate_descent_quadratic, gradient_descent};
 use crate::tabular::{Design, Scaling};
 use config::{LogisticConfig, LogisticSolver, Strategy};
 use metrics::BinaryMetrics;
@@ -364,16 +364,38 @@ pub fn fit(config: &LogisticConfig, design: &Design) -> Result<LogisticFit> {
     let weights = config.model.weights(design.y.len());
     match config.model.solver {
         LogisticSolver::Newton => newton(&design.x, &design.y, weights, &config.solver),
+        LogisticSolver::Gd if config.solver.batch_size.is_some() => {
+            let run = crate::linear::learner::MiniBatch {
+                loss: Loss::Logistic,
+                weights,
+                solver: &config.solver,
+                backend: config.backend,
+                precision: config.precision,
+                seed: config.seed,
+            };
+            let f = crate::linear::learner::fit(
+                &run,
+                design,
+                &design.select(&[]),
+                &config.output.run_dir(),
+            )?;
+            Ok(LogisticFit {
+                intercept: f.intercept,
+                coef: f.coef,
+                iterations: f.iterations,
+                converged: f.converged,
+            })
+        }
         LogisticSolver::Gd => {
             let device = crate::backend::device(config.backend, config.precision)?;
             device.seed(config.seed);
-            let f = crate::linear::solvers::gradient_descent(
+            let f = gradient_descent(
                 &design.x,
                 &design.y,
                 weights,
                 &config.solver,
                 &device,
-                crate::linear::solvers::Loss::Logistic,
+                Loss::Logistic,
             )?;
             Ok(LogisticFit {
                 intercept: f.intercept,
@@ -386,7 +408,8 @@ pub fn fit(config: &LogisticConfig, design: &Design) -> Result<LogisticFit> {
 }
 
 /// `neurona train` for a logistic model: fit, print, write `config.toml`, `coefficients.json`,
-/// `metrics.json` (and for two classes `roc.svg`) into the run directory.
+/// `metrics.json` (and for two classes `roc.svg`, plus `decision.svg` or `probability.svg`)
+/// into the run directory.
 pub fn train(config: &LogisticConfig) -> Result<()> {
     let (mut design, targets) = crate::tabular::load_labelled(&config.data)?;
     if config.model.strategy != Strategy::Binary {
