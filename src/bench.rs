@@ -9,7 +9,7 @@ use burn::prelude::*;
 use serde::Serialize;
 
 use crate::backend::BackendChoice;
-use crate::config::ExperimentConfig;
+use crate::config::{ExperimentConfig, Gradients};
 use crate::data::{ImageBatcher, MnistData, NUM_CLASSES};
 use crate::error::Result;
 use crate::model::Mlp;
@@ -18,6 +18,7 @@ use crate::model::Mlp;
 pub struct BenchResult {
     pub framework: &'static str,
     pub backend: String,
+    pub gradients: Gradients,
     pub device: String,
     pub steps: usize,
     pub batch_size: usize,
@@ -53,10 +54,19 @@ pub fn bench(
         let mut optim = crate::training::optimizer(&config.optimizer);
         let lr = config.optimizer.learning_rate;
         let mut step = |model: Mlp, i: usize| -> (Mlp, Tensor<1>) {
-            let out =
-                model.forward_classification(batcher.make(batches[i % batches.len()], &device));
-            let grads = GradientsParams::from_grads(out.loss.backward(), &model);
-            (optim.step(lr, model, grads), out.loss)
+            let batch = batcher.make(batches[i % batches.len()], &device);
+            let (loss, grads) = match config.training.gradients {
+                Gradients::Autodiff => {
+                    let out = model.forward_classification(batch);
+                    let grads = GradientsParams::from_grads(out.loss.backward(), &model);
+                    (out.loss, grads)
+                }
+                Gradients::Manual => {
+                    let (out, grads) = crate::backprop::classification_step(&model, batch);
+                    (out.loss, grads)
+                }
+            };
+            (optim.step(lr, model, grads), loss)
         };
         let mut loss = None;
         for i in 0..warmup {
@@ -79,6 +89,7 @@ pub fn bench(
         results.push(BenchResult {
             framework: "burn",
             backend: backend.resolve()?.name().to_string(),
+            gradients: config.training.gradients,
             device: format!("{:?}", device.clone().inner()),
             steps,
             batch_size,

@@ -162,6 +162,10 @@ pub struct ModelConfig {
     pub init: Init,
     /// Half-width `ε` of `small_uniform`'s `U(-ε, ε)`.
     pub init_scale: f64,
+    /// Give every layer a bias (false: the course's XOR network, with a constant input instead).
+    pub bias: bool,
+    /// The output layer and its loss.
+    pub output: Output,
 }
 
 impl Default for ModelConfig {
@@ -172,6 +176,8 @@ impl Default for ModelConfig {
             leaky_slope: 0.01,
             init: Init::He,
             init_scale: 0.12,
+            bias: true,
+            output: Output::Softmax,
         }
     }
 }
@@ -195,6 +201,30 @@ pub enum Init {
     He,
     /// `U(-init_scale, init_scale)`: the course's "random and small".
     SmallUniform,
+    /// All weights zero: shows why initialisation must break the symmetry (hidden units stay identical).
+    Zeros,
+}
+
+/// The output layer: its activation and the loss it is trained with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Output {
+    /// One unit per class, softmax, cross-entropy.
+    Softmax,
+    /// One unit, sigmoid, binary cross-entropy (two classes).
+    Sigmoid,
+    /// Linear units, half the mean squared error (regression).
+    Linear,
+}
+
+/// How the training step gets its gradients.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Gradients {
+    /// Burn's reverse-mode automatic differentiation.
+    Autodiff,
+    /// The course's explicit back-propagation formulas (`neurona::backprop`).
+    Manual,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -249,6 +279,8 @@ pub enum Schedule {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct TrainingConfig {
+    /// `"autodiff"` or `"manual"` (explicit back-propagation); both feed the same optimizer step.
+    pub gradients: Gradients,
     pub epochs: usize,
     pub batch_size: usize,
     /// Stop when validation loss has not improved for this many epochs (unset = never).
@@ -258,6 +290,7 @@ pub struct TrainingConfig {
 impl Default for TrainingConfig {
     fn default() -> Self {
         Self {
+            gradients: Gradients::Autodiff,
             epochs: 10,
             batch_size: 128,
             early_stopping_patience: None,

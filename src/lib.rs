@@ -18,3 +18,4 @@ pub mod renderer;
 pub mod report;
 pub mod tabular;
 pub mod training;
+pub mod backprop;

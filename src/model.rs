@@ -1,17 +1,17 @@
-//! The multi-layer perceptron of the course: `Z[l] = A[l-1]·W[l] + b[l]`, `A[l] = g(Z[l])`, and a
-//! softmax output trained with cross-entropy. Written once against Burn's backend-agnostic tensors.
+//! The multi-layer perceptron of the course: `Z[l] = A[l-1]·W[l] + b[l]`, `A[l] = g(Z[l])`, and an
+//! output layer with its loss (softmax + cross-entropy, sigmoid + binary cross-entropy, or linear +
+//! squared error). Written once against Burn's backend-agnostic tensors.
 
 use burn::module::Param;
-use burn::nn::loss::CrossEntropyLossConfig;
 use burn::nn::{Initializer, Linear, LinearConfig};
 use burn::prelude::*;
 use burn::tensor::activation;
 use burn::train::{ClassificationOutput, InferenceStep, TrainOutput, TrainStep};
 
-use crate::config::{Activation, Init, ModelConfig};
+use crate::config::{Activation, Gradients, Init, ModelConfig, Output};
 use crate::data::ImageBatch;
 
-/// `inputs → hidden… → classes`. With no hidden layer it is softmax regression.
+/// `inputs → hidden… → outputs`. With no hidden layer it is softmax (or logistic) regression.
 #[derive(Module, Debug)]
 pub struct Mlp {
     hidden: Vec<Linear>,
@@ -20,42 +20,43 @@ pub struct Mlp {
     activation: Activation,
     #[module(skip)]
     leaky_slope: f64,
+    #[module(skip)]
+    output_kind: Output,
+    #[module(skip)]
+    gradients: Gradients,
 }
 
 impl ModelConfig {
-    /// Builds the network with the configured weight init and zero biases.
+    /// Builds the network with the configured weight init and zero biases. `classes` is the
+    /// number of classes (softmax), ignored for a sigmoid output (one unit), the number of
+    /// targets for a linear output.
     pub fn init(&self, inputs: usize, classes: usize, device: &Device) -> Mlp {
+        let outputs = if self.output == Output::Sigmoid { 1 } else { classes };
         let mut widths = vec![inputs];
         widths.extend(&self.hidden);
-        let hidden = widths
-            .windows(2)
-            .map(|w| self.layer(w[0], w[1], device))
-            .collect();
-        let output = self.layer(*widths.last().expect("inputs"), classes, device);
+        let hidden = widths.windows(2).map(|w| self.layer(w[0], w[1], device)).collect();
+        let output = self.layer(*widths.last().expect("inputs"), outputs, device);
         Mlp {
             hidden,
             output,
             activation: self.activation,
             leaky_slope: self.leaky_slope,
+            output_kind: self.output,
+            gradients: Gradients::Autodiff,
         }
     }
 
     fn layer(&self, d_in: usize, d_out: usize, device: &Device) -> Linear {
         let initializer = match self.init {
             Init::Xavier => Initializer::XavierUniform { gain: 1.0 },
-            Init::He => Initializer::KaimingNormal {
-                gain: std::f64::consts::SQRT_2,
-                fan_out_only: false,
-            },
-            Init::SmallUniform => Initializer::Uniform {
-                min: -self.init_scale,
-                max: self.init_scale,
-            },
+            Init::He => Initializer::KaimingNormal { gain: std::f64::consts::SQRT_2, fan_out_only: false },
+            Init::SmallUniform => Initializer::Uniform { min: -self.init_scale, max: self.init_scale },
+            Init::Zeros => Initializer::Zeros,
         };
-        let mut linear = LinearConfig::new(d_in, d_out)
-            .with_initializer(initializer)
-            .init(device);
-        linear.bias = Some(Param::from_tensor(Tensor::zeros([d_out], device)));
+        let mut linear = LinearConfig::new(d_in, d_out).with_initializer(initializer).with_bias(self.bias).init(device);
+        if self.bias {
+            linear.bias = Some(Param::from_tensor(Tensor::zeros([d_out], device)));
+        }
         linear
     }
 }
@@ -66,16 +67,32 @@ impl Mlp {
         self.hidden.iter().chain(std::iter::once(&self.output))
     }
 
-    /// Class scores (logits) for a batch of flattened images `[batch, inputs]`.
+    pub fn activation(&self) -> Activation {
+        self.activation
+    }
+
+    pub fn leaky_slope(&self) -> f64 {
+        self.leaky_slope
+    }
+
+    pub fn output_kind(&self) -> Output {
+        self.output_kind
+    }
+
+    /// Selects how the training step computes its gradients.
+    pub fn with_gradients(mut self, gradients: Gradients) -> Self {
+        self.gradients = gradients;
+        self
+    }
+
+    /// Output-layer scores `Z[L]` (logits) for a batch of inputs `[batch, inputs]`.
     pub fn forward(&self, x: Tensor<2>) -> Tensor<2> {
-        let a = self
-            .hidden
-            .iter()
-            .fold(x, |a, layer| self.activate(layer.forward(a)));
+        let a = self.hidden.iter().fold(x, |a, layer| self.activate(layer.forward(a)));
         self.output.forward(a)
     }
 
-    fn activate(&self, z: Tensor<2>) -> Tensor<2> {
+    /// The hidden activation `g`.
+    pub fn activate(&self, z: Tensor<2>) -> Tensor<2> {
         match self.activation {
             Activation::Tanh => activation::tanh(z),
             Activation::Relu => activation::relu(z),
@@ -84,18 +101,22 @@ impl Mlp {
         }
     }
 
-    /// Logits and mean cross-entropy. Burn's loss works on log-softmax, so large logits cannot
-    /// overflow the way `log(softmax(z))` would.
-    pub fn forward_classification(&self, batch: ImageBatch) -> ClassificationOutput {
-        let logits = self.forward(batch.images);
-        let loss = CrossEntropyLossConfig::new()
-            .init(&logits.device())
-            .forward(logits.clone(), batch.targets.clone());
-        ClassificationOutput {
-            loss,
-            output: logits,
-            targets: batch.targets,
+    /// Class scores with one column per class: a sigmoid output's `z` becomes `[0, z]`, whose
+    /// softmax is `[1 − σ(z), σ(z)]`, so accuracy and argmax work for every output kind.
+    pub fn class_scores(&self, output: Tensor<2>) -> Tensor<2> {
+        match self.output_kind {
+            Output::Sigmoid => Tensor::cat(vec![output.zeros_like(), output], 1),
+            _ => output,
         }
+    }
+
+    /// Logits and mean cross-entropy of a classification batch. The loss is written on the
+    /// logits (log-softmax inside Burn's cross-entropy; softplus for the sigmoid), so large
+    /// scores cannot overflow the way `log(softmax(z))` would.
+    pub fn forward_classification(&self, batch: ImageBatch) -> ClassificationOutput {
+        let scores = self.class_scores(self.forward(batch.images));
+        let loss = crate::backprop::cross_entropy(scores.clone(), batch.targets.clone());
+        ClassificationOutput { loss, output: scores, targets: batch.targets }
     }
 }
 
@@ -104,8 +125,16 @@ impl TrainStep for Mlp {
     type Output = ClassificationOutput;
 
     fn step(&self, batch: ImageBatch) -> TrainOutput<ClassificationOutput> {
-        let item = self.forward_classification(batch);
-        TrainOutput::new(self, item.loss.backward(), item)
+        match self.gradients {
+            Gradients::Autodiff => {
+                let item = self.forward_classification(batch);
+                TrainOutput::new(self, item.loss.backward(), item)
+            }
+            Gradients::Manual => {
+                let (item, grads) = crate::backprop::classification_step(self, batch);
+                TrainOutput { grads, item }
+            }
+        }
     }
 }
 
