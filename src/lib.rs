@@ -19,3 +19,4 @@ pub mod report;
 pub mod tabular;
 pub mod training;
 pub mod backprop;
+pub mod gradcheck;
