@@ -18,7 +18,9 @@ use crate::model::Mlp;
 
 /// Mean cross-entropy of class scores (log-softmax inside, so no overflow) for class indices.
 pub fn cross_entropy(scores: Tensor<2>, targets: Tensor<1, Int>) -> Tensor<1> {
-    CrossEntropyLossConfig::new().init(&scores.device()).forward(scores, targets)
+    CrossEntropyLossConfig::new()
+        .init(&scores.device())
+        .forward(scores, targets)
 }
 
 /// `½·mean over rows of Σ_outputs (z − y)²`. Written with `mean` and an exact `× 0.5`: Burn's
@@ -48,7 +50,11 @@ pub struct LayerGradients {
 /// The mean loss, the output scores `Z[L]` and every layer's gradients (input to output), all
 /// computed by the formulas in the module docs. Tensors are taken off autodiff first, so no
 /// graph is built.
-pub fn loss_and_gradients(model: &Mlp, x: Tensor<2>, targets: &Targets) -> (Tensor<1>, Tensor<2>, Vec<LayerGradients>) {
+pub fn loss_and_gradients(
+    model: &Mlp,
+    x: Tensor<2>,
+    targets: &Targets,
+) -> (Tensor<1>, Tensor<2>, Vec<LayerGradients>) {
     let layers: Vec<_> = model.layers().collect();
     let weight = |l: usize| layers[l].weight.val().inner();
     let bias = |l: usize| layers[l].bias.as_ref().map(|b| b.val().inner());
@@ -86,7 +92,10 @@ pub fn loss_and_gradients(model: &Mlp, x: Tensor<2>, targets: &Targets) -> (Tens
         }
         (Output::Linear, Targets::Values(y)) => {
             let residual = z.clone() - y.clone().inner();
-            (half_squared_error(z.clone(), y.clone().inner()), residual.div_scalar(n))
+            (
+                half_squared_error(z.clone(), y.clone().inner()),
+                residual.div_scalar(n),
+            )
         }
         (kind, _) => panic!("targets do not match a {kind:?} output"),
     };
@@ -95,7 +104,10 @@ pub fn loss_and_gradients(model: &Mlp, x: Tensor<2>, targets: &Targets) -> (Tens
     for l in (0..layers.len()).rev() {
         gradients.push(LayerGradients {
             weight: inputs[l].clone().transpose().matmul(delta.clone()),
-            bias: layers[l].bias.as_ref().map(|_| delta.clone().sum_dim(0).squeeze_dim(0)),
+            bias: layers[l]
+                .bias
+                .as_ref()
+                .map(|_| delta.clone().sum_dim(0).squeeze_dim(0)),
         });
         if l > 0 {
             let upstream = delta.matmul(weight(l).transpose());
@@ -114,7 +126,11 @@ pub fn derivative(model: &Mlp, z: &Tensor<2>, a: &Tensor<2>) -> Tensor<2> {
         Activation::Relu => z.clone().greater_elem(0.0).float(),
         Activation::LeakyRelu => {
             let s = model.leaky_slope();
-            z.clone().greater_elem(0.0).float().mul_scalar(1.0 - s).add_scalar(s)
+            z.clone()
+                .greater_elem(0.0)
+                .float()
+                .mul_scalar(1.0 - s)
+                .add_scalar(s)
         }
     }
 }
@@ -132,9 +148,17 @@ pub fn to_params(model: &Mlp, gradients: Vec<LayerGradients>) -> GradientsParams
 }
 
 /// One training step of a classification batch with manual gradients.
-pub fn classification_step(model: &Mlp, batch: ImageBatch) -> (ClassificationOutput, GradientsParams) {
+pub fn classification_step(
+    model: &Mlp,
+    batch: ImageBatch,
+) -> (ClassificationOutput, GradientsParams) {
     let targets = batch.targets.inner();
-    let (loss, z, gradients) = loss_and_gradients(model, batch.images, &Targets::Classes(targets.clone()));
-    let item = ClassificationOutput { loss, output: model.class_scores(z), targets };
+    let (loss, z, gradients) =
+        loss_and_gradients(model, batch.images, &Targets::Classes(targets.clone()));
+    let item = ClassificationOutput {
+        loss,
+        output: model.class_scores(z),
+        targets,
+    };
     (item, to_params(model, gradients))
 }

@@ -27,6 +27,9 @@ pub enum Error {
         path: PathBuf,
         source: std::io::Error,
     },
+    /// A check the user asked for (such as `gradcheck`) found a discrepancy.
+    #[error("{0}")]
+    CheckFailed(String),
     /// A failure inside neurona or Burn that the user cannot fix by changing the input.
     #[error("internal error: {0}")]
     Internal(String),
@@ -36,7 +39,7 @@ impl Error {
     /// Process exit code: 2 for errors in the user's input, 1 for internal failures.
     pub fn exit_code(&self) -> i32 {
         match self {
-            Error::Internal(_) => 1,
+            Error::Internal(_) | Error::CheckFailed(_) => 1,
             _ => 2,
         }
     }

@@ -24,11 +24,18 @@ pub struct TensorCheck {
 
 /// Host copy of a tensor as f64.
 fn host<const D: usize>(t: Tensor<D>) -> Vec<f64> {
-    t.into_data().convert::<f64>().try_to_vec::<f64>().expect("f64 tensor")
+    t.into_data()
+        .convert::<f64>()
+        .try_to_vec::<f64>()
+        .expect("f64 tensor")
 }
 
 fn relative(a: &[f64], b: &[f64]) -> f64 {
-    let diff = a.iter().zip(b).map(|(x, y)| (x - y).abs()).fold(0.0, f64::max);
+    let diff = a
+        .iter()
+        .zip(b)
+        .map(|(x, y)| (x - y).abs())
+        .fold(0.0, f64::max);
     let scale = a.iter().chain(b).map(|v| v.abs()).fold(0.0, f64::max);
     if scale == 0.0 { diff } else { diff / scale }
 }
@@ -45,7 +52,10 @@ impl ModuleMapper for Replace {
             return param;
         }
         let (id, tensor, mapper) = param.consume();
-        let value = Tensor::from_data(TensorData::new(self.value.clone(), tensor.shape()), &tensor.device());
+        let value = Tensor::from_data(
+            TensorData::new(self.value.clone(), tensor.shape()),
+            &tensor.device(),
+        );
         Param::from_mapped_value(id, value, mapper)
     }
 }
@@ -65,7 +75,13 @@ fn loss(model: &Mlp, x: &Tensor<2>, targets: &Targets) -> f64 {
 
 /// Compares manual, autodiff and finite-difference gradients of `model` (on an f64 autodiff
 /// device) at `x`/`targets`; at most `max_fd_elements` entries per tensor get finite differences.
-pub fn check(model: &Mlp, x: Tensor<2>, targets: &Targets, max_fd_elements: usize, seed: u64) -> Vec<TensorCheck> {
+pub fn check(
+    model: &Mlp,
+    x: Tensor<2>,
+    targets: &Targets,
+    max_fd_elements: usize,
+    seed: u64,
+) -> Vec<TensorCheck> {
     let (_, _, manual) = loss_and_gradients(model, x.clone(), targets);
     let autodiff = GradientsParams::from_grads(loss_tensor(model, &x, targets).backward(), model);
     let mut checks = Vec::new();
@@ -80,7 +96,13 @@ pub fn check(model: &Mlp, x: Tensor<2>, targets: &Targets, max_fd_elements: usiz
         )];
         if let (Some(b), Some(gb)) = (&layer.bias, g.bias) {
             let auto = host(autodiff.get::<1>(b.id).expect("bias gradient"));
-            tensors.push((format!("layer {} bias", l + 1), b.id, host(b.val()), host(gb), auto));
+            tensors.push((
+                format!("layer {} bias", l + 1),
+                b.id,
+                host(b.val()),
+                host(gb),
+                auto,
+            ));
         }
         for (name, id, value, manual, auto) in tensors {
             let mut picks: Vec<usize> = (0..value.len()).collect();
@@ -112,4 +134,76 @@ pub fn check(model: &Mlp, x: Tensor<2>, targets: &Targets, max_fd_elements: usiz
         }
     }
     checks
+}
+
+/// Tolerances of `neurona gradcheck` (f64): manual vs autodiff, manual vs finite differences.
+pub const TOLERANCE_AUTODIFF: f64 = 1e-10;
+pub const TOLERANCE_FINITE_DIFFERENCE: f64 = 1e-6;
+
+/// `neurona gradcheck <config>`: the configured network (seeded init) on the first `batch`
+/// training images, in f64 whatever the config's precision. Prints a table; an error above the
+/// tolerances is a failed check (exit code 1).
+pub fn run(
+    config: &crate::config::ExperimentConfig,
+    batch: usize,
+    max_fd_elements: usize,
+) -> crate::Result<Vec<TensorCheck>> {
+    let device = crate::backend::device(config.backend, crate::backend::Precision::F64)?.autodiff();
+    device.seed(config.seed);
+    let data = crate::data::MnistData::load(&config.data, config.seed)?;
+    let batcher = crate::data::ImageBatcher {
+        images: data.train.clone(),
+        normalization: data.normalization,
+    };
+    let rows: Vec<usize> = data
+        .train_indices
+        .iter()
+        .copied()
+        .take(batch.max(1))
+        .collect();
+    let images = batcher.make(&rows, &device);
+    let model = config.model.init(
+        data.train.pixels_per_image(),
+        crate::data::NUM_CLASSES,
+        &device,
+    );
+    let checks = check(
+        &model,
+        images.images,
+        &Targets::Classes(images.targets),
+        max_fd_elements,
+        config.seed,
+    );
+    println!(
+        "{:<16} {:>9} {:>20} {:>26}",
+        "tensor", "elements", "manual vs autodiff", "manual vs finite diff (n)"
+    );
+    for c in &checks {
+        println!(
+            "{:<16} {:>9} {:>20.3e} {:>19.3e} ({})",
+            c.name,
+            c.elements,
+            c.manual_vs_autodiff,
+            c.manual_vs_finite_difference,
+            c.finite_difference_elements
+        );
+    }
+    let worst_auto = checks
+        .iter()
+        .map(|c| c.manual_vs_autodiff)
+        .fold(0.0, f64::max);
+    let worst_fd = checks
+        .iter()
+        .map(|c| c.manual_vs_finite_difference)
+        .fold(0.0, f64::max);
+    if worst_auto > TOLERANCE_AUTODIFF || worst_fd > TOLERANCE_FINITE_DIFFERENCE {
+        return Err(crate::Error::CheckFailed(format!(
+            "gradient check failed: manual vs autodiff {worst_auto:.3e} (tolerance {TOLERANCE_AUTODIFF:e}), \
+             vs finite differences {worst_fd:.3e} (tolerance {TOLERANCE_FINITE_DIFFERENCE:e})"
+        )));
+    }
+    println!(
+        "gradient check passed (tolerances {TOLERANCE_AUTODIFF:e} and {TOLERANCE_FINITE_DIFFERENCE:e})"
+    );
+    Ok(checks)
 }

@@ -8,8 +8,10 @@ pub mod error;
 pub mod model;
 
 pub use error::{Error, Result};
+pub mod backprop;
 pub mod bench;
 pub mod eval;
+pub mod gradcheck;
 pub mod linear;
 pub mod logistic;
 pub mod plot;
@@ -18,5 +20,3 @@ pub mod renderer;
 pub mod report;
 pub mod tabular;
 pub mod training;
-pub mod backprop;
-pub mod gradcheck;

@@ -43,6 +43,16 @@ enum Command {
     },
     /// Cross-validate a linear model's λ over a grid, refit, and plot the regularisation path.
     Cv { config: PathBuf },
+    /// Compare explicit back-propagation, autodiff and finite differences on a small batch (f64).
+    Gradcheck {
+        config: PathBuf,
+        /// Training images in the batch.
+        #[arg(long, default_value_t = 8)]
+        batch: usize,
+        /// Entries per parameter tensor checked by finite differences (a seeded sample).
+        #[arg(long, default_value_t = 200)]
+        elements: usize,
+    },
     /// Evaluate a trained run on the test set (writes eval.json into the run directory).
     Eval {
         /// A run directory, or the config file that trained it.
@@ -171,6 +181,20 @@ fn run(cli: &Cli) -> Result<()> {
                     "{} is not a linear regression config (task = \"linear_regression\")",
                     path.display()
                 )));
+            }
+        },
+        Command::Gradcheck {
+            config: path,
+            batch,
+            elements,
+        } => match Experiment::load(path, cli)? {
+            Experiment::Images(config) => {
+                neurona::gradcheck::run(&config, *batch, *elements)?;
+            }
+            _ => {
+                return Err(Error::Usage(
+                    "gradcheck takes an image classification (MLP) config".into(),
+                ));
             }
         },
         Command::Eval { run, checkpoint } => {

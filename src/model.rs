@@ -31,10 +31,17 @@ impl ModelConfig {
     /// number of classes (softmax), ignored for a sigmoid output (one unit), the number of
     /// targets for a linear output.
     pub fn init(&self, inputs: usize, classes: usize, device: &Device) -> Mlp {
-        let outputs = if self.output == Output::Sigmoid { 1 } else { classes };
+        let outputs = if self.output == Output::Sigmoid {
+            1
+        } else {
+            classes
+        };
         let mut widths = vec![inputs];
         widths.extend(&self.hidden);
-        let hidden = widths.windows(2).map(|w| self.layer(w[0], w[1], device)).collect();
+        let hidden = widths
+            .windows(2)
+            .map(|w| self.layer(w[0], w[1], device))
+            .collect();
         let output = self.layer(*widths.last().expect("inputs"), outputs, device);
         Mlp {
             hidden,
@@ -49,11 +56,20 @@ impl ModelConfig {
     fn layer(&self, d_in: usize, d_out: usize, device: &Device) -> Linear {
         let initializer = match self.init {
             Init::Xavier => Initializer::XavierUniform { gain: 1.0 },
-            Init::He => Initializer::KaimingNormal { gain: std::f64::consts::SQRT_2, fan_out_only: false },
-            Init::SmallUniform => Initializer::Uniform { min: -self.init_scale, max: self.init_scale },
+            Init::He => Initializer::KaimingNormal {
+                gain: std::f64::consts::SQRT_2,
+                fan_out_only: false,
+            },
+            Init::SmallUniform => Initializer::Uniform {
+                min: -self.init_scale,
+                max: self.init_scale,
+            },
             Init::Zeros => Initializer::Zeros,
         };
-        let mut linear = LinearConfig::new(d_in, d_out).with_initializer(initializer).with_bias(self.bias).init(device);
+        let mut linear = LinearConfig::new(d_in, d_out)
+            .with_initializer(initializer)
+            .with_bias(self.bias)
+            .init(device);
         if self.bias {
             linear.bias = Some(Param::from_tensor(Tensor::zeros([d_out], device)));
         }
@@ -87,7 +103,10 @@ impl Mlp {
 
     /// Output-layer scores `Z[L]` (logits) for a batch of inputs `[batch, inputs]`.
     pub fn forward(&self, x: Tensor<2>) -> Tensor<2> {
-        let a = self.hidden.iter().fold(x, |a, layer| self.activate(layer.forward(a)));
+        let a = self
+            .hidden
+            .iter()
+            .fold(x, |a, layer| self.activate(layer.forward(a)));
         self.output.forward(a)
     }
 
@@ -116,7 +135,11 @@ impl Mlp {
     pub fn forward_classification(&self, batch: ImageBatch) -> ClassificationOutput {
         let scores = self.class_scores(self.forward(batch.images));
         let loss = crate::backprop::cross_entropy(scores.clone(), batch.targets.clone());
-        ClassificationOutput { loss, output: scores, targets: batch.targets }
+        ClassificationOutput {
+            loss,
+            output: scores,
+            targets: batch.targets,
+        }
     }
 }
 

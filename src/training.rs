@@ -213,7 +213,10 @@ pub fn train(mut config: ExperimentConfig, options: TrainOptions) -> Result<Trai
         .build(IndexDataset(data.valid_indices.clone()));
 
     let inputs = data.train.pixels_per_image();
-    let model = config.model.init(inputs, NUM_CLASSES, &device.clone().autodiff()).with_gradients(config.training.gradients);
+    let model = config
+        .model
+        .init(inputs, NUM_CLASSES, &device.clone().autodiff())
+        .with_gradients(config.training.gradients);
     let shared = Arc::new(Mutex::new(metrics));
     let mut training = SupervisedTraining::new(&run_dir, train_loader, valid_loader)
         .metrics((AccuracyMetric::new(), LossMetric::new()))

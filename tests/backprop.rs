@@ -22,14 +22,27 @@ impl ModuleMapper for ShiftBiases {
 
 #[test]
 fn manual_gradients_match_autodiff_and_finite_differences() {
-    let dev = device(BackendChoice::Auto, Precision::F64).unwrap().autodiff();
+    let dev = device(BackendChoice::Auto, Precision::F64)
+        .unwrap()
+        .autodiff();
     dev.seed(3);
     let (n, inputs) = (7, 6);
-    let x = Tensor::<2>::random([n, inputs], burn::tensor::Distribution::Normal(0.0, 1.0), &dev);
-    let classes = Tensor::<1, Int>::from_data(TensorData::new(vec![0i64, 2, 1, 2, 0, 1, 1], [n]), &dev);
-    let binary = Tensor::<1, Int>::from_data(TensorData::new(vec![0i64, 1, 1, 0, 0, 1, 1], [n]), &dev);
+    let x = Tensor::<2>::random(
+        [n, inputs],
+        burn::tensor::Distribution::Normal(0.0, 1.0),
+        &dev,
+    );
+    let classes =
+        Tensor::<1, Int>::from_data(TensorData::new(vec![0i64, 2, 1, 2, 0, 1, 1], [n]), &dev);
+    let binary =
+        Tensor::<1, Int>::from_data(TensorData::new(vec![0i64, 1, 1, 0, 0, 1, 1], [n]), &dev);
     let values = Tensor::<2>::random([n, 2], burn::tensor::Distribution::Normal(0.0, 1.0), &dev);
-    for activation in [Activation::Sigmoid, Activation::Tanh, Activation::Relu, Activation::LeakyRelu] {
+    for activation in [
+        Activation::Sigmoid,
+        Activation::Tanh,
+        Activation::Relu,
+        Activation::LeakyRelu,
+    ] {
         for (output, targets, width) in [
             (Output::Softmax, Targets::Classes(classes.clone()), 3),
             (Output::Sigmoid, Targets::Classes(binary.clone()), 1),
@@ -51,7 +64,11 @@ fn manual_gradients_match_autodiff_and_finite_differences() {
                 let model = config.init(inputs, width, &dev).map(&mut ShiftBiases);
                 for c in check(&model, x.clone(), &targets, 1000, 1) {
                     let what = format!("{activation:?}/{output:?}/bias {bias}: {}", c.name);
-                    assert!(c.manual_vs_autodiff <= 1e-10, "{what}: manual vs autodiff {:e}", c.manual_vs_autodiff);
+                    assert!(
+                        c.manual_vs_autodiff <= 1e-10,
+                        "{what}: manual vs autodiff {:e}",
+                        c.manual_vs_autodiff
+                    );
                     assert!(
                         c.manual_vs_finite_difference <= 1e-6,
                         "{what}: manual vs finite differences {:e}",
