@@ -125,6 +125,8 @@ pub struct DataConfig {
     /// into the run's `config.toml` so evaluation and prediction use the same values.
     pub mean: Option<f64>,
     pub std: Option<f64>,
+    /// XOR only: prepend a constant input 1 (the course's 3-4-1 network has no biases).
+    pub constant_input: bool,
 }
 
 impl Default for DataConfig {
@@ -139,6 +141,7 @@ impl Default for DataConfig {
             standardize: false,
             mean: None,
             std: None,
+            constant_input: false,
         }
     }
 }
@@ -148,6 +151,8 @@ impl Default for DataConfig {
 pub enum DatasetName {
     Mnist,
     FashionMnist,
+    /// The four points of the XOR truth table (trained full-batch; see `neurona::xor`).
+    Xor,
 }
 
 /// The multi-layer perceptron: `784 → hidden… → 10`, softmax output.

@@ -132,7 +132,7 @@ pub fn eval_run(
         .unwrap_or_else(|| run_dir.join("model.bpk"));
     let model = load_model(&config, &path, &device)?;
     let data = MnistData::load(&config.data, config.seed)?;
-    let report = evaluate_test(&model, &config, &data, &device, &path);
+    let report = evaluate_test(&model, &config, &data, &device, &path)?;
     crate::report::write_json(&run_dir.join("eval.json"), &report)?;
     Ok(report)
 }
@@ -144,14 +144,14 @@ pub fn evaluate_test(
     data: &MnistData,
     device: &Device,
     checkpoint: &Path,
-) -> EvalReport {
+) -> Result<EvalReport> {
     let batcher = ImageBatcher {
         images: data.test.clone(),
         normalization: data.normalization,
     };
     let indices: Vec<usize> = (0..data.test.len()).collect();
-    let names = config.data.dataset.spec().class_names;
-    evaluate(
+    let names = config.data.dataset.spec()?.class_names;
+    Ok(evaluate(
         model,
         &batcher,
         &indices,
@@ -159,7 +159,7 @@ pub fn evaluate_test(
         &names,
         device,
         checkpoint,
-    )
+    ))
 }
 
 impl fmt::Display for EvalReport {

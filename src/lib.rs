@@ -20,3 +20,4 @@ pub mod renderer;
 pub mod report;
 pub mod tabular;
 pub mod training;
+pub mod xor;

@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use neurona::backend::BackendChoice;
-use neurona::config::{ExperimentConfig, Task, read_config_text};
+use neurona::config::{DatasetName, ExperimentConfig, Task, read_config_text};
 use neurona::linear::config::LinearConfig;
 use neurona::logistic::config::LogisticConfig;
 use neurona::predict::ImageSource;
@@ -151,6 +151,9 @@ fn run(cli: &Cli) -> Result<()> {
             resume,
             force,
         } => match Experiment::load(path, cli)? {
+            Experiment::Images(config) if config.data.dataset == DatasetName::Xor => {
+                neurona::xor::train(&config)?;
+            }
             Experiment::Images(config) => {
                 neurona::training::train(
                     config,
@@ -208,6 +211,12 @@ fn run(cli: &Cli) -> Result<()> {
             idx,
             index,
         } => {
+            let run = run_dir(run, cli)?;
+            let config = neurona::training::load_run_config(&run)?;
+            if config.data.dataset == DatasetName::Xor {
+                neurona::xor::predict(&run, &config)?;
+                return Ok(());
+            }
             let source = match (idx, index) {
                 (Some(path), Some(index)) => ImageSource::Idx {
                     path: path.clone(),
@@ -215,7 +224,7 @@ fn run(cli: &Cli) -> Result<()> {
                 },
                 _ => ImageSource::Files(images.clone()),
             };
-            for p in neurona::predict::predict(&run_dir(run, cli)?, &source, cli.backend)? {
+            for p in neurona::predict::predict(&run, &source, cli.backend)? {
                 let mut ranked: Vec<usize> = (0..p.probabilities.len()).collect();
                 ranked.sort_by(|&a, &b| p.probabilities[b].total_cmp(&p.probabilities[a]));
                 let top: Vec<String> = ranked[..3]

@@ -273,3 +273,30 @@ pub fn probability_curve(
         .map_err(|e| plot_error(path, e))?;
     root.present().map_err(|e| plot_error(path, e))
 }
+
+/// A value per epoch (e.g. the training loss) against the epoch number.
+pub fn series(path: &Path, title: &str, y_label: &str, values: &[f64]) -> Result<()> {
+    let (y0, y1) = range(values.iter().copied().chain([0.0]));
+    let root = SVGBackend::new(path, (800, 500)).into_drawing_area();
+    root.fill(&WHITE).map_err(|e| plot_error(path, e))?;
+    let mut chart = ChartBuilder::on(&root)
+        .caption(title, ("sans-serif", 22))
+        .margin(12)
+        .x_label_area_size(40)
+        .y_label_area_size(60)
+        .build_cartesian_2d(1.0..(values.len().max(2) as f64), y0..y1)
+        .map_err(|e| plot_error(path, e))?;
+    chart
+        .configure_mesh()
+        .x_desc("epoch")
+        .y_desc(y_label)
+        .draw()
+        .map_err(|e| plot_error(path, e))?;
+    chart
+        .draw_series(LineSeries::new(
+            values.iter().enumerate().map(|(i, &v)| ((i + 1) as f64, v)),
+            BLUE.stroke_width(2),
+        ))
+        .map_err(|e| plot_error(path, e))?;
+    root.present().map_err(|e| plot_error(path, e))
+}

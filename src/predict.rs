@@ -69,7 +69,7 @@ pub fn predict(
         .convert::<f64>()
         .try_to_vec::<f64>()
         .expect("f64 probabilities");
-    let names = config.data.dataset.spec().class_names;
+    let names = config.data.dataset.spec()?.class_names;
     Ok(images
         .into_iter()
         .zip(probabilities.chunks(NUM_CLASSES))

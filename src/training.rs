@@ -184,7 +184,7 @@ pub fn train(mut config: ExperimentConfig, options: TrainOptions) -> Result<Trai
     crate::report::write_atomic(&run_dir.join("config.toml"), config.to_toml().as_bytes())?;
 
     metrics.run = config.output.name.clone().unwrap_or_default();
-    metrics.dataset = config.data.dataset.spec().title.to_string();
+    metrics.dataset = config.data.dataset.spec()?.title.to_string();
     metrics.backend = config.backend.resolve()?.name().to_string();
     metrics.device = format!("{device:?}");
     metrics.precision = format!("{:?}", config.precision).to_lowercase();
@@ -271,7 +271,7 @@ pub fn train(mut config: ExperimentConfig, options: TrainOptions) -> Result<Trai
         })?;
     prune_checkpoints(&run_dir, best, last);
 
-    let test = evaluate_test(&best_model, &config, &data, &device, &model_path);
+    let test = evaluate_test(&best_model, &config, &data, &device, &model_path)?;
     metrics.best_epoch = Some(best);
     metrics.test = Some(test.clone());
     metrics.save(&metrics_path)?;

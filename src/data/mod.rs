@@ -103,10 +103,14 @@ static FASHION_MNIST: DatasetSpec = DatasetSpec {
 };
 
 impl DatasetName {
-    pub fn spec(self) -> &'static DatasetSpec {
+    /// The published files of an IDX data set; XOR is built in and has none.
+    pub fn spec(self) -> Result<&'static DatasetSpec> {
         match self {
-            DatasetName::Mnist => &MNIST,
-            DatasetName::FashionMnist => &FASHION_MNIST,
+            DatasetName::Mnist => Ok(&MNIST),
+            DatasetName::FashionMnist => Ok(&FASHION_MNIST),
+            DatasetName::Xor => Err(Error::Usage(
+                "the XOR data set is built in (four points, trained full-batch): it has no image files".into(),
+            )),
         }
     }
 
@@ -114,6 +118,7 @@ impl DatasetName {
         match self {
             DatasetName::Mnist => "mnist",
             DatasetName::FashionMnist => "fashion-mnist",
+            DatasetName::Xor => "xor",
         }
     }
 }
@@ -139,7 +144,7 @@ pub fn default_data_dir(dataset: DatasetName) -> PathBuf {
 /// Returns the folder holding all four files of the configured data set, downloading the
 /// missing ones. When the download fails, the error says which files to place where.
 pub fn locate(config: &DataConfig) -> Result<PathBuf> {
-    let spec = config.dataset.spec();
+    let spec = config.dataset.spec()?;
     if config.dir.is_none()
         && let Some(system) = spec.system_dir.map(Path::new)
         && spec
@@ -244,7 +249,7 @@ impl MnistData {
         let dir = locate(config)?;
         let [train_images, train_labels, test_images, test_labels] = config
             .dataset
-            .spec()
+            .spec()?
             .files
             .map(|f| existing_file(&dir, &f).expect("located above"));
         let mut train = LabelledImages::load(&train_images, &train_labels, NUM_CLASSES)?;
