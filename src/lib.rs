@@ -8,12 +8,14 @@ pub mod error;
 pub mod model;
 
 pub use error::{Error, Result};
+pub mod activations;
 pub mod backprop;
 pub mod bench;
 pub mod eval;
 pub mod gradcheck;
 pub mod linear;
 pub mod logistic;
+pub mod perceptron;
 pub mod plot;
 pub mod predict;
 pub mod renderer;

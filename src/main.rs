@@ -53,6 +53,15 @@ enum Command {
         #[arg(long, default_value_t = 200)]
         elements: usize,
     },
+    /// Rosenblatt's perceptron on a logic gate: learns AND and OR, cannot learn XOR.
+    Perceptron {
+        #[arg(value_enum)]
+        gate: neurona::perceptron::Gate,
+        #[arg(long, default_value_t = 100)]
+        epochs: usize,
+        #[arg(long, default_value_t = 1.0)]
+        learning_rate: f64,
+    },
     /// Evaluate a trained run on the test set (writes eval.json into the run directory).
     Eval {
         /// A run directory, or the config file that trained it.
@@ -200,6 +209,13 @@ fn run(cli: &Cli) -> Result<()> {
                 ));
             }
         },
+        Command::Perceptron {
+            gate,
+            epochs,
+            learning_rate,
+        } => {
+            neurona::perceptron::run(*gate, *epochs, *learning_rate)?;
+        }
         Command::Eval { run, checkpoint } => {
             let report =
                 neurona::eval::eval_run(&run_dir(run, cli)?, checkpoint.as_deref(), cli.backend)?;

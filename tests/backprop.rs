@@ -8,6 +8,10 @@ use neurona::backprop::Targets;
 use neurona::config::{Activation, Init, ModelConfig, Output};
 use neurona::gradcheck::check;
 
+/// Burn seeds one random generator per backend, shared by the whole process: tests that draw
+/// random numbers take this lock so that parallel tests cannot interleave their draws.
+static RNG: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 struct ShiftBiases;
 
 impl ModuleMapper for ShiftBiases {
@@ -22,6 +26,7 @@ impl ModuleMapper for ShiftBiases {
 
 #[test]
 fn manual_gradients_match_autodiff_and_finite_differences() {
+    let _rng = RNG.lock().unwrap();
     let dev = device(BackendChoice::Auto, Precision::F64)
         .unwrap()
         .autodiff();
@@ -79,4 +84,152 @@ fn manual_gradients_match_autodiff_and_finite_differences() {
             }
         }
     }
+}
+
+fn xor_config(name: &str) -> neurona::config::ExperimentConfig {
+    let text = std::fs::read_to_string(format!("configs/{name}.toml")).unwrap();
+    let mut config =
+        neurona::config::ExperimentConfig::parse(&text, std::path::Path::new(name)).unwrap();
+    config.output.dir =
+        std::env::temp_dir().join(format!("neurona-test-{}-xor", std::process::id()));
+    config.output.name = Some(name.into());
+    config
+}
+
+#[test]
+fn the_course_xor_network_learns_within_1000_epochs() {
+    let _rng = RNG.lock().unwrap();
+    // Reference: a numpy implementation of the same 3-4-1 network needs about 500 epochs.
+    let config = xor_config("xor");
+    let report = neurona::xor::train(&config).unwrap();
+    let epochs = report.converged_epoch.expect("XOR must be learnt");
+    assert!(epochs <= 1000, "{epochs} epochs");
+    assert!(report.losses[epochs - 1] < neurona::xor::TARGET_LOSS);
+    for (p, (_, y)) in report.probabilities.iter().zip(neurona::xor::TRUTH_TABLE) {
+        assert_eq!(*p >= 0.5, y == 1, "P = {p} for target {y}");
+    }
+    // Manual and autodiff gradients drive the same optimizer to the same place.
+    let mut autodiff = config.clone();
+    autodiff.training.gradients = neurona::config::Gradients::Autodiff;
+    autodiff.output.name = Some("xor-autodiff".into());
+    let again = neurona::xor::train(&autodiff).unwrap();
+    assert_eq!(again.converged_epoch, report.converged_epoch);
+    // The saved model reproduces the truth table.
+    let run = config.run_dir();
+    let p = neurona::xor::predict(&run, &config).unwrap();
+    assert_eq!(p, report.probabilities);
+    for plot in ["loss.svg", "decision.svg"] {
+        assert!(run.join(plot).is_file());
+    }
+    // The 2-2-1 network with biases also gets there (more slowly).
+    let small = neurona::xor::train(&xor_config("xor-bias")).unwrap();
+    assert!(small.converged_epoch.is_some());
+}
+
+#[test]
+fn zero_initialisation_keeps_hidden_units_identical() {
+    // All weights zero: every hidden unit computes the same function and receives the same
+    // gradient, so after any number of steps the units are still copies of each other.
+    let _rng = RNG.lock().unwrap();
+    let dev = device(BackendChoice::Auto, Precision::F64)
+        .unwrap()
+        .autodiff();
+    dev.seed(5);
+    let config = ModelConfig {
+        hidden: vec![4],
+        activation: Activation::Sigmoid,
+        init: Init::Zeros,
+        ..ModelConfig::default()
+    };
+    let mut model = config.init(6, 3, &dev);
+    let x = Tensor::<2>::random([9, 6], burn::tensor::Distribution::Normal(0.0, 1.0), &dev);
+    let y = Tensor::<1, Int>::from_data(
+        TensorData::new(vec![0i64, 1, 2, 0, 0, 1, 2, 2, 0], [9]),
+        &dev,
+    );
+    let mut optimizer = burn::optim::SgdConfig::new().init();
+    for _ in 0..50 {
+        let batch = neurona::data::ImageBatch {
+            images: x.clone(),
+            targets: y.clone(),
+        };
+        let (_, grads) = neurona::backprop::classification_step(&model, batch);
+        model = optimizer.step(0.5, model, grads);
+    }
+    let hidden: Vec<f64> = model
+        .layers()
+        .next()
+        .unwrap()
+        .weight
+        .val()
+        .into_data()
+        .convert::<f64>()
+        .try_to_vec()
+        .unwrap();
+    // Weights [6 inputs, 4 units], row-major: each input's weights to the four units are equal…
+    for row in hidden.chunks(4) {
+        assert!(
+            row.iter().all(|w| *w == row[0]),
+            "hidden units differ: {row:?}"
+        );
+    }
+    // …and they did change: it is the symmetry, not a vanishing gradient, that keeps them equal.
+    assert!(hidden.iter().any(|w| *w != 0.0));
+}
+
+#[test]
+fn activation_derivatives_match_finite_differences() {
+    use neurona::activations::ActivationFn::{self, *};
+    let all = [
+        Step,
+        Sign,
+        Linear,
+        PiecewiseLinear,
+        Sigmoid,
+        Tanh,
+        Relu,
+        LeakyRelu { slope: 0.1 },
+    ];
+    let h = 1e-6;
+    for f in all {
+        // Points away from the kinks (0 and ±½), where the derivative exists.
+        for x in [-3.0, -1.2, -0.3, -0.1, 0.2, 0.45, 0.7, 2.5] {
+            let numeric = (f.value(x + h) - f.value(x - h)) / (2.0 * h);
+            assert!(
+                (numeric - f.derivative(x)).abs() < 1e-7,
+                "{f:?} at {x}: {numeric} vs {}",
+                f.derivative(x)
+            );
+        }
+    }
+    // The closed forms the course quotes.
+    let s = ActivationFn::Sigmoid.value(0.3);
+    assert!((ActivationFn::Sigmoid.derivative(0.3) - s * (1.0 - s)).abs() < 1e-15);
+    let t = 0.3f64.tanh();
+    assert!((ActivationFn::Tanh.derivative(0.3) - (1.0 - t * t)).abs() < 1e-15);
+    assert_eq!(
+        (Step.value(0.0), Sign.value(-0.0001), Relu.derivative(0.0)),
+        (1.0, -1.0, 0.0)
+    );
+}
+
+#[test]
+fn the_perceptron_learns_and_and_or_but_not_xor() {
+    use neurona::perceptron::{Gate, train};
+    for gate in [Gate::And, Gate::Or] {
+        let run = train(gate, 100, 1.0);
+        assert!(run.converged_epoch.is_some(), "{gate:?}");
+        for (x, y) in gate.truth_table() {
+            assert_eq!(run.predict(x), y, "{gate:?} {x:?}");
+        }
+    }
+    let xor = train(Gate::Xor, 1000, 1.0);
+    assert_eq!(xor.converged_epoch, None);
+    // Whatever line it ends on, at least one of the four points is on the wrong side.
+    assert!(
+        Gate::Xor
+            .truth_table()
+            .iter()
+            .any(|(x, y)| xor.predict(*x) != *y)
+    );
 }

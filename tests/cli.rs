@@ -318,3 +318,38 @@ fn a_killed_training_run_resumes_from_its_last_completed_epoch() {
     assert!(metrics["test"]["accuracy"].as_f64().unwrap() > 0.7);
     let _ = std::io::stdout().flush();
 }
+
+#[test]
+fn gradcheck_and_perceptron_commands() {
+    let dir = common::scratch("cli-gradcheck");
+    let config = write_config(
+        &dir,
+        "small",
+        "[data]\ndataset = \"fashion-mnist\"\ntrain_limit = 100\ntest_limit = 10\n[model]\nhidden = [16, 8]\nactivation = \"tanh\"\n",
+    );
+    let out = neurona(&[
+        "gradcheck",
+        config.to_str().unwrap(),
+        "--batch",
+        "4",
+        "--elements",
+        "50",
+    ]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout.contains("gradient check passed") && stdout.contains("layer 3 bias"),
+        "{stdout}"
+    );
+
+    let out = neurona(&["perceptron", "and"]);
+    assert!(out.status.success() && String::from_utf8_lossy(&out.stdout).contains("learnt in"));
+    let out = neurona(&["perceptron", "xor"]);
+    assert!(out.status.success());
+    assert!(String::from_utf8_lossy(&out.stdout).contains("not linearly separable"));
+    user_error(&["perceptron", "nand"], "nand");
+}
