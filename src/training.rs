@@ -270,6 +270,13 @@ pub fn train(mut config: ExperimentConfig, options: TrainOptions) -> Result<Trai
             reason: format!("cannot save: {e}"),
         })?;
     prune_checkpoints(&run_dir, best, last);
+    let losses: Vec<f64> = metrics.epochs.iter().map(|e| e.train_loss).collect();
+    crate::plot::series(
+        &run_dir.join("loss.svg"),
+        "Training loss",
+        "cross-entropy",
+        &losses,
+    )?;
 
     let test = evaluate_test(&best_model, &config, &data, &device, &model_path)?;
     metrics.best_epoch = Some(best);
