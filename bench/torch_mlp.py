@@ -74,6 +74,7 @@ def main():
     p.add_argument("--lr", type=float, default=1e-3)
     p.add_argument("--eps", type=float, default=1e-5, help="Adam epsilon (Burn default 1e-5)")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--device", default="cpu", help="cpu | cuda (data and model live there; timings synchronise)")
     args = p.parse_args()
 
     torch.set_num_threads(args.threads)
@@ -82,7 +83,10 @@ def main():
     gen = torch.Generator().manual_seed(args.seed)
 
     x, y = load_data(args, gen)
-    model = nn.Sequential(nn.Linear(N_IN, N_HIDDEN), nn.ReLU(), nn.Linear(N_HIDDEN, N_OUT))
+    dev = torch.device(args.device)
+    x, y = x.to(dev), y.to(dev)
+    model = nn.Sequential(nn.Linear(N_IN, N_HIDDEN), nn.ReLU(), nn.Linear(N_HIDDEN, N_OUT)).to(dev)
+    sync = torch.cuda.synchronize if dev.type == "cuda" else (lambda: None)
     opt = torch.optim.Adam(model.parameters(), lr=args.lr, betas=(0.9, 0.999), eps=args.eps)
 
     def step(idx):
@@ -94,10 +98,11 @@ def main():
         return loss
 
     def epoch_batches():
-        return torch.randperm(len(x), generator=gen).split(args.batch_size)
+        return [b.to(dev) for b in torch.randperm(len(x), generator=gen).split(args.batch_size)]
 
     for idx in epoch_batches()[: args.warmup_steps]:
         step(idx)
+    sync()
 
     epoch_seconds, loss = [], None
     for _ in range(args.epochs):
@@ -105,11 +110,13 @@ def main():
         t0 = time.perf_counter()
         for idx in batches:
             loss = step(idx)
+        sync()
         epoch_seconds.append(time.perf_counter() - t0)
 
     median = statistics.median(epoch_seconds)
     print(json.dumps({
         "framework": "pytorch",
+        "device": str(dev),
         "version": torch.__version__,
         "threads": args.threads,
         "data": args.data,

@@ -65,25 +65,46 @@ impl BackendChoice {
         all
     }
 
-    /// Replaces `auto` by the concrete backend it stands for.
-    pub fn resolve(self) -> Result<BackendChoice> {
-        if self != BackendChoice::Auto {
-            return Ok(self);
-        }
+    fn is_gpu(self) -> bool {
+        matches!(self, BackendChoice::Wgpu | BackendChoice::Cuda)
+    }
+
+    /// The first compiled-in CPU backend (what `auto` falls back to).
+    fn cpu() -> Result<BackendChoice> {
         BackendChoice::compiled()
             .into_iter()
-            .find(|b| matches!(b, BackendChoice::Flex | BackendChoice::Ndarray))
+            .find(|b| !b.is_gpu())
             .ok_or_else(|| {
-                Error::Backend(
-                    "backend \"auto\" needs a CPU backend: rebuild with `--features flex`".into(),
-                )
+                Error::Backend("no CPU backend compiled in: rebuild with `--features flex`".into())
             })
     }
 }
 
-/// Builds the device for `choice` with `precision` as its default float type.
+/// The device for `choice` with `precision` as its default float type.
 pub fn device(choice: BackendChoice, precision: Precision) -> Result<Device> {
-    let choice = choice.resolve()?;
+    select(choice, precision).map(|(_, device)| device)
+}
+
+/// The concrete backend and its device. `auto` tries the compiled-in GPU backends (cuda, then
+/// wgpu) and falls back to the CPU with a one-line notice when none works; an explicitly requested
+/// GPU backend that does not work is an error.
+pub fn select(choice: BackendChoice, precision: Precision) -> Result<(BackendChoice, Device)> {
+    if choice != BackendChoice::Auto {
+        return Ok((choice, configured(choice, precision)?));
+    }
+    for gpu in [BackendChoice::Cuda, BackendChoice::Wgpu] {
+        if BackendChoice::compiled().contains(&gpu) {
+            match configured(gpu, precision) {
+                Ok(device) => return Ok((gpu, device)),
+                Err(e) => eprintln!("notice: backend \"auto\" skips {}: {e}", gpu.name()),
+            }
+        }
+    }
+    let cpu = BackendChoice::cpu()?;
+    Ok((cpu, configured(cpu, precision)?))
+}
+
+fn configured(choice: BackendChoice, precision: Precision) -> Result<Device> {
     let mut device = construct(choice)?;
     let dtype = precision.dtype();
     // Settings lock on a device's first tensor, process-wide: asking again for the same dtype is
@@ -95,7 +116,56 @@ pub fn device(choice: BackendChoice, precision: Precision) -> Result<Device> {
             device.settings().float_dtype
         )));
     }
+    if choice.is_gpu() {
+        probe(&device, choice)?;
+    }
     Ok(device)
+}
+
+/// How long a GPU backend may take to answer its first operation (shader compilation included).
+const PROBE_SECONDS: u64 = 120;
+
+/// A GPU backend without a usable adapter, driver or Vulkan loader fails at its first operation
+/// by panicking deep inside the backend, or hangs. One tiny round trip in a watched thread turns
+/// either into an error.
+fn probe(device: &Device, choice: BackendChoice) -> Result<()> {
+    let device = device.clone();
+    let (sender, receiver) = std::sync::mpsc::channel();
+    let quiet = std::panic::take_hook();
+    std::panic::set_hook(Box::new(|_| {}));
+    std::thread::spawn(move || {
+        let outcome = std::panic::catch_unwind(|| {
+            Tensor::<1>::from_data(TensorData::new(vec![1.0f32, 2.0], [2]), &device)
+                .sum()
+                .into_data()
+        });
+        let _ = sender.send(outcome.map_err(|panic| {
+            panic
+                .downcast_ref::<String>()
+                .cloned()
+                .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
+                .unwrap_or_default()
+        }));
+    });
+    let answer = receiver.recv_timeout(std::time::Duration::from_secs(PROBE_SECONDS));
+    std::panic::set_hook(quiet);
+    match answer {
+        Ok(Ok(_)) => Ok(()),
+        Ok(Err(reason)) => Err(Error::Backend(format!(
+            "backend \"{}\" has no usable device ({}); on Linux without a GPU, install Mesa's \
+             software Vulkan driver (apt-get install mesa-vulkan-drivers libvulkan1), or use --backend flex",
+            choice.name(),
+            reason
+                .lines()
+                .next()
+                .unwrap_or("it failed at its first operation")
+        ))),
+        Err(_) => Err(Error::Backend(format!(
+            "backend \"{}\" did not answer its first operation within {PROBE_SECONDS} s (no GPU adapter or \
+             Vulkan loader?); use --backend flex",
+            choice.name()
+        ))),
+    }
 }
 
 fn not_compiled(choice: BackendChoice) -> Error {

@@ -46,7 +46,8 @@ pub fn bench(
     let batches: Vec<&[usize]> = order.chunks(batch_size).collect();
     let mut results = Vec::new();
     for &backend in backends {
-        let device = crate::backend::device(backend, config.precision)?.autodiff();
+        let (backend, device) = crate::backend::select(backend, config.precision)?;
+        let device = device.autodiff();
         device.seed(config.seed);
         let mut model = config
             .model
@@ -88,7 +89,7 @@ pub fn bench(
         let seconds = start.elapsed().as_secs_f64();
         results.push(BenchResult {
             framework: "burn",
-            backend: backend.resolve()?.name().to_string(),
+            backend: backend.name().to_string(),
             gradients: config.training.gradients,
             device: format!("{:?}", device.clone().inner()),
             steps,

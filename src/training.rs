@@ -173,7 +173,7 @@ pub fn train(mut config: ExperimentConfig, options: TrainOptions) -> Result<Trai
         std::fs::remove_dir_all(&run_dir).map_err(Error::io(&run_dir))?;
     }
 
-    let device = crate::backend::device(config.backend, config.precision)?;
+    let (backend, device) = crate::backend::select(config.backend, config.precision)?;
     device.seed(config.seed);
     let data = MnistData::load(&config.data, config.seed)?;
     if config.data.standardize {
@@ -185,7 +185,7 @@ pub fn train(mut config: ExperimentConfig, options: TrainOptions) -> Result<Trai
 
     metrics.run = config.output.name.clone().unwrap_or_default();
     metrics.dataset = config.data.dataset.spec()?.title.to_string();
-    metrics.backend = config.backend.resolve()?.name().to_string();
+    metrics.backend = backend.name().to_string();
     metrics.device = format!("{device:?}");
     metrics.precision = format!("{:?}", config.precision).to_lowercase();
     println!(
