@@ -60,6 +60,20 @@ pub fn parse_toml<T: serde::de::DeserializeOwned>(text: &str, origin: &Path) -> 
     toml::from_str(text).map_err(|e| Error::Config(describe_toml_error(&e, text, origin)))
 }
 
+/// Reads, parses and validates an experiment file of type `T`; `output` gives its `[output]`
+/// section, whose run name defaults to the file's stem.
+pub fn load_experiment<T: serde::de::DeserializeOwned>(
+    path: &Path,
+    output: impl FnOnce(&mut T) -> &mut OutputConfig,
+    validate: impl FnOnce(&T) -> Result<(), String>,
+) -> Result<T> {
+    let text = read_config_text(path)?;
+    let mut config: T = parse_toml(&text, path)?;
+    default_run_name(output(&mut config), path);
+    validate(&config).map_err(|e| Error::Config(format!("{}: {e}", path.display())))?;
+    Ok(config)
+}
+
 /// The run name: `output.name`, else the config file's stem.
 pub fn default_run_name(output: &mut OutputConfig, path: &Path) {
     if output.name.is_none() {
@@ -340,17 +354,7 @@ impl Default for OutputConfig {
 impl ExperimentConfig {
     /// Reads and validates an experiment file. The run name defaults to the file's stem.
     pub fn load(path: &Path) -> Result<Self> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| Error::Config(format!("cannot read config {}: {e}", path.display())))?;
-        let mut config = Self::parse(&text, path)?;
-        if config.output.name.is_none() {
-            let stem = path.file_stem().and_then(|s| s.to_str()).unwrap_or("run");
-            config.output.name = Some(stem.to_string());
-        }
-        config
-            .validate()
-            .map_err(|e| Error::Config(format!("{}: {e}", path.display())))?;
-        Ok(config)
+        load_experiment(path, |c: &mut Self| &mut c.output, Self::validate)
     }
 
     /// Parses TOML text; `origin` names the file in error messages.

@@ -74,6 +74,15 @@ pub struct Scaling {
     pub std: Vec<f64>,
 }
 
+impl Scaling {
+    /// The same linear model on unscaled features: `w_j/σ_j`, and `b − Σ_j w_j·μ_j/σ_j`.
+    pub fn unscale(&self, intercept: f64, coef: &DVector<f64>) -> (f64, Vec<f64>) {
+        let coef: Vec<f64> = coef.iter().zip(&self.std).map(|(w, s)| w / s).collect();
+        let shift: f64 = coef.iter().zip(&self.mean).map(|(c, m)| c * m).sum();
+        (intercept - shift, coef)
+    }
+}
+
 /// The numeric problem: `y ≈ X·w + b`.
 /// Where a feature comes from: a power of a numeric column, or one level of a categorical one.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

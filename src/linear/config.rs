@@ -5,8 +5,8 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 
 use crate::backend::{BackendChoice, Precision};
-use crate::config::{OutputConfig, Task, default_run_name, parse_toml, read_config_text};
-use crate::error::{Error, Result};
+use crate::config::{OutputConfig, Task};
+use crate::error::Result;
 use crate::tabular::TabularConfig;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -166,13 +166,7 @@ impl Default for CvConfig {
 
 impl LinearConfig {
     pub fn load(path: &Path) -> Result<Self> {
-        let text = read_config_text(path)?;
-        let mut config: Self = parse_toml(&text, path)?;
-        default_run_name(&mut config.output, path);
-        config
-            .validate()
-            .map_err(|e| Error::Config(format!("{}: {e}", path.display())))?;
-        Ok(config)
+        crate::config::load_experiment(path, |c: &mut Self| &mut c.output, Self::validate)
     }
 
     pub fn validate(&self) -> Result<(), String> {

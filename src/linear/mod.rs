@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 use statrs::distribution::{ContinuousCDF, StudentsT};
 
 use crate::error::{Error, Result};
-use crate::tabular::{Design, Scaling};
+use crate::tabular::Design;
 use config::{LinearConfig, Penalty, PenaltyWeights, Solver};
 use solvers::Fit;
 
@@ -87,7 +87,10 @@ impl LinearReport {
         let inference = (weights.l1 == 0.0 && weights.l2 == 0.0)
             .then(|| ols_inference(&design.x, &design.y, fit))
             .flatten();
-        let original = design.scaling.as_ref().map(|s| to_original_scale(fit, s));
+        let original = design
+            .scaling
+            .as_ref()
+            .map(|s| s.unscale(fit.intercept, &fit.coef));
         // Row 0 is the intercept, row j + 1 feature j.
         let row = |i: usize, name: &str, coef: f64, coef_original: Option<f64>| Coefficient {
             name: name.to_string(),
@@ -145,18 +148,6 @@ impl LinearReport {
 pub fn weights(config: &LinearConfig, n: usize) -> PenaltyWeights {
     let m = &config.model;
     PenaltyWeights::new(m.penalty, m.objective, m.lambda, m.l1_ratio, n)
-}
-
-/// `w_j/σ_j` and `b − Σ w_j·μ_j/σ_j`: the same model on unscaled features.
-pub fn to_original_scale(fit: &Fit, scaling: &Scaling) -> (f64, Vec<f64>) {
-    let coef: Vec<f64> = fit
-        .coef
-        .iter()
-        .zip(&scaling.std)
-        .map(|(w, s)| w / s)
-        .collect();
-    let shift: f64 = coef.iter().zip(&scaling.mean).map(|(c, m)| c * m).sum();
-    (fit.intercept - shift, coef)
 }
 
 struct Inference {

@@ -14,7 +14,7 @@ use statrs::distribution::{ContinuousCDF, Normal};
 use crate::error::{Error, Result};
 use crate::linear::config::{PenaltyWeights, SolverConfig};
 use crate::linear::solvers::{Loss, coordinate_descent_quadratic, gradient_descent};
-use crate::tabular::{Design, Scaling};
+use crate::tabular::Design;
 use config::{LogisticConfig, LogisticSolver, Strategy};
 use metrics::BinaryMetrics;
 
@@ -66,6 +66,18 @@ impl LogisticFit {
             self.coef.len() + 1,
             std::iter::once(self.intercept).chain(self.coef.iter().copied()),
         )
+    }
+}
+
+impl From<crate::linear::solvers::Fit> for LogisticFit {
+    /// The iterative solvers are shared with the linear model; their result is the same shape.
+    fn from(f: crate::linear::solvers::Fit) -> Self {
+        LogisticFit {
+            intercept: f.intercept,
+            coef: f.coef,
+            iterations: f.iterations,
+            converged: f.converged,
+        }
     }
 }
 
@@ -234,7 +246,10 @@ impl LogisticReport {
             .flatten();
         let normal = Normal::standard();
         let theta = fit.theta();
-        let original = design.scaling.as_ref().map(|s| to_original_scale(fit, s));
+        let original = design.scaling.as_ref().map(|s| {
+            let (b, w) = s.unscale(fit.intercept, &fit.coef);
+            std::iter::once(b).chain(w).collect::<Vec<_>>()
+        });
         let names =
             std::iter::once("(intercept)".to_string()).chain(design.feature_names.iter().cloned());
         let coefficients = names
@@ -298,18 +313,6 @@ fn fisher_std_errors(x: &DMatrix<f64>, eta: &DVector<f64>) -> Option<Vec<f64>> {
     let weighted = DMatrix::from_fn(xt.nrows(), xt.ncols(), |i, j| xt[(i, j)] * w[i]);
     let inverse = xt.tr_mul(&weighted).cholesky()?.inverse();
     Some((0..xt.ncols()).map(|i| inverse[(i, i)].sqrt()).collect())
-}
-
-/// Intercept and coefficients on the unscaled features.
-fn to_original_scale(fit: &LogisticFit, scaling: &Scaling) -> Vec<f64> {
-    let coef: Vec<f64> = fit
-        .coef
-        .iter()
-        .zip(&scaling.std)
-        .map(|(w, s)| w / s)
-        .collect();
-    let shift: f64 = coef.iter().zip(&scaling.mean).map(|(c, m)| c * m).sum();
-    std::iter::once(fit.intercept - shift).chain(coef).collect()
 }
 
 /// Codes the target as 0/1: exactly two classes, the positive one configured or the second in
@@ -379,12 +382,7 @@ pub fn fit(config: &LogisticConfig, design: &Design) -> Result<LogisticFit> {
                 &design.select(&[]),
                 &config.output.run_dir(),
             )?;
-            Ok(LogisticFit {
-                intercept: f.intercept,
-                coef: f.coef,
-                iterations: f.iterations,
-                converged: f.converged,
-            })
+            Ok(f.into())
         }
         LogisticSolver::Gd => {
             let device = crate::backend::device(config.backend, config.precision)?;
@@ -397,12 +395,7 @@ pub fn fit(config: &LogisticConfig, design: &Design) -> Result<LogisticFit> {
                 &device,
                 Loss::Logistic,
             )?;
-            Ok(LogisticFit {
-                intercept: f.intercept,
-                coef: f.coef,
-                iterations: f.iterations,
-                converged: f.converged,
-            })
+            Ok(f.into())
         }
     }
 }
