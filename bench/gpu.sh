@@ -4,7 +4,8 @@
 # one full `neurona train` of configs/fashion-mnist.toml on wgpu.
 # Expects, carried into the repository root:
 #   .gl/*.deb     Vulkan/GL loader packages (device README: apt-get download libvulkan1 libegl1 …)
-#   .gpu/neurona  a release binary built with `cargo build --release --features wgpu`
+#   .gpu/neurona.xz  a release binary built with `cargo build --release --features wgpu`, stripped
+#                    and xz-compressed (the carried tree is limited to 64 MiB)
 #   .gpu/*.gz     the four Fashion-MNIST IDX files
 set -u
 out=${OUT:-/tmp/neurona-gpu}
@@ -16,6 +17,8 @@ if ! ls /usr/share/vulkan/icd.d/*nvidia* /etc/vulkan/icd.d/*nvidia* >/dev/null 2
   export __EGL_VENDOR_LIBRARY_FILENAMES=/usr/local/nvidia/share/glvnd/egl_vendor.d/10_nvidia.json
 fi
 nvidia-smi -L
+python3 -c "import lzma, shutil; shutil.copyfileobj(lzma.open('.gpu/neurona.xz'), open('.gpu/neurona', 'wb'))"
+chmod +x .gpu/neurona
 config="$out/fashion-gpu.toml"
 sed -e 's#^\# dir = "..." .*#dir = ".gpu"#' -e "s#^dir = \"artifacts\"#dir = \"$out/runs\"#" configs/fashion-mnist.toml >"$config"
 B=.gpu/neurona
