@@ -10,7 +10,7 @@ use serde::Serialize;
 
 use crate::backend::BackendChoice;
 use crate::config::{ExperimentConfig, Gradients};
-use crate::data::{ImageBatcher, MnistData, NUM_CLASSES};
+use crate::data::{ImageBatch, ImageBatcher, MnistData, NUM_CLASSES};
 use crate::error::Result;
 use crate::model::Mlp;
 
@@ -19,6 +19,8 @@ pub struct BenchResult {
     pub framework: &'static str,
     pub backend: String,
     pub gradients: Gradients,
+    /// Batches gathered from a device-resident copy of the data (no per-batch upload).
+    pub resident: bool,
     pub device: String,
     pub steps: usize,
     pub batch_size: usize,
@@ -35,6 +37,7 @@ pub fn bench(
     backends: &[BackendChoice],
     steps: usize,
     warmup: usize,
+    resident: bool,
 ) -> Result<Vec<BenchResult>> {
     let data = MnistData::load(&config.data, config.seed)?;
     let batcher = ImageBatcher {
@@ -54,8 +57,20 @@ pub fn bench(
             .init(batcher.images.pixels_per_image(), NUM_CLASSES, &device);
         let mut optim = crate::training::optimizer(&config.optimizer);
         let lr = config.optimizer.learning_rate;
+        // `resident`: the whole training set is uploaded once and batches are gathered on the
+        // device, as bench/torch_mlp.py does; otherwise each batch is built on the host and
+        // uploaded, as the training pipeline does.
+        let all = resident.then(|| batcher.make(&order, &device));
         let mut step = |model: Mlp, i: usize| -> (Mlp, Tensor<1>) {
-            let batch = batcher.make(batches[i % batches.len()], &device);
+            let rows = batches[i % batches.len()];
+            let batch = match &all {
+                Some(all) => {
+                    let at: Vec<i64> = rows.iter().map(|&r| r as i64).collect();
+                    let at = Tensor::<1, Int>::from_data(TensorData::new(at, [rows.len()]), &device);
+                    ImageBatch { images: all.images.clone().select(0, at.clone()), targets: all.targets.clone().select(0, at) }
+                }
+                None => batcher.make(rows, &device),
+            };
             let (loss, grads) = match config.training.gradients {
                 Gradients::Autodiff => {
                     let out = model.forward_classification(batch);
@@ -91,6 +106,7 @@ pub fn bench(
             framework: "burn",
             backend: backend.name().to_string(),
             gradients: config.training.gradients,
+            resident,
             device: format!("{:?}", device.clone().inner()),
             steps,
             batch_size,

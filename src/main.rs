@@ -91,6 +91,10 @@ enum Command {
         /// Untimed steps first (kernel warm-up).
         #[arg(long, default_value_t = 20)]
         warmup: usize,
+        /// Keep the training images on the device and gather batches there (like the PyTorch
+        /// script) instead of uploading each batch (like training does).
+        #[arg(long)]
+        resident: bool,
     },
 }
 
@@ -260,13 +264,14 @@ fn run(cli: &Cli) -> Result<()> {
             config: path,
             steps,
             warmup,
+            resident,
         } => match Experiment::load(path, cli)? {
             Experiment::Images(config) => {
                 let backends = match cli.backend {
                     Some(b) => vec![b],
                     None => BackendChoice::compiled(),
                 };
-                for result in neurona::bench::bench(&config, &backends, *steps, *warmup)? {
+                for result in neurona::bench::bench(&config, &backends, *steps, *warmup, *resident)? {
                     print_json(&result)?;
                 }
             }

@@ -1,0 +1,80 @@
+//! Backend parity, compiled only with `--features wgpu`: the same weights give the same outputs
+//! on wgpu as on flex, training steps land in the same place, and checkpoints move between them.
+//! Without a GPU it runs on Mesa's software Vulkan driver (lavapipe: `mesa-vulkan-drivers`).
+#![cfg(feature = "wgpu")]
+
+mod common;
+
+use std::path::PathBuf;
+
+use burn::prelude::*;
+use neurona::backend::{BackendChoice, Precision, device};
+use neurona::config::{DatasetName, ExperimentConfig, ModelConfig};
+use neurona::data::{ImageBatcher, MnistData};
+
+fn values(t: Tensor<2>) -> Vec<f64> {
+    t.into_data().convert::<f64>().try_to_vec::<f64>().unwrap()
+}
+
+fn max_abs_diff(a: &[f64], b: &[f64]) -> f64 {
+    a.iter().zip(b).map(|(x, y)| (x - y).abs()).fold(0.0, f64::max)
+}
+
+fn subset() -> ExperimentConfig {
+    let mut c = ExperimentConfig::default();
+    c.data.dataset = DatasetName::FashionMnist;
+    c.data.dir = Some(PathBuf::from(common::FASHION));
+    c.data.train_limit = Some(2000);
+    c.data.test_limit = Some(500);
+    c.model.hidden = vec![64];
+    c.training.epochs = 1;
+    c
+}
+
+#[test]
+fn same_weights_same_outputs_and_training_steps() {
+    let flex = device(BackendChoice::Flex, Precision::F32).unwrap();
+    let gpu = device(BackendChoice::Wgpu, Precision::F32).unwrap();
+    let config = subset();
+    let data = MnistData::load(&config.data, 1).unwrap();
+    let batcher = ImageBatcher { images: data.train.clone(), normalization: data.normalization };
+    let rows: Vec<usize> = (0..256).collect();
+    let dir = common::scratch("parity");
+    let model_config = ModelConfig { hidden: vec![64, 32], ..ModelConfig::default() };
+    model_config.init(784, 10, &flex).save_file(dir.join("init.bpk")).unwrap();
+    let on = |d: &Device| model_config.init(784, 10, d).load_file(dir.join("init.bpk"));
+    let (a, b) = (on(&flex), on(&gpu));
+    let outputs = |m: &neurona::model::Mlp, d: &Device| values(m.forward(batcher.make(&rows, d).images));
+    let diff = max_abs_diff(&outputs(&a, &flex), &outputs(&b, &gpu));
+    assert!(diff < 1e-4, "forward outputs differ by {diff}");
+
+    // Ten Adam steps on the same batches from the same weights.
+    let train = |d: &Device| {
+        let ad = d.clone().autodiff();
+        let mut model = model_config.init(784, 10, &ad).load_file(dir.join("init.bpk"));
+        let mut optim = burn::optim::AdamConfig::new().init();
+        for step in 0..10 {
+            let chunk: Vec<usize> = (step * 64..(step + 1) * 64).collect();
+            let out = model.forward_classification(batcher.make(&chunk, &ad));
+            let grads = burn::optim::GradientsParams::from_grads(out.loss.backward(), &model);
+            model = optim.step(1e-3, model, grads);
+        }
+        let out = model.forward_classification(batcher.make(&rows, &ad));
+        out.loss.into_data().convert::<f64>().try_to_vec::<f64>().unwrap()[0]
+    };
+    let (lf, lg) = (train(&flex), train(&gpu));
+    assert!((lf - lg).abs() < 1e-3 * lf.abs(), "loss after 10 steps: flex {lf}, wgpu {lg}");
+}
+
+#[test]
+fn a_checkpoint_trained_on_flex_evaluates_the_same_on_wgpu() {
+    let mut config = subset();
+    config.output.dir = common::scratch("parity-run");
+    config.output.name = Some("flex".into());
+    config.backend = BackendChoice::Flex;
+    let report = neurona::training::train(config.clone(), Default::default()).unwrap();
+    let run = config.run_dir();
+    let on_gpu = neurona::eval::eval_run(&run, None, Some(BackendChoice::Wgpu)).unwrap();
+    assert_eq!(on_gpu.confusion, report.test.confusion);
+    assert!((on_gpu.loss - report.test.loss).abs() < 1e-4, "{} vs {}", on_gpu.loss, report.test.loss);
+}
