@@ -66,8 +66,12 @@ pub fn bench(
             let batch = match &all {
                 Some(all) => {
                     let at: Vec<i64> = rows.iter().map(|&r| r as i64).collect();
-                    let at = Tensor::<1, Int>::from_data(TensorData::new(at, [rows.len()]), &device);
-                    ImageBatch { images: all.images.clone().select(0, at.clone()), targets: all.targets.clone().select(0, at) }
+                    let at =
+                        Tensor::<1, Int>::from_data(TensorData::new(at, [rows.len()]), &device);
+                    ImageBatch {
+                        images: all.images.clone().select(0, at.clone()),
+                        targets: all.targets.clone().select(0, at),
+                    }
                 }
                 None => batcher.make(rows, &device),
             };

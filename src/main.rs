@@ -271,7 +271,8 @@ fn run(cli: &Cli) -> Result<()> {
                     Some(b) => vec![b],
                     None => BackendChoice::compiled(),
                 };
-                for result in neurona::bench::bench(&config, &backends, *steps, *warmup, *resident)? {
+                for result in neurona::bench::bench(&config, &backends, *steps, *warmup, *resident)?
+                {
                     print_json(&result)?;
                 }
             }

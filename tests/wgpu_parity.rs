@@ -17,7 +17,10 @@ fn values(t: Tensor<2>) -> Vec<f64> {
 }
 
 fn max_abs_diff(a: &[f64], b: &[f64]) -> f64 {
-    a.iter().zip(b).map(|(x, y)| (x - y).abs()).fold(0.0, f64::max)
+    a.iter()
+        .zip(b)
+        .map(|(x, y)| (x - y).abs())
+        .fold(0.0, f64::max)
 }
 
 fn subset() -> ExperimentConfig {
@@ -37,21 +40,37 @@ fn same_weights_same_outputs_and_training_steps() {
     let gpu = device(BackendChoice::Wgpu, Precision::F32).unwrap();
     let config = subset();
     let data = MnistData::load(&config.data, 1).unwrap();
-    let batcher = ImageBatcher { images: data.train.clone(), normalization: data.normalization };
+    let batcher = ImageBatcher {
+        images: data.train.clone(),
+        normalization: data.normalization,
+    };
     let rows: Vec<usize> = (0..256).collect();
     let dir = common::scratch("parity");
-    let model_config = ModelConfig { hidden: vec![64, 32], ..ModelConfig::default() };
-    model_config.init(784, 10, &flex).save_file(dir.join("init.bpk")).unwrap();
-    let on = |d: &Device| model_config.init(784, 10, d).load_file(dir.join("init.bpk"));
+    let model_config = ModelConfig {
+        hidden: vec![64, 32],
+        ..ModelConfig::default()
+    };
+    model_config
+        .init(784, 10, &flex)
+        .save_file(dir.join("init.bpk"))
+        .unwrap();
+    let on = |d: &Device| {
+        model_config
+            .init(784, 10, d)
+            .load_file(dir.join("init.bpk"))
+    };
     let (a, b) = (on(&flex), on(&gpu));
-    let outputs = |m: &neurona::model::Mlp, d: &Device| values(m.forward(batcher.make(&rows, d).images));
+    let outputs =
+        |m: &neurona::model::Mlp, d: &Device| values(m.forward(batcher.make(&rows, d).images));
     let diff = max_abs_diff(&outputs(&a, &flex), &outputs(&b, &gpu));
     assert!(diff < 1e-4, "forward outputs differ by {diff}");
 
     // Ten Adam steps on the same batches from the same weights.
     let train = |d: &Device| {
         let ad = d.clone().autodiff();
-        let mut model = model_config.init(784, 10, &ad).load_file(dir.join("init.bpk"));
+        let mut model = model_config
+            .init(784, 10, &ad)
+            .load_file(dir.join("init.bpk"));
         let mut optim = burn::optim::AdamConfig::new().init();
         for step in 0..10 {
             let chunk: Vec<usize> = (step * 64..(step + 1) * 64).collect();
@@ -60,10 +79,17 @@ fn same_weights_same_outputs_and_training_steps() {
             model = optim.step(1e-3, model, grads);
         }
         let out = model.forward_classification(batcher.make(&rows, &ad));
-        out.loss.into_data().convert::<f64>().try_to_vec::<f64>().unwrap()[0]
+        out.loss
+            .into_data()
+            .convert::<f64>()
+            .try_to_vec::<f64>()
+            .unwrap()[0]
     };
     let (lf, lg) = (train(&flex), train(&gpu));
-    assert!((lf - lg).abs() < 1e-3 * lf.abs(), "loss after 10 steps: flex {lf}, wgpu {lg}");
+    assert!(
+        (lf - lg).abs() < 1e-3 * lf.abs(),
+        "loss after 10 steps: flex {lf}, wgpu {lg}"
+    );
 }
 
 #[test]
@@ -76,5 +102,10 @@ fn a_checkpoint_trained_on_flex_evaluates_the_same_on_wgpu() {
     let run = config.run_dir();
     let on_gpu = neurona::eval::eval_run(&run, None, Some(BackendChoice::Wgpu)).unwrap();
     assert_eq!(on_gpu.confusion, report.test.confusion);
-    assert!((on_gpu.loss - report.test.loss).abs() < 1e-4, "{} vs {}", on_gpu.loss, report.test.loss);
+    assert!(
+        (on_gpu.loss - report.test.loss).abs() < 1e-4,
+        "{} vs {}",
+        on_gpu.loss,
+        report.test.loss
+    );
 }
