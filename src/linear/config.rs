@@ -209,10 +209,10 @@ impl LinearConfig {
         if cv.folds < 2 {
             return Err(format!("cv.folds must be at least 2, got {}", cv.folds));
         }
-        if let Some(l) = &cv.lambdas {
-            if l.is_empty() || l.iter().any(|v| !(v.is_finite() && *v >= 0.0)) {
-                return Err("cv.lambdas must be a non-empty list of numbers ≥ 0".into());
-            }
+        if let Some(l) = &cv.lambdas
+            && (l.is_empty() || l.iter().any(|v| !(v.is_finite() && *v >= 0.0)))
+        {
+            return Err("cv.lambdas must be a non-empty list of numbers ≥ 0".into());
         }
         if cv.n_lambdas < 2 {
             return Err("cv.n_lambdas must be at least 2".into());
