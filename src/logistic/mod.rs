@@ -153,17 +153,9 @@ pub fn newton(
             coordinate_descent_quadratic(&hessian, &rhs, |j| j > 0, weights, options, theta.clone())
                 .0
         };
-        let direction = target - &theta;
-        let mut t = 1.0;
-        let (mut next, mut next_value) = (theta.clone(), value);
-        while t > 1e-12 {
-            next = &theta + &direction * t;
-            next_value = objective(&xt, y, &next, weights);
-            if next_value <= value {
-                break;
-            }
-            t /= 2.0;
-        }
+        let (next, next_value) = halving_step(&theta, &(target - &theta), value, |t| {
+            objective(&xt, y, t, weights)
+        });
         let moved = (&next - &theta).amax();
         let scale = next.amax();
         theta = next;
@@ -173,6 +165,27 @@ pub fn newton(
         }
     }
     Ok(split(theta, NEWTON_MAX_STEPS, false))
+}
+
+/// `θ + t·d` for the largest `t` in 1, ½, ¼, … whose objective is no worse than `value` (the
+/// last one tried, `t ≈ 1e-12`, if none is): the safeguard of both Newton solvers.
+pub(crate) fn halving_step(
+    theta: &DVector<f64>,
+    direction: &DVector<f64>,
+    value: f64,
+    objective: impl Fn(&DVector<f64>) -> f64,
+) -> (DVector<f64>, f64) {
+    let mut t = 1.0;
+    let (mut next, mut next_value) = (theta.clone(), value);
+    while t > 1e-12 {
+        next = theta + direction * t;
+        next_value = objective(&next);
+        if next_value <= value {
+            break;
+        }
+        t /= 2.0;
+    }
+    (next, next_value)
 }
 
 fn split(theta: DVector<f64>, iterations: usize, converged: bool) -> LogisticFit {

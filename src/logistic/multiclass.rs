@@ -5,7 +5,7 @@ use nalgebra::{DMatrix, DVector};
 use serde::{Deserialize, Serialize};
 
 use super::config::{LogisticConfig, Strategy};
-use super::{NEWTON_MAX_STEPS, sigmoid, softmax};
+use super::{NEWTON_MAX_STEPS, halving_step, sigmoid, softmax};
 use crate::error::{Error, Result};
 use crate::eval::{ClassMetrics, class_metrics};
 use crate::linear::config::{PenaltyWeights, SolverConfig};
@@ -134,17 +134,8 @@ pub fn softmax_newton(
             // Probabilities saturated at 0 or 1: the classes are separated, the estimate runs off.
             return Ok(pack(theta, k, q, step, false));
         };
-        let direction = -cholesky.solve(&gradient);
-        let mut t = 1.0;
-        let (mut next, mut next_value) = (theta.clone(), value);
-        while t > 1e-12 {
-            next = &theta + &direction * t;
-            next_value = objective(&next);
-            if next_value <= value {
-                break;
-            }
-            t /= 2.0;
-        }
+        let (next, next_value) =
+            halving_step(&theta, &-cholesky.solve(&gradient), value, &objective);
         let moved = (&next - &theta).amax();
         let scale = next.amax();
         theta = next;
