@@ -1,25 +1,24 @@
 //! neurona: the models of an introductory ML/DL course as Burn modules, trained from TOML
-//! experiments on any compiled-in backend.
+//! experiments on any compiled-in backend. See ARCHITECTURE.md for the layers:
+//! leaves (`error`, `numeric`) ← shared infrastructure ← model families (`neuron`, `mlp`,
+//! `glm`) ← `commands` ← the binary.
+
+pub mod error;
+pub mod numeric;
 
 pub mod backend;
-pub mod config;
-pub mod data;
-pub mod error;
-pub mod model;
+pub mod experiment;
+pub mod metrics;
+pub mod plot;
+pub mod progress;
+pub mod run_dir;
+pub mod sampling;
+pub mod timing;
+
+pub mod glm;
+pub mod mlp;
+pub mod neuron;
+
+pub mod commands;
 
 pub use error::{Error, Result};
-pub mod activations;
-pub mod backprop;
-pub mod bench;
-pub mod eval;
-pub mod gradcheck;
-pub mod linear;
-pub mod logistic;
-pub mod perceptron;
-pub mod plot;
-pub mod predict;
-pub mod renderer;
-pub mod report;
-pub mod tabular;
-pub mod training;
-pub mod xor;

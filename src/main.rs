@@ -1,16 +1,17 @@
-//! The `neurona` command line: a thin layer over the library.
+//! The `neurona` command line: argument parsing and dispatch to `neurona::commands`; exit code 2
+//! for mistakes in the input, 1 for internal failures.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+use neurona::Result;
 use neurona::backend::BackendChoice;
-use neurona::config::{DatasetName, ExperimentConfig, Task, read_config_text};
-use neurona::linear::config::LinearConfig;
-use neurona::logistic::config::LogisticConfig;
-use neurona::predict::ImageSource;
-use neurona::training::TrainOptions;
-use neurona::{Error, Result};
+use neurona::commands;
+use neurona::experiment::Overrides;
+use neurona::mlp::inference::ImageSource;
+use neurona::mlp::training::TrainOptions;
+use neurona::neuron::perceptron;
 
 #[derive(Parser)]
 #[command(
@@ -41,7 +42,8 @@ enum Command {
         #[arg(long)]
         force: bool,
     },
-    /// Cross-validate a linear model's λ over a grid, refit, and plot the regularisation path.
+    /// Cross-validate a linear or logistic model's penalty strength over a grid, refit, and plot
+    /// the regularisation path.
     Cv { config: PathBuf },
     /// Compare explicit back-propagation, autodiff and finite differences on a small batch (f64).
     Gradcheck {
@@ -56,7 +58,7 @@ enum Command {
     /// Rosenblatt's perceptron on a logic gate: learns AND and OR, cannot learn XOR.
     Perceptron {
         #[arg(value_enum)]
-        gate: neurona::perceptron::Gate,
+        gate: perceptron::Gate,
         #[arg(long, default_value_t = 100)]
         epochs: usize,
         #[arg(long, default_value_t = 1.0)]
@@ -98,145 +100,41 @@ enum Command {
     },
 }
 
-/// An experiment file of any task, with the command line's overrides applied.
-enum Experiment {
-    Images(ExperimentConfig),
-    Linear(LinearConfig),
-    Logistic(LogisticConfig),
-}
-
-impl Experiment {
-    fn load(path: &Path, cli: &Cli) -> Result<Self> {
-        let mut experiment = match Task::detect(&read_config_text(path)?, path)? {
-            Task::ImageClassification => Experiment::Images(ExperimentConfig::load(path)?),
-            Task::LinearRegression => Experiment::Linear(LinearConfig::load(path)?),
-            Task::LogisticRegression => Experiment::Logistic(LogisticConfig::load(path)?),
-        };
-        let (seed, backend) = match &mut experiment {
-            Experiment::Images(c) => (&mut c.seed, &mut c.backend),
-            Experiment::Linear(c) => (&mut c.seed, &mut c.backend),
-            Experiment::Logistic(c) => (&mut c.seed, &mut c.backend),
-        };
-        if let Some(s) = cli.seed {
-            *seed = s;
-        }
-        if let Some(b) = cli.backend {
-            *backend = b;
-        }
-        Ok(experiment)
-    }
-
-    fn run_dir(&self) -> PathBuf {
-        match self {
-            Experiment::Images(c) => c.run_dir(),
-            Experiment::Linear(c) => c.output.run_dir(),
-            Experiment::Logistic(c) => c.output.run_dir(),
-        }
-    }
-}
-
-/// A run directory given directly, or the one a config file names.
-fn run_dir(path: &Path, cli: &Cli) -> Result<PathBuf> {
-    if path.is_dir() {
-        Ok(path.to_path_buf())
-    } else if path.is_file() {
-        Ok(Experiment::load(path, cli)?.run_dir())
-    } else {
-        Err(Error::Usage(format!(
-            "{} is neither a run directory nor a config file",
-            path.display()
-        )))
-    }
-}
-
-fn print_json(value: &impl serde::Serialize) -> Result<()> {
-    println!(
-        "{}",
-        serde_json::to_string(value).map_err(|e| Error::Internal(e.to_string()))?
-    );
-    Ok(())
-}
-
 fn run(cli: &Cli) -> Result<()> {
+    let overrides = Overrides {
+        seed: cli.seed,
+        backend: cli.backend,
+    };
     match &cli.command {
         Command::Train {
-            config: path,
+            config,
             resume,
             force,
-        } => match Experiment::load(path, cli)? {
-            Experiment::Images(config) if config.data.dataset == DatasetName::Xor => {
-                neurona::xor::train(&config)?;
-            }
-            Experiment::Images(config) => {
-                neurona::training::train(
-                    config,
-                    TrainOptions {
-                        resume: *resume,
-                        force: *force,
-                    },
-                )?;
-            }
-            _ if *resume => {
-                return Err(Error::Usage(
-                    "--resume applies to image classification runs; a regression fit simply runs again".into(),
-                ));
-            }
-            Experiment::Linear(config) => {
-                neurona::linear::train(&config)?;
-            }
-            Experiment::Logistic(config) => {
-                neurona::logistic::train(&config)?;
-            }
-        },
-        Command::Cv { config: path } => match Experiment::load(path, cli)? {
-            Experiment::Linear(config) => {
-                neurona::linear::cv::run(&config)?;
-            }
-            _ => {
-                return Err(Error::Usage(format!(
-                    "{} is not a linear regression config (task = \"linear_regression\")",
-                    path.display()
-                )));
-            }
-        },
+        } => {
+            let options = TrainOptions {
+                resume: *resume,
+                force: *force,
+            };
+            commands::train(config, overrides, options)
+        }
+        Command::Cv { config } => commands::cv(config, overrides),
         Command::Gradcheck {
-            config: path,
+            config,
             batch,
             elements,
-        } => match Experiment::load(path, cli)? {
-            Experiment::Images(config) => {
-                neurona::gradcheck::run(&config, *batch, *elements)?;
-            }
-            _ => {
-                return Err(Error::Usage(
-                    "gradcheck takes an image classification (MLP) config".into(),
-                ));
-            }
-        },
+        } => commands::gradcheck(config, overrides, *batch, *elements),
         Command::Perceptron {
             gate,
             epochs,
             learning_rate,
-        } => {
-            neurona::perceptron::run(*gate, *epochs, *learning_rate)?;
-        }
-        Command::Eval { run, checkpoint } => {
-            let report =
-                neurona::eval::eval_run(&run_dir(run, cli)?, checkpoint.as_deref(), cli.backend)?;
-            print!("{report}");
-        }
+        } => perceptron::run(*gate, *epochs, *learning_rate).map(drop),
+        Command::Eval { run, checkpoint } => commands::eval(run, overrides, checkpoint.as_deref()),
         Command::Predict {
             run,
             images,
             idx,
             index,
         } => {
-            let run = run_dir(run, cli)?;
-            let config = neurona::training::load_run_config(&run)?;
-            if config.data.dataset == DatasetName::Xor {
-                neurona::xor::predict(&run, &config)?;
-                return Ok(());
-            }
             let source = match (idx, index) {
                 (Some(path), Some(index)) => ImageSource::Idx {
                     path: path.clone(),
@@ -244,46 +142,15 @@ fn run(cli: &Cli) -> Result<()> {
                 },
                 _ => ImageSource::Files(images.clone()),
             };
-            for p in neurona::predict::predict(&run, &source, cli.backend)? {
-                let mut ranked: Vec<usize> = (0..p.probabilities.len()).collect();
-                ranked.sort_by(|&a, &b| p.probabilities[b].total_cmp(&p.probabilities[a]));
-                let top: Vec<String> = ranked[..3]
-                    .iter()
-                    .map(|&c| format!("{c}: {:.1}%", 100.0 * p.probabilities[c]))
-                    .collect();
-                println!(
-                    "{}: {} ({})   top 3: {}",
-                    p.source,
-                    p.class,
-                    p.class_name,
-                    top.join(", ")
-                );
-            }
+            commands::predict(run, overrides, &source)
         }
         Command::Bench {
-            config: path,
+            config,
             steps,
             warmup,
             resident,
-        } => match Experiment::load(path, cli)? {
-            Experiment::Images(config) => {
-                let backends = match cli.backend {
-                    Some(b) => vec![b],
-                    None => BackendChoice::compiled(),
-                };
-                for result in neurona::bench::bench(&config, &backends, *steps, *warmup, *resident)?
-                {
-                    print_json(&result)?;
-                }
-            }
-            // For regression configs, `--steps` is the number of timed repetitions.
-            Experiment::Linear(config) => print_json(&neurona::bench::bench_cv(&config, *steps)?)?,
-            Experiment::Logistic(config) => {
-                print_json(&neurona::bench::bench_logistic(&config, *steps)?)?
-            }
-        },
+        } => commands::bench(config, overrides, *steps, *warmup, *resident),
     }
-    Ok(())
 }
 
 fn main() -> ExitCode {

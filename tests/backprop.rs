@@ -4,9 +4,10 @@
 use burn::module::{Module, ModuleMapper, Param};
 use burn::prelude::*;
 use neurona::backend::{BackendChoice, Precision, device};
-use neurona::backprop::Targets;
-use neurona::config::{Activation, Init, ModelConfig, Output};
-use neurona::gradcheck::check;
+use neurona::experiment::ExperimentFile;
+use neurona::mlp::backprop::Targets;
+use neurona::mlp::config::{Activation, Init, ModelConfig, Output};
+use neurona::mlp::gradcheck::check;
 
 /// Burn seeds one random generator per backend, shared by the whole process: tests that draw
 /// random numbers take this lock so that parallel tests cannot interleave their draws.
@@ -86,10 +87,10 @@ fn manual_gradients_match_autodiff_and_finite_differences() {
     }
 }
 
-fn xor_config(name: &str) -> neurona::config::ExperimentConfig {
+fn xor_config(name: &str) -> neurona::mlp::config::MlpConfig {
     let text = std::fs::read_to_string(format!("configs/{name}.toml")).unwrap();
     let mut config =
-        neurona::config::ExperimentConfig::parse(&text, std::path::Path::new(name)).unwrap();
+        neurona::mlp::config::MlpConfig::parse(&text, std::path::Path::new(name)).unwrap();
     config.output.dir =
         std::env::temp_dir().join(format!("neurona-test-{}-xor", std::process::id()));
     config.output.name = Some(name.into());
@@ -101,28 +102,32 @@ fn the_course_xor_network_learns_within_1000_epochs() {
     let _rng = RNG.lock().unwrap();
     // Reference: a numpy implementation of the same 3-4-1 network needs about 500 epochs.
     let config = xor_config("xor");
-    let report = neurona::xor::train(&config).unwrap();
+    let report = neurona::mlp::xor::train(&config).unwrap();
     let epochs = report.converged_epoch.expect("XOR must be learnt");
     assert!(epochs <= 1000, "{epochs} epochs");
-    assert!(report.losses[epochs - 1] < neurona::xor::TARGET_LOSS);
-    for (p, (_, y)) in report.probabilities.iter().zip(neurona::xor::TRUTH_TABLE) {
+    assert!(report.losses[epochs - 1] < neurona::mlp::xor::TARGET_LOSS);
+    for (p, (_, y)) in report
+        .probabilities
+        .iter()
+        .zip(neurona::mlp::xor::TRUTH_TABLE)
+    {
         assert_eq!(*p >= 0.5, y == 1, "P = {p} for target {y}");
     }
     // Manual and autodiff gradients drive the same optimizer to the same place.
     let mut autodiff = config.clone();
-    autodiff.training.gradients = neurona::config::Gradients::Autodiff;
+    autodiff.training.gradients = neurona::mlp::config::Gradients::Autodiff;
     autodiff.output.name = Some("xor-autodiff".into());
-    let again = neurona::xor::train(&autodiff).unwrap();
+    let again = neurona::mlp::xor::train(&autodiff).unwrap();
     assert_eq!(again.converged_epoch, report.converged_epoch);
     // The saved model reproduces the truth table.
     let run = config.run_dir();
-    let p = neurona::xor::predict(&run, &config).unwrap();
+    let p = neurona::mlp::xor::predict(&run, &config).unwrap();
     assert_eq!(p, report.probabilities);
     for plot in ["loss.svg", "decision.svg"] {
         assert!(run.join(plot).is_file());
     }
     // The 2-2-1 network with biases also gets there (more slowly).
-    let small = neurona::xor::train(&xor_config("xor-bias")).unwrap();
+    let small = neurona::mlp::xor::train(&xor_config("xor-bias")).unwrap();
     assert!(small.converged_epoch.is_some());
 }
 
@@ -149,11 +154,11 @@ fn zero_initialisation_keeps_hidden_units_identical() {
     );
     let mut optimizer = burn::optim::SgdConfig::new().init();
     for _ in 0..50 {
-        let batch = neurona::data::ImageBatch {
-            images: x.clone(),
+        let batch = neurona::mlp::data::batcher::Batch {
+            inputs: x.clone(),
             targets: y.clone(),
         };
-        let (_, grads) = neurona::backprop::classification_step(&model, batch);
+        let (_, grads) = neurona::mlp::backprop::classification_step(&model, batch);
         model = optimizer.step(0.5, model, grads);
     }
     let hidden: Vec<f64> = model
@@ -179,7 +184,7 @@ fn zero_initialisation_keeps_hidden_units_identical() {
 
 #[test]
 fn activation_derivatives_match_finite_differences() {
-    use neurona::activations::ActivationFn::{self, *};
+    use neurona::neuron::activations::ActivationFn::{self, *};
     let all = [
         Step,
         Sign,
@@ -215,7 +220,7 @@ fn activation_derivatives_match_finite_differences() {
 
 #[test]
 fn the_perceptron_learns_and_and_or_but_not_xor() {
-    use neurona::perceptron::{Gate, train};
+    use neurona::neuron::perceptron::{Gate, train};
     for gate in [Gate::And, Gate::Or] {
         let run = train(gate, 100, 1.0);
         assert!(run.converged_epoch.is_some(), "{gate:?}");

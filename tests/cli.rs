@@ -7,7 +7,7 @@ use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
-use neurona::data::idx::encode_idx;
+use neurona::mlp::data::idx::encode_idx;
 
 fn neurona(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_neurona"))
@@ -215,7 +215,7 @@ fn trained_run_serves_eval_and_predict_and_rejects_foreign_checkpoints() {
         String::from_utf8_lossy(&out.stderr)
     );
     // The same test image as a PNG gives the same prediction as read from the IDX file.
-    let idx = neurona::data::idx::read_idx(&test_images).unwrap();
+    let idx = neurona::mlp::data::idx::read_idx(&test_images).unwrap();
     let png_path = dir.join("image3.png");
     let mut encoder = png::Encoder::new(std::fs::File::create(&png_path).unwrap(), 28, 28);
     encoder.set_color(png::ColorType::Grayscale);

@@ -5,10 +5,11 @@ mod common;
 use std::path::Path;
 
 use neurona::backend::{BackendChoice, Precision};
-use neurona::config::{Activation, DatasetName, ExperimentConfig, Init, Schedule};
+use neurona::experiment::ExperimentFile;
+use neurona::mlp::config::{Activation, DatasetName, Init, MlpConfig, Schedule};
 
-fn parse(text: &str) -> Result<ExperimentConfig, String> {
-    let config = ExperimentConfig::parse(text, Path::new("exp.toml")).map_err(|e| e.to_string())?;
+fn parse(text: &str) -> Result<MlpConfig, String> {
+    let config = MlpConfig::parse(text, Path::new("exp.toml")).map_err(|e| e.to_string())?;
     config.validate()?;
     Ok(config)
 }
@@ -30,12 +31,12 @@ fn empty_file_gives_the_documented_defaults() {
 fn shipped_mnist_config_writes_out_exactly_the_defaults() {
     // configs/mnist.toml documents every default: parsing it must give the default config,
     // except for the one deliberate choice of a cosine learning-rate schedule.
-    let shipped = ExperimentConfig::load(Path::new("configs/mnist.toml")).unwrap();
-    let mut expected = ExperimentConfig::default();
+    let shipped = MlpConfig::load(Path::new("configs/mnist.toml")).unwrap();
+    let mut expected = MlpConfig::default();
     expected.output.name = Some("mnist".into());
     expected.optimizer.schedule = Schedule::Cosine;
     assert_eq!(shipped, expected);
-    let fashion = ExperimentConfig::load(Path::new("configs/fashion-mnist.toml")).unwrap();
+    let fashion = MlpConfig::load(Path::new("configs/fashion-mnist.toml")).unwrap();
     assert_eq!(fashion.data.dataset, DatasetName::FashionMnist);
     assert_eq!(fashion.model.hidden, vec![512]);
 }
@@ -117,6 +118,6 @@ fn invalid_values_are_rejected_with_the_key() {
 fn resolved_config_round_trips_through_toml() {
     let mut c = parse("[model]\nhidden = [32, 16]\nactivation = \"tanh\"\n[data]\nstandardize = true\nmean = 0.5\nstd = 0.25").unwrap();
     c.output.name = Some("x".into());
-    let again = ExperimentConfig::parse(&c.to_toml(), Path::new("resolved.toml")).unwrap();
+    let again = MlpConfig::parse(&c.to_toml(), Path::new("resolved.toml")).unwrap();
     assert_eq!(again, c);
 }

@@ -6,11 +6,14 @@ mod common;
 
 use std::path::{Path, PathBuf};
 
-use neurona::linear::LinearReport;
-use neurona::linear::config::{LinearConfig, Objective, Penalty, PenaltyWeights, Solver};
-use neurona::linear::cv::cross_validate;
-use neurona::linear::solvers::{self, Fit};
-use neurona::tabular::{self, Design};
+use neurona::experiment::ExperimentFile;
+use neurona::glm::Fit;
+use neurona::glm::data::{self as tabular, Design};
+use neurona::glm::linear::config::{LinearConfig, LinearModelConfig, Solver};
+use neurona::glm::linear::cv::cross_validate;
+use neurona::glm::linear::least_squares as solvers;
+use neurona::glm::linear::report::LinearReport;
+use neurona::glm::penalty::{Objective, Penalty, PenaltyWeights};
 use serde_json::Value;
 
 fn references() -> Value {
@@ -47,7 +50,7 @@ fn standardized_design() -> Design {
 }
 
 fn fit(c: &LinearConfig, design: &Design) -> Fit {
-    neurona::linear::fit_design(c, design).unwrap()
+    neurona::glm::linear::fit_design(c, design).unwrap()
 }
 
 fn relative(a: f64, b: f64) -> f64 {
@@ -90,20 +93,20 @@ fn ols_matches_statsmodels_to_six_significant_digits() {
             coef[i]
         );
         assert!(
-            relative(row.std_error.unwrap(), floats(&r["se"])[i]) < 1e-6,
+            relative(row.inference.std_error.unwrap(), floats(&r["se"])[i]) < 1e-6,
             "{} se",
             row.name
         );
         assert!(
-            relative(row.t.unwrap(), floats(&r["t"])[i]) < 1e-6,
+            relative(row.inference.t.unwrap(), floats(&r["t"])[i]) < 1e-6,
             "{} t",
             row.name
         );
         assert!(
-            relative(row.p_value.unwrap(), floats(&r["p"])[i]) < 1e-6,
+            relative(row.inference.p_value.unwrap(), floats(&r["p"])[i]) < 1e-6,
             "{} p {} vs {}",
             row.name,
-            row.p_value.unwrap(),
+            row.inference.p_value.unwrap(),
             floats(&r["p"])[i]
         );
     }
@@ -171,7 +174,14 @@ fn the_course_objective_is_the_same_problem_rescaled() {
     let mut ridge = config(Penalty::L2, 2.0 * 10.0, true);
     ridge.model.objective = Objective::Course;
     assert_matches("course ridge", &fit(&ridge, &design), &r["ridge"][2]);
-    let w = PenaltyWeights::new(Penalty::Elasticnet, Objective::Course, 4.0, 0.25, 10);
+    let w = LinearModelConfig {
+        penalty: Penalty::Elasticnet,
+        objective: Objective::Course,
+        lambda: 4.0,
+        l1_ratio: 0.25,
+        ..Default::default()
+    }
+    .weights(10);
     assert_eq!((w.l1, w.l2), (4.0 * 0.25 / 20.0, 4.0 * 0.75 / 20.0));
 }
 
@@ -220,7 +230,7 @@ fn gradient_descent_reaches_the_closed_form_ridge() {
     }
     // Too large a step is reported, not turned into NaN.
     c.solver.learning_rate = 5.0;
-    let err = neurona::linear::fit_design(&c, &design)
+    let err = neurona::glm::linear::fit_design(&c, &design)
         .unwrap_err()
         .to_string();
     assert!(
@@ -442,15 +452,15 @@ fn mini_batch_gd_through_the_learner_approaches_the_closed_form() {
     c.solver.batch_size = Some(32);
     c.solver.epochs = 100;
     c.output.dir = dir.clone();
-    let sgd = neurona::linear::learner::fit(
-        &neurona::linear::mini_batch(&c, design.y.len()),
+    let sgd = neurona::glm::learner::fit(
+        &neurona::glm::linear::mini_batch(&c, design.y.len()),
         &design,
         &design.select(&[]),
         &dir.join("run"),
     )
     .unwrap();
     // Constant-step SGD hovers around the optimum (measured: 1.04 % above it): within 2 %.
-    let w = PenaltyWeights::new(Penalty::L2, c.model.objective, 10.0, 0.5, design.y.len());
+    let w = c.model.weights(design.y.len());
     let objective = |f: &Fit| {
         (&design.y - f.predict(&design.x)).norm_squared() / (2.0 * design.y.len() as f64)
             + w.l2 / 2.0 * f.coef.norm_squared()
@@ -468,8 +478,8 @@ fn mini_batch_gd_through_the_learner_approaches_the_closed_form() {
     assert!(dir.join("run/checkpoint/model-100.bpk").is_file());
     // No proximal step in the learner: an L1 penalty is refused with a pointer to the right solver.
     c.model.penalty = Penalty::L1;
-    let err = neurona::linear::learner::fit(
-        &neurona::linear::mini_batch(&c, design.y.len()),
+    let err = neurona::glm::learner::fit(
+        &neurona::glm::linear::mini_batch(&c, design.y.len()),
         &design,
         &design.select(&[]),
         &dir.join("l1"),

@@ -7,12 +7,15 @@ mod common;
 use std::path::PathBuf;
 
 use nalgebra::DVector;
-use neurona::linear::config::Penalty;
-use neurona::logistic::config::{LogisticConfig, LogisticObjective, LogisticSolver, Strategy};
-use neurona::logistic::metrics::BinaryMetrics;
-use neurona::logistic::multiclass::{self, MulticlassFit, MulticlassMetrics};
-use neurona::logistic::{self, LogisticFit, LogisticReport};
-use neurona::tabular::{self, Design};
+use neurona::experiment::ExperimentFile;
+use neurona::glm::Fit;
+use neurona::glm::data::{self as tabular, Design};
+use neurona::glm::logistic;
+use neurona::glm::logistic::binary::LogisticReport;
+use neurona::glm::logistic::config::{LogisticConfig, LogisticSolver, Strategy};
+use neurona::glm::logistic::multiclass::{self, MulticlassFit, MulticlassMetrics};
+use neurona::glm::penalty::{Objective, Penalty};
+use neurona::metrics::BinaryMetrics;
 use serde_json::Value;
 
 fn references() -> Value {
@@ -77,11 +80,11 @@ fn maximum_likelihood_matches_statsmodels_logit() {
             // Four significant digits, as the issue asks (measured agreement is far closer).
             for (ours, key) in [
                 (row.coef, "coef"),
-                (row.std_error.unwrap(), "se"),
-                (row.z.unwrap(), "z"),
-                (row.p_value.unwrap(), "p"),
-                (row.ci_low.unwrap(), "ci_low"),
-                (row.ci_high.unwrap(), "ci_high"),
+                (row.inference.std_error.unwrap(), "se"),
+                (row.inference.z.unwrap(), "z"),
+                (row.inference.p_value.unwrap(), "p"),
+                (row.inference.ci_low.unwrap(), "ci_low"),
+                (row.inference.ci_high.unwrap(), "ci_high"),
             ] {
                 let theirs = floats(&expected[key])[i];
                 assert!(
@@ -120,7 +123,7 @@ fn l2_penalty_matches_scikit_learn_for_several_c() {
     let r = references();
     let mut c = config(None, true);
     c.model.penalty = Penalty::L2;
-    c.model.objective = LogisticObjective::Sklearn;
+    c.model.objective = Objective::Sklearn;
     let (d, _) = design(&c);
     for reference in r["l2"].as_array().unwrap() {
         c.model.c = reference["C"].as_f64().unwrap();
@@ -136,7 +139,12 @@ fn l2_penalty_matches_scikit_learn_for_several_c() {
         assert!(relative(fit.intercept, reference["intercept"].as_f64().unwrap()) < 1e-4);
         // No p-values for a penalised fit.
         let report = LogisticReport::new(&c, ["No".into(), "Yes".into()], &d, &fit);
-        assert!(report.coefficients.iter().all(|c| c.p_value.is_none()));
+        assert!(
+            report
+                .coefficients
+                .iter()
+                .all(|c| c.inference.p_value.is_none())
+        );
     }
 }
 
@@ -145,7 +153,7 @@ fn l1_penalty_gives_scikit_learns_zero_pattern() {
     let r = references();
     let mut c = config(None, true);
     c.model.penalty = Penalty::L1;
-    c.model.objective = LogisticObjective::Sklearn;
+    c.model.objective = Objective::Sklearn;
     let (d, _) = design(&c);
     for reference in r["l1"].as_array().unwrap() {
         c.model.c = reference["C"].as_f64().unwrap();
@@ -192,16 +200,16 @@ fn gradient_descent_reaches_the_newton_solution() {
 
 #[test]
 fn softmax_reproduces_the_course_examples() {
-    let p = logistic::softmax(&[3.0, 1.0, 0.2]);
+    let p = neurona::numeric::softmax(&[3.0, 1.0, 0.2]);
     for (ours, course) in p.iter().zip([0.8360188, 0.11314284, 0.05083836]) {
         assert!((ours - course).abs() < 1e-7, "{ours} vs {course}");
     }
     // e^30 / (e^30 + e^(2e-8) + e^(1e-8)) = 1 / (1 + 2e^-30) to double precision; no overflow.
-    let p = logistic::softmax(&[30.0, 2e-8, 1e-8]);
+    let p = neurona::numeric::softmax(&[30.0, 2e-8, 1e-8]);
     assert!(p.iter().all(|v| v.is_finite()));
     assert!((p[0] - 1.0 / (1.0 + 2.0 * (-30f64).exp())).abs() < 1e-15);
     assert!((p.iter().sum::<f64>() - 1.0).abs() < 1e-15);
-    let p = logistic::softmax(&[1000.0, 999.0]);
+    let p = neurona::numeric::softmax(&[1000.0, 999.0]);
     assert!((p[0] - 1.0 / (1.0 + (-1f64).exp())).abs() < 1e-15);
 }
 
@@ -243,7 +251,7 @@ fn separated_data_are_flagged_not_silently_fitted() {
     c.data.target = "y".into();
     let (mut d, targets) = tabular::load_labelled(&c.data).unwrap();
     let classes = logistic::binary_target(&c, &mut d, &targets).unwrap();
-    let fit: LogisticFit = logistic::fit(&c, &d).unwrap();
+    let fit: Fit = logistic::fit(&c, &d).unwrap();
     let report = LogisticReport::new(&c, classes, &d, &fit);
     let warning = report.separation.expect("separation must be reported");
     assert!(warning.contains("separation"), "{warning}");

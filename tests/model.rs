@@ -4,8 +4,8 @@
 mod common;
 
 use burn::prelude::*;
-use neurona::config::{Activation, Init, ModelConfig};
-use neurona::data::ImageBatch;
+use neurona::mlp::config::{Activation, Init, ModelConfig};
+use neurona::mlp::data::batcher::Batch;
 
 fn device() -> Device {
     let device = neurona::backend::device(
@@ -119,8 +119,8 @@ fn cross_entropy_is_stable_for_huge_logits() {
     .init(1, 2, &device);
     let model = set_single_weight(model, [1000.0, 0.0], &device);
     for (target, expected) in [(0i64, 0.0), (1, 1000.0)] {
-        let batch = ImageBatch {
-            images: Tensor::from_data(TensorData::new(vec![1.0f32], [1, 1]), &device),
+        let batch = Batch {
+            inputs: Tensor::from_data(TensorData::new(vec![1.0f32], [1, 1]), &device),
             targets: Tensor::from_data(TensorData::new(vec![target], [1]), &device),
         };
         let loss = values(model.forward_classification(batch).loss)[0];
@@ -133,10 +133,10 @@ fn cross_entropy_is_stable_for_huge_logits() {
 
 /// Replaces the (1×2) weight of a softmax-regression model.
 fn set_single_weight(
-    model: neurona::model::Mlp,
+    model: neurona::mlp::model::Mlp,
     w: [f32; 2],
     device: &Device,
-) -> neurona::model::Mlp {
+) -> neurona::mlp::model::Mlp {
     use burn::module::{Module, ModuleMapper, Param};
     struct SetWeight([f32; 2], Device);
     impl ModuleMapper for SetWeight {

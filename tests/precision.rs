@@ -6,30 +6,30 @@ mod common;
 use std::path::PathBuf;
 
 use neurona::backend::Precision;
-use neurona::config::{DatasetName, ExperimentConfig};
-use neurona::training::{TrainOptions, train};
+use neurona::mlp::config::{DatasetName, MlpConfig};
+use neurona::mlp::training::{TrainOptions, train};
 
 #[test]
 fn trains_and_reevaluates_in_f64() {
     let out = common::scratch("precision");
-    let mut c = ExperimentConfig {
+    let mut c = MlpConfig {
         precision: Precision::F64,
-        ..ExperimentConfig::default()
+        ..MlpConfig::default()
     };
     c.data.dataset = DatasetName::FashionMnist;
     c.data.dir = Some(PathBuf::from(common::FASHION));
     c.data.train_limit = Some(3000);
     c.data.test_limit = Some(500);
     c.model.hidden = vec![32];
-    c.model.activation = neurona::config::Activation::Tanh;
-    c.model.init = neurona::config::Init::Xavier;
+    c.model.activation = neurona::mlp::config::Activation::Tanh;
+    c.model.init = neurona::mlp::config::Init::Xavier;
     c.training.epochs = 2;
     c.output.dir = out.clone();
     c.output.name = Some("f64".into());
     let report = train(c.clone(), TrainOptions::default()).unwrap();
     assert_eq!(report.metrics.precision, "f64");
     assert!(report.test.accuracy > 0.6, "{}", report.test.accuracy);
-    let again = neurona::eval::eval_run(&out.join("f64"), None, None).unwrap();
+    let again = neurona::mlp::eval::eval_run(&out.join("f64"), None, None).unwrap();
     assert_eq!(again, report.test);
     // Asking this process for f32 now is a clear error, not a silent dtype mix.
     let err = neurona::backend::device(c.backend, Precision::F32).unwrap_err();

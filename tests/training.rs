@@ -6,14 +6,15 @@ mod common;
 use std::path::{Path, PathBuf};
 
 use neurona::Error;
-use neurona::config::{DatasetName, ExperimentConfig};
-use neurona::eval::{eval_run, load_model};
-use neurona::report::RunMetrics;
-use neurona::training::{TrainOptions, last_checkpoint, train};
+use neurona::experiment::ExperimentFile;
+use neurona::mlp::config::{DatasetName, MlpConfig};
+use neurona::mlp::eval::{eval_run, load_model};
+use neurona::mlp::training::RunMetrics;
+use neurona::mlp::training::{TrainOptions, last_checkpoint, train};
 
 /// A small but real experiment: 6,000 training images, 2,000 test images, one hidden layer of 64.
-fn subset_config(out: &Path, name: &str, epochs: usize) -> ExperimentConfig {
-    let mut c = ExperimentConfig::default();
+fn subset_config(out: &Path, name: &str, epochs: usize) -> MlpConfig {
+    let mut c = MlpConfig::default();
     c.data.dataset = DatasetName::FashionMnist;
     c.data.dir = Some(PathBuf::from(common::FASHION));
     c.data.train_limit = Some(6000);
@@ -67,7 +68,7 @@ fn short_run_learns_and_eval_from_checkpoint_reproduces_its_test_metrics() {
         reloaded, report.test,
         "eval from model.bpk must reproduce the in-process numbers exactly"
     );
-    let from_json: neurona::eval::EvalReport =
+    let from_json: neurona::mlp::eval::EvalReport =
         serde_json::from_str(&std::fs::read_to_string(run.join("eval.json")).unwrap()).unwrap();
     assert_eq!(from_json, report.test);
 
@@ -168,7 +169,7 @@ fn the_same_seed_gives_the_same_run() {
         .iter()
         .map(|name| train(subset_config(&out, name, 1), TrainOptions::default()).unwrap())
         .collect();
-    let strip = |r: &neurona::training::TrainReport| {
+    let strip = |r: &neurona::mlp::training::TrainReport| {
         r.metrics
             .epochs
             .iter()
@@ -185,7 +186,7 @@ fn the_same_seed_gives_the_same_run() {
 /// The accuracy target, on the shipped config (≈ 20 s in release on 2 cores).
 #[test]
 fn fashion_mnist_config_reaches_89_percent_test_accuracy() {
-    let mut config = ExperimentConfig::load(Path::new("configs/fashion-mnist.toml")).unwrap();
+    let mut config = MlpConfig::load(Path::new("configs/fashion-mnist.toml")).unwrap();
     config.output.dir = common::scratch("fashion-full");
     config.data.dir = Some(PathBuf::from(common::FASHION));
     let report = train(config, TrainOptions::default()).unwrap();

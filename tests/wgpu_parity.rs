@@ -9,8 +9,10 @@ use std::path::PathBuf;
 
 use burn::prelude::*;
 use neurona::backend::{BackendChoice, Precision, device};
-use neurona::config::{DatasetName, ExperimentConfig, ModelConfig};
-use neurona::data::{ImageBatcher, MnistData};
+use neurona::experiment::ExperimentFile;
+use neurona::mlp::config::{DatasetName, MlpConfig, ModelConfig};
+use neurona::mlp::data::MnistData;
+use neurona::mlp::data::batcher::ImageBatcher;
 
 fn values(t: Tensor<2>) -> Vec<f64> {
     t.into_data().convert::<f64>().try_to_vec::<f64>().unwrap()
@@ -23,8 +25,8 @@ fn max_abs_diff(a: &[f64], b: &[f64]) -> f64 {
         .fold(0.0, f64::max)
 }
 
-fn subset() -> ExperimentConfig {
-    let mut c = ExperimentConfig::default();
+fn subset() -> MlpConfig {
+    let mut c = MlpConfig::default();
     c.data.dataset = DatasetName::FashionMnist;
     c.data.dir = Some(PathBuf::from(common::FASHION));
     c.data.train_limit = Some(2000);
@@ -61,7 +63,7 @@ fn same_weights_same_outputs_and_training_steps() {
     };
     let (a, b) = (on(&flex), on(&gpu));
     let outputs =
-        |m: &neurona::model::Mlp, d: &Device| values(m.forward(batcher.make(&rows, d).images));
+        |m: &neurona::mlp::model::Mlp, d: &Device| values(m.forward(batcher.make(&rows, d).inputs));
     let diff = max_abs_diff(&outputs(&a, &flex), &outputs(&b, &gpu));
     assert!(diff < 1e-4, "forward outputs differ by {diff}");
 
@@ -98,9 +100,9 @@ fn a_checkpoint_trained_on_flex_evaluates_the_same_on_wgpu() {
     config.output.dir = common::scratch("parity-run");
     config.output.name = Some("flex".into());
     config.backend = BackendChoice::Flex;
-    let report = neurona::training::train(config.clone(), Default::default()).unwrap();
+    let report = neurona::mlp::training::train(config.clone(), Default::default()).unwrap();
     let run = config.run_dir();
-    let on_gpu = neurona::eval::eval_run(&run, None, Some(BackendChoice::Wgpu)).unwrap();
+    let on_gpu = neurona::mlp::eval::eval_run(&run, None, Some(BackendChoice::Wgpu)).unwrap();
     assert_eq!(on_gpu.confusion, report.test.confusion);
     assert!(
         (on_gpu.loss - report.test.loss).abs() < 1e-4,

@@ -1,0 +1,168 @@
+//! The commands of the `neurona` binary, one function each, over every model family: which
+//! family an experiment file belongs to is read from its `task` (and, for the XOR workshop, its
+//! data set), and each command sends the experiment to that family or says plainly which kinds
+//! of experiment it serves. This is the top layer: it imports the families, and nothing
+//! imports it but `main.rs`.
+
+use std::path::{Path, PathBuf};
+
+use crate::backend::BackendChoice;
+use crate::error::{Error, Result};
+use crate::experiment::{ExperimentFile, Overrides, Task};
+use crate::glm::linear::config::LinearConfig;
+use crate::glm::logistic::config::LogisticConfig;
+use crate::mlp::config::MlpConfig;
+use crate::mlp::inference::{ImageSource, Prediction};
+use crate::mlp::training::TrainOptions;
+
+/// An experiment file of any kind, with the command line's overrides applied.
+pub enum Experiment {
+    Images(MlpConfig),
+    /// The XOR workshop: an MLP config whose data set is the XOR truth table.
+    Xor(MlpConfig),
+    Linear(LinearConfig),
+    Logistic(LogisticConfig),
+}
+
+impl Experiment {
+    /// Reads the file as the kind its `task` names.
+    pub fn load(path: &Path, overrides: Overrides) -> Result<Self> {
+        let task = Task::detect(&crate::experiment::read_text(path)?, path)?;
+        Ok(match task {
+            Task::ImageClassification => {
+                let config = MlpConfig::load(path)?.overridden(overrides);
+                if config.is_xor() {
+                    Experiment::Xor(config)
+                } else {
+                    Experiment::Images(config)
+                }
+            }
+            Task::LinearRegression => {
+                Experiment::Linear(LinearConfig::load(path)?.overridden(overrides))
+            }
+            Task::LogisticRegression => {
+                Experiment::Logistic(LogisticConfig::load(path)?.overridden(overrides))
+            }
+        })
+    }
+
+    /// The run directory the experiment writes.
+    pub fn run_dir(&self) -> PathBuf {
+        match self {
+            Experiment::Images(c) | Experiment::Xor(c) => c.run_dir(),
+            Experiment::Linear(c) => c.output.run_dir(),
+            Experiment::Logistic(c) => c.output.run_dir(),
+        }
+    }
+}
+
+/// A run directory given directly, or the one a config file names.
+pub fn run_dir(path: &Path, overrides: Overrides) -> Result<PathBuf> {
+    if path.is_dir() {
+        Ok(path.to_path_buf())
+    } else if path.is_file() {
+        Ok(Experiment::load(path, overrides)?.run_dir())
+    } else {
+        Err(Error::Usage(format!(
+            "{} is neither a run directory nor a config file",
+            path.display()
+        )))
+    }
+}
+
+/// `neurona train`.
+pub fn train(path: &Path, overrides: Overrides, options: TrainOptions) -> Result<()> {
+    match Experiment::load(path, overrides)? {
+        Experiment::Xor(config) => crate::mlp::xor::train(&config).map(drop),
+        Experiment::Images(config) => crate::mlp::training::train(config, options).map(drop),
+        _ if options.resume => Err(Error::Usage(
+            "--resume applies to image classification runs; a regression fit simply runs again"
+                .into(),
+        )),
+        Experiment::Linear(config) => crate::glm::linear::train(&config).map(drop),
+        Experiment::Logistic(config) => crate::glm::logistic::train(&config),
+    }
+}
+
+/// `neurona cv`.
+pub fn cv(path: &Path, overrides: Overrides) -> Result<()> {
+    match Experiment::load(path, overrides)? {
+        Experiment::Linear(config) => crate::glm::linear::cv::run(&config).map(drop),
+        Experiment::Logistic(config) => crate::glm::logistic::cv::run(&config).map(drop),
+        _ => Err(Error::Usage(format!(
+            "{} is not a linear or logistic regression config (task = \"linear_regression\" or \
+             \"logistic_regression\")",
+            path.display()
+        ))),
+    }
+}
+
+/// `neurona gradcheck`.
+pub fn gradcheck(path: &Path, overrides: Overrides, batch: usize, elements: usize) -> Result<()> {
+    match Experiment::load(path, overrides)? {
+        Experiment::Images(config) | Experiment::Xor(config) => {
+            crate::mlp::gradcheck::run(&config, batch, elements).map(drop)
+        }
+        _ => Err(Error::Usage(
+            "gradcheck takes an image classification (MLP) config".into(),
+        )),
+    }
+}
+
+/// `neurona eval`: prints the report.
+pub fn eval(run: &Path, overrides: Overrides, checkpoint: Option<&Path>) -> Result<()> {
+    let run = run_dir(run, overrides)?;
+    let report = crate::mlp::eval::eval_run(&run, checkpoint, overrides.backend)?;
+    print!("{report}");
+    Ok(())
+}
+
+/// `neurona predict`: prints one line per image (or the truth table of an XOR run).
+pub fn predict(run: &Path, overrides: Overrides, source: &ImageSource) -> Result<()> {
+    let run = run_dir(run, overrides)?;
+    let config = MlpConfig::load_run(&run)?;
+    if config.is_xor() {
+        return crate::mlp::xor::predict(&run, &config).map(drop);
+    }
+    let predictions: Vec<Prediction> =
+        crate::mlp::inference::predict(&run, source, overrides.backend)?;
+    for p in predictions {
+        println!("{p}");
+    }
+    Ok(())
+}
+
+/// `neurona bench`: one JSON line per result.
+pub fn bench(
+    path: &Path,
+    overrides: Overrides,
+    steps: usize,
+    warmup: usize,
+    resident: bool,
+) -> Result<()> {
+    match Experiment::load(path, overrides)? {
+        Experiment::Images(config) | Experiment::Xor(config) => {
+            let backends = match overrides.backend {
+                Some(b) => vec![b],
+                None => BackendChoice::compiled(),
+            };
+            for result in crate::mlp::bench::bench(&config, &backends, steps, warmup, resident)? {
+                print_json(&result)?;
+            }
+            Ok(())
+        }
+        // For regression configs, `--steps` is the number of timed repetitions.
+        Experiment::Linear(config) => print_json(&crate::glm::bench::bench_cv(&config, steps)?),
+        Experiment::Logistic(config) => {
+            print_json(&crate::glm::bench::bench_logistic(&config, steps)?)
+        }
+    }
+}
+
+fn print_json(value: &impl serde::Serialize) -> Result<()> {
+    println!(
+        "{}",
+        serde_json::to_string(value).map_err(|e| Error::Internal(e.to_string()))?
+    );
+    Ok(())
+}

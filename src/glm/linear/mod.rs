@@ -1,0 +1,69 @@
+//! Linear regression with optional Ridge, Lasso or ElasticNet penalties (`task = "linear_regression"`):
+//! exact objectives in either the course's or scikit-learn's scaling, three solvers, statistical
+//! inference for OLS, k-fold cross-validation over a λ grid and regularisation paths.
+
+pub mod config;
+pub mod cv;
+pub mod least_squares;
+pub mod report;
+
+use crate::error::Result;
+use crate::glm::Fit;
+use crate::glm::data::Design;
+use crate::glm::learner::{self, MiniBatchSettings};
+use crate::glm::solver::Loss;
+use config::{LinearConfig, Solver};
+use report::LinearReport;
+
+/// The mini-batch learner's settings for `config` on `n` training rows.
+pub fn mini_batch(config: &LinearConfig, n: usize) -> MiniBatchSettings<'_> {
+    MiniBatchSettings {
+        loss: Loss::Squared,
+        weights: config.model.weights(n),
+        solver: &config.solver,
+        engine: config.engine(),
+    }
+}
+
+/// Fits the configured model on the whole data set.
+pub fn fit_design(config: &LinearConfig, design: &Design) -> Result<Fit> {
+    least_squares::fit(
+        &design.x,
+        &design.y,
+        config.model.weights(design.y.len()),
+        config.model.solver,
+        &config.solver,
+        None,
+        &config.engine(),
+    )
+}
+
+/// `neurona train` for a linear model: fit, print the coefficient table, write
+/// `config.toml`, `coefficients.json` and `metrics.json` into the run directory.
+pub fn train(config: &LinearConfig) -> Result<LinearReport> {
+    let design = crate::glm::data::load(&config.data)?;
+    let (train, valid) = design.split(config.data.validation_fraction, config.seed);
+    let run_dir = config.output.run_dir();
+    let fit = match (config.model.solver, config.solver.batch_size) {
+        (Solver::Gd, Some(_)) => {
+            learner::fit(&mini_batch(config, train.y.len()), &train, &valid, &run_dir)?
+        }
+        _ => fit_design(config, &train)?,
+    };
+    let report = LinearReport::new(config, &train, &fit).with_validation(&fit, &valid);
+    write_run(config, &report)?;
+    print!("{report}");
+    println!("wrote {}", run_dir.display());
+    Ok(report)
+}
+
+/// Writes the run directory of `config`: its config, `report` and the report's metrics.
+fn write_run(config: &LinearConfig, report: &LinearReport) -> Result<()> {
+    crate::glm::report::write_run(
+        &config.output.run_dir(),
+        config,
+        report,
+        &report.train,
+        report.valid.as_ref(),
+    )
+}

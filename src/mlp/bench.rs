@@ -1,0 +1,136 @@
+//! `neurona bench`: the training-step loop of one epoch (default 469 steps of the configured batch
+//! size) on each backend, with real images through the same batcher as training, so host→device
+//! copies are included. `bench/torch_mlp.py` runs the identical workload in PyTorch; see BENCHMARKS.md.
+
+use std::time::Instant;
+
+use burn::prelude::*;
+use serde::Serialize;
+
+use crate::backend::BackendChoice;
+use crate::error::Result;
+use crate::mlp::config::{Gradients, MlpConfig};
+use crate::mlp::data::batcher::{Batch, ImageBatcher};
+use crate::mlp::data::{MnistData, NUM_CLASSES};
+use crate::numeric::scalar;
+use crate::timing::peak_rss_mb;
+
+#[derive(Debug, Clone, Serialize)]
+pub struct BenchResult {
+    pub framework: &'static str,
+    pub backend: String,
+    pub gradients: Gradients,
+    /// Batches gathered from a device-resident copy of the data (no per-batch upload).
+    pub resident: bool,
+    pub device: String,
+    pub steps: usize,
+    pub batch_size: usize,
+    pub seconds: f64,
+    pub steps_per_s: f64,
+    /// Peak resident memory of the whole process so far (VmHWM), in MiB.
+    pub peak_rss_mb: f64,
+    pub final_loss: f64,
+}
+
+/// Times `steps` training steps (after `warmup` untimed ones) on each backend.
+pub fn bench(
+    config: &MlpConfig,
+    backends: &[BackendChoice],
+    steps: usize,
+    warmup: usize,
+    resident: bool,
+) -> Result<Vec<BenchResult>> {
+    let data = MnistData::load(&config.data, config.seed)?;
+    let batcher = ImageBatcher {
+        images: data.train.clone(),
+        normalization: data.normalization,
+    };
+    let order = crate::sampling::split(data.train.len(), 0.0, config.seed).0;
+    let workload = Workload {
+        batcher: &batcher,
+        order: &order,
+        steps,
+        warmup,
+        resident,
+    };
+    backends
+        .iter()
+        .map(|&backend| workload.run(config, backend))
+        .collect()
+}
+
+/// The batches of one epoch and how they reach the device.
+struct Workload<'a> {
+    batcher: &'a ImageBatcher,
+    /// Training image indices in batch order.
+    order: &'a [usize],
+    steps: usize,
+    warmup: usize,
+    resident: bool,
+}
+
+impl Workload<'_> {
+    fn run(&self, config: &MlpConfig, backend: BackendChoice) -> Result<BenchResult> {
+        let (backend, device) = crate::backend::select(backend, config.precision)?;
+        let device = device.autodiff();
+        device.seed(config.seed);
+        let batch_size = config.training.batch_size;
+        let batches: Vec<&[usize]> = self.order.chunks(batch_size).collect();
+        let mut model = config
+            .model
+            .init(self.batcher.images.pixels_per_image(), NUM_CLASSES, &device)
+            .with_gradients(config.training.gradients);
+        let mut optim = config.optimizer.init();
+        let lr = config.optimizer.learning_rate;
+        // `resident`: the whole training set is uploaded once and batches are gathered on the
+        // device, as bench/torch_mlp.py does; otherwise each batch is built on the host and
+        // uploaded, as the training pipeline does.
+        let all = self
+            .resident
+            .then(|| self.batcher.make(self.order, &device));
+        let batch = |i: usize| {
+            let rows = batches[i % batches.len()];
+            match &all {
+                Some(all) => {
+                    let at: Vec<i64> = rows.iter().map(|&r| r as i64).collect();
+                    let at =
+                        Tensor::<1, Int>::from_data(TensorData::new(at, [rows.len()]), &device);
+                    Batch {
+                        inputs: all.inputs.clone().select(0, at.clone()),
+                        targets: all.targets.clone().select(0, at),
+                    }
+                }
+                None => self.batcher.make(rows, &device),
+            }
+        };
+        let mut loss = None;
+        let mut start = Instant::now();
+        for i in 0..self.warmup + self.steps {
+            if i == self.warmup {
+                start = Instant::now();
+            }
+            let (out, grads) = crate::mlp::backprop::step(&model, batch(i));
+            model = optim.step(lr, model, grads);
+            loss = Some(out.loss);
+        }
+        // Reading the last loss waits for all queued work (asynchronous backends).
+        let final_loss = match loss {
+            Some(l) if self.steps > 0 => scalar(l),
+            _ => f64::NAN,
+        };
+        let seconds = start.elapsed().as_secs_f64();
+        Ok(BenchResult {
+            framework: "burn",
+            backend: backend.name().to_string(),
+            gradients: config.training.gradients,
+            resident: self.resident,
+            device: format!("{:?}", device.clone().inner()),
+            steps: self.steps,
+            batch_size,
+            seconds,
+            steps_per_s: self.steps as f64 / seconds,
+            peak_rss_mb: peak_rss_mb(),
+            final_loss,
+        })
+    }
+}

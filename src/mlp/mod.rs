@@ -1,0 +1,17 @@
+//! The multi-layer perceptron family, laid out like Burn's `examples/guide`: the experiment file
+//! ([`config`]), MNIST-format data ([`data`]), the network ([`model`]) and its explicit
+//! back-propagation ([`backprop`]), training with checkpoints ([`training`], [`optim`]),
+//! evaluation ([`eval`]) and prediction ([`inference`]); beside them the gradient check, the
+//! training-step benchmark and the XOR workshop, which trains the same network on four points.
+
+pub mod backprop;
+pub mod bench;
+pub mod config;
+pub mod data;
+pub mod eval;
+pub mod gradcheck;
+pub mod inference;
+pub mod model;
+pub mod optim;
+pub mod training;
+pub mod xor;

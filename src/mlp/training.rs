@@ -1,0 +1,299 @@
+//! `neurona train` for image classification: burn-train's `SupervisedTraining` with a checkpoint
+//! every epoch, the best model by validation loss kept as `model.bpk`, resumable from the last
+//! completed epoch, and a test evaluation at the end. The model's `TrainStep` and
+//! `InferenceStep` live here, so the model itself imports no training code.
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use burn::data::dataloader::DataLoaderBuilder;
+use burn::optim::OptimizerRecord;
+use burn::optim::lr_scheduler::LrSchedulerRecord;
+use burn::prelude::*;
+use burn::store::ModuleRecord;
+use burn::train::checkpoint::{CheckpointingAction, CheckpointingStrategy};
+use burn::train::metric::store::{Aggregate, Direction, EventStoreClient, Split};
+use burn::train::metric::{AccuracyMetric, LossMetric};
+use burn::train::{
+    ClassificationOutput, InferenceStep, Learner, MetricEarlyStoppingStrategy, StoppingCondition,
+    SupervisedTraining, TrainOutput, TrainStep,
+};
+
+use crate::error::{Error, Result};
+use crate::experiment::ExperimentFile;
+use crate::mlp::config::MlpConfig;
+use crate::mlp::data::batcher::{Batch, ImageBatcher};
+use crate::mlp::data::{MnistData, NUM_CLASSES};
+use crate::mlp::eval::{EvalReport, evaluate_test, load_model};
+use crate::mlp::model::Mlp;
+use crate::progress::EpochRenderer;
+use crate::sampling::IndexDataset;
+
+/// `metrics.json` of an image run: its epochs and the final test evaluation.
+pub type RunMetrics = crate::progress::RunMetrics<EvalReport>;
+
+impl TrainStep for Mlp {
+    type Input = Batch;
+    type Output = ClassificationOutput;
+
+    fn step(&self, batch: Batch) -> TrainOutput<ClassificationOutput> {
+        let (item, grads) = crate::mlp::backprop::step(self, batch);
+        TrainOutput { grads, item }
+    }
+}
+
+impl InferenceStep for Mlp {
+    type Input = Batch;
+    type Output = ClassificationOutput;
+
+    fn step(&self, batch: Batch) -> ClassificationOutput {
+        self.forward_classification(batch)
+    }
+}
+
+#[derive(Debug, Clone, Copy, Default)]
+pub struct TrainOptions {
+    /// Continue the run in the config's run directory from its last completed epoch.
+    pub resume: bool,
+    /// Delete an existing run directory and start over.
+    pub force: bool,
+}
+
+#[derive(Debug, Clone)]
+pub struct TrainReport {
+    pub run_dir: PathBuf,
+    pub metrics: RunMetrics,
+    pub test: EvalReport,
+}
+
+fn checkpoint_path(run_dir: &Path, kind: &str, epoch: usize) -> PathBuf {
+    run_dir
+        .join("checkpoint")
+        .join(format!("{kind}-{epoch}.bpk"))
+}
+
+/// The last epoch, no later than `max`, whose model, optimizer and scheduler checkpoints all
+/// load. burn-train writes them in the background and not atomically, so a run killed at the
+/// wrong moment can leave a half-written file: that epoch is skipped rather than crashing resume.
+pub fn last_checkpoint(run_dir: &Path, max: usize) -> Option<usize> {
+    (1..=max).rev().find(|&e| {
+        ModuleRecord::load(checkpoint_path(run_dir, "model", e)).is_ok()
+            && OptimizerRecord::load(checkpoint_path(run_dir, "optim", e)).is_ok()
+            && LrSchedulerRecord::load(checkpoint_path(run_dir, "scheduler", e)).is_ok()
+    })
+}
+
+/// Saves every epoch; pruning waits until the run ends, when the best epoch is known for sure
+/// (also across resumes, which burn-train's metric strategy does not see).
+struct EveryEpoch;
+
+impl CheckpointingStrategy for EveryEpoch {
+    fn checkpointing(
+        &mut self,
+        _epoch: usize,
+        _store: &EventStoreClient,
+    ) -> Vec<CheckpointingAction> {
+        vec![CheckpointingAction::Save]
+    }
+}
+
+/// Where a run starts: the epochs already recorded and the last loadable checkpoint (resume), or
+/// nothing (a new run, after `--force` cleared an old one).
+fn starting_point(
+    config: &mut MlpConfig,
+    options: TrainOptions,
+) -> Result<(RunMetrics, Option<usize>)> {
+    let run_dir = config.run_dir();
+    if !options.resume {
+        crate::run_dir::start_fresh(&run_dir, options.force)?;
+        return Ok((RunMetrics::default(), None));
+    }
+    let saved = MlpConfig::load_run(&run_dir)?;
+    if saved.model != config.model || saved.data.dataset != config.data.dataset {
+        return Err(Error::Usage(format!(
+            "cannot resume {}: its [model] or data set differs from this config's",
+            run_dir.display()
+        )));
+    }
+    // The normalisation fitted at the start of the run stays fixed.
+    config.data.mean = saved.data.mean;
+    config.data.std = saved.data.std;
+    let metrics_path = run_dir.join("metrics.json");
+    let mut metrics = if metrics_path.is_file() {
+        RunMetrics::load(&metrics_path)?
+    } else {
+        RunMetrics::default()
+    };
+    let resume_from = last_checkpoint(&run_dir, metrics.epochs.len());
+    metrics.epochs.retain(|r| Some(r.epoch) <= resume_from);
+    metrics.test = None;
+    if let Some(done) = resume_from
+        && done >= config.training.epochs
+    {
+        return Err(Error::Usage(format!(
+            "{} already completed {done} epochs; raise training.epochs to continue it",
+            run_dir.display()
+        )));
+    }
+    Ok((metrics, resume_from))
+}
+
+/// Trains the experiment; see the module docs.
+pub fn train(mut config: MlpConfig, options: TrainOptions) -> Result<TrainReport> {
+    let run_dir = config.run_dir();
+    let (mut metrics, resume_from) = starting_point(&mut config, options)?;
+    let (backend, device) = crate::backend::select(config.backend, config.precision)?;
+    device.seed(config.seed);
+    let data = MnistData::load(&config.data, config.seed)?;
+    if config.data.standardize {
+        config.data.mean = Some(data.normalization.mean);
+        config.data.std = Some(data.normalization.std);
+    }
+    crate::run_dir::create(&run_dir, &config.to_toml())?;
+    metrics.run = config.output.name.clone().unwrap_or_default();
+    metrics.dataset = config.data.dataset.spec()?.title.to_string();
+    metrics.backend = backend.name().to_string();
+    metrics.device = format!("{device:?}");
+    metrics.precision = format!("{:?}", config.precision).to_lowercase();
+    println!(
+        "training {} on {} ({} train / {} valid / {} test images), backend {}, run dir {}",
+        metrics.run,
+        metrics.dataset,
+        data.train_indices.len(),
+        data.valid_indices.len(),
+        data.test.len(),
+        metrics.device,
+        run_dir.display()
+    );
+    let (model, metrics) = launch(&config, &data, &device, metrics, resume_from)?;
+    finish(&config, &data, &device, model, metrics)
+}
+
+/// Runs burn-train's learner over the remaining epochs; returns the final model and the
+/// recorded epochs.
+fn launch(
+    config: &MlpConfig,
+    data: &MnistData,
+    device: &Device,
+    metrics: RunMetrics,
+    resume_from: Option<usize>,
+) -> Result<(Mlp, RunMetrics)> {
+    let run_dir = config.run_dir();
+    let batcher = ImageBatcher {
+        images: data.train.clone(),
+        normalization: data.normalization,
+    };
+    let batch_size = config.training.batch_size;
+    let train_loader = DataLoaderBuilder::new(batcher.clone())
+        .batch_size(batch_size)
+        .shuffle(config.seed)
+        .build(IndexDataset(data.train_indices.clone()));
+    let valid_loader = DataLoaderBuilder::new(batcher)
+        .batch_size(batch_size)
+        .build(IndexDataset(data.valid_indices.clone()));
+    let model = config
+        .model
+        .init(
+            data.train.pixels_per_image(),
+            NUM_CLASSES,
+            &device.clone().autodiff(),
+        )
+        .with_gradients(config.training.gradients);
+    let shared = Arc::new(Mutex::new(metrics));
+    let renderer = EpochRenderer::new(shared.clone(), run_dir.join("metrics.json"));
+    let mut training = SupervisedTraining::new(&run_dir, train_loader, valid_loader)
+        .metrics((AccuracyMetric::new(), LossMetric::new()))
+        .with_default_checkpointers()
+        .with_checkpointing_strategy(EveryEpoch)
+        .renderer(Box::new(renderer))
+        .num_epochs(config.training.epochs);
+    if let Some(epoch) = resume_from {
+        training = training.checkpoint(epoch);
+    }
+    if let Some(n_epochs) = config.training.early_stopping_patience {
+        training = training.early_stopping(MetricEarlyStoppingStrategy::new(
+            &LossMetric::new(),
+            Aggregate::Mean,
+            Direction::Lowest,
+            Split::Valid,
+            StoppingCondition::NoImprovementSince { n_epochs },
+        ));
+    }
+    let steps_per_epoch = data.train_indices.len().div_ceil(batch_size);
+    let optimizer = &config.optimizer;
+    let schedule = optimizer.schedule(steps_per_epoch * config.training.epochs)?;
+    let result = training.launch(Learner::new(model, optimizer.init(), schedule));
+    if let Some(error) = result.error {
+        return Err(Error::Internal(format!("training failed: {error}")));
+    }
+    let metrics = shared.lock().expect("metrics lock").clone();
+    Ok((result.model, metrics))
+}
+
+/// Keeps the best epoch's model as `model.bpk`, prunes the other checkpoints, plots the loss
+/// and evaluates the best model on the test set.
+fn finish(
+    config: &MlpConfig,
+    data: &MnistData,
+    device: &Device,
+    last_model: Mlp,
+    mut metrics: RunMetrics,
+) -> Result<TrainReport> {
+    let run_dir = config.run_dir();
+    let (best, last) = match (metrics.best(), metrics.epochs.last()) {
+        (Some(b), Some(l)) => (b.epoch, l.epoch),
+        _ => {
+            return Err(Error::Internal(
+                "training ended without completing an epoch".into(),
+            ));
+        }
+    };
+    let model_path = run_dir.join("model.bpk");
+    // The final in-memory model is the best one unless validation loss rose at the end.
+    let best_model = if best == last {
+        last_model
+    } else {
+        load_model(config, &checkpoint_path(&run_dir, "model", best), device)?
+    };
+    best_model
+        .clone()
+        .save_file(&model_path)
+        .map_err(|e| Error::Checkpoint {
+            path: model_path.clone(),
+            reason: format!("cannot save: {e}"),
+        })?;
+    prune_checkpoints(&run_dir, best, last);
+    let losses: Vec<f64> = metrics.epochs.iter().map(|e| e.train_loss).collect();
+    crate::plot::series(
+        &run_dir.join("loss.svg"),
+        "Training loss",
+        "cross-entropy",
+        &losses,
+    )?;
+    let test = evaluate_test(&best_model, config, data, device, &model_path)?;
+    metrics.best_epoch = Some(best);
+    metrics.test = Some(test.clone());
+    metrics.save(&run_dir.join("metrics.json"))?;
+    println!(
+        "best epoch {best} (lowest validation loss) saved as {}",
+        model_path.display()
+    );
+    print!("{test}");
+    Ok(TrainReport {
+        run_dir,
+        metrics,
+        test,
+    })
+}
+
+/// Deletes checkpoints other than the best epoch's model and the last epoch's full state
+/// (kept so that `--resume` with more epochs can continue).
+fn prune_checkpoints(run_dir: &Path, best: usize, last: usize) {
+    for epoch in 1..last {
+        for kind in ["model", "optim", "scheduler"] {
+            if !(epoch == best && kind == "model") {
+                let _ = std::fs::remove_file(checkpoint_path(run_dir, kind, epoch));
+            }
+        }
+    }
+}

@@ -1,0 +1,274 @@
+//! Progress of a training run: the per-epoch record (`metrics.json`), written atomically after
+//! every epoch so a killed run keeps everything it completed, and a metrics renderer for
+//! burn-train that prints one readable line per epoch and shows a batch progress bar only on a
+//! terminal. (Burn's own renderer prints a Debug dump per batch when there is no TTY.)
+
+use std::collections::HashMap;
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use burn::train::LearnerSummary;
+use burn::train::logger::{EvaluationProgressLogger, TrainingProgressLogger};
+use burn::train::metric::{MetricDefinition, MetricId, NumericEntry};
+use burn::train::renderer::{
+    EvaluationName, MetricState, MetricsRenderer, MetricsRendererEvaluation,
+    MetricsRendererTraining,
+};
+
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+
+/// One completed epoch.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EpochRecord {
+    pub epoch: usize,
+    pub train_loss: f64,
+    /// Fraction in [0, 1]; absent for regression.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub train_accuracy: Option<f64>,
+    pub valid_loss: f64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub valid_accuracy: Option<f64>,
+    /// Wall-clock seconds for the epoch, training and validation together.
+    pub seconds: f64,
+}
+
+/// Contents of `metrics.json`: the run, its epochs, and `T`, the family's final test report.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RunMetrics<T> {
+    pub run: String,
+    pub dataset: String,
+    pub backend: String,
+    pub device: String,
+    pub precision: String,
+    pub epochs: Vec<EpochRecord>,
+    /// Epoch with the lowest validation loss; its weights are `model.bpk`.
+    pub best_epoch: Option<usize>,
+    /// In-process evaluation of `model.bpk` on the test set right after training.
+    pub test: Option<T>,
+}
+
+impl<T> Default for RunMetrics<T> {
+    fn default() -> Self {
+        Self {
+            run: String::new(),
+            dataset: String::new(),
+            backend: String::new(),
+            device: String::new(),
+            precision: String::new(),
+            epochs: Vec::new(),
+            best_epoch: None,
+            test: None,
+        }
+    }
+}
+
+impl<T: Serialize + DeserializeOwned> RunMetrics<T> {
+    pub fn load(path: &Path) -> Result<Self> {
+        let text = std::fs::read_to_string(path).map_err(Error::io(path))?;
+        serde_json::from_str(&text).map_err(|e| {
+            Error::Data(format!(
+                "{} is not a neurona metrics file: {e}",
+                path.display()
+            ))
+        })
+    }
+
+    /// The epoch with the lowest validation loss (the first one on ties).
+    pub fn best(&self) -> Option<&EpochRecord> {
+        self.epochs
+            .iter()
+            .min_by(|a, b| a.valid_loss.total_cmp(&b.valid_loss))
+    }
+
+    pub fn save(&self, path: &Path) -> Result<()> {
+        crate::run_dir::write_json(path, self)
+    }
+}
+
+/// What a run's final report must be to travel with the renderer across burn-train's threads.
+pub trait Report: Serialize + DeserializeOwned + Send + 'static {}
+
+impl<T: Serialize + DeserializeOwned + Send + 'static> Report for T {}
+
+/// Shared between the renderer (which runs on burn-train's event thread) and the caller.
+pub type SharedMetrics<T> = Arc<Mutex<RunMetrics<T>>>;
+
+#[derive(Default)]
+struct EpochValues {
+    train_loss: f64,
+    train_accuracy: Option<f64>,
+    valid_loss: f64,
+    valid_accuracy: Option<f64>,
+}
+
+pub struct EpochRenderer<T> {
+    metrics: SharedMetrics<T>,
+    path: PathBuf,
+    names: HashMap<MetricId, String>,
+    current: EpochValues,
+    total_epochs: usize,
+    epoch_started: Instant,
+    bar: Option<indicatif::ProgressBar>,
+}
+
+impl<T> EpochRenderer<T> {
+    /// Records epochs into `metrics` and saves them to `path` after each one.
+    pub fn new(metrics: SharedMetrics<T>, path: PathBuf) -> Self {
+        Self {
+            metrics,
+            path,
+            names: HashMap::new(),
+            current: EpochValues::default(),
+            total_epochs: 0,
+            epoch_started: Instant::now(),
+            bar: None,
+        }
+    }
+
+    /// Keeps the epoch-level value of each metric (burn-train sends it as `Final` at split end).
+    fn record(&mut self, valid: bool, state: MetricState) {
+        let MetricState::Numeric(entry, Some(NumericEntry::Final(value))) = state else {
+            return;
+        };
+        let Some(name) = self.names.get(&entry.metric_id) else {
+            return;
+        };
+        let c = &mut self.current;
+        match (name.as_str(), valid) {
+            ("Loss", false) => c.train_loss = value,
+            ("Loss", true) => c.valid_loss = value,
+            ("Accuracy", false) => c.train_accuracy = Some(value / 100.0),
+            ("Accuracy", true) => c.valid_accuracy = Some(value / 100.0),
+            _ => {}
+        }
+    }
+}
+
+impl<T: Report> MetricsRendererTraining for EpochRenderer<T> {
+    fn update_train(&mut self, state: MetricState) {
+        self.record(false, state);
+    }
+
+    fn update_valid(&mut self, state: MetricState) {
+        self.record(true, state);
+    }
+
+    fn on_train_end(
+        &mut self,
+        _summary: Option<LearnerSummary>,
+    ) -> Result<(), Box<dyn std::error::Error>> {
+        Ok(())
+    }
+}
+
+impl<T: Report> MetricsRendererEvaluation for EpochRenderer<T> {
+    fn update_test(&mut self, _name: EvaluationName, _state: MetricState) {}
+
+    fn on_test_end(
+        &mut self,
+        _summary: Option<LearnerSummary>,
+    ) -> Result<(), Box<dyn std::error::Error>> {
+        Ok(())
+    }
+}
+
+impl<T: Report> MetricsRenderer for EpochRenderer<T> {
+    fn manual_close(&mut self) {}
+
+    fn register_metric(&mut self, definition: MetricDefinition) {
+        self.names
+            .insert(definition.metric_id, definition.name.to_string());
+    }
+}
+
+impl<T: Report> TrainingProgressLogger for EpochRenderer<T> {
+    fn start(
+        &mut self,
+        total_epochs: usize,
+        starting_epoch: usize,
+        _items: Option<usize>,
+        _label: Option<&str>,
+    ) {
+        self.total_epochs = total_epochs;
+        if starting_epoch > 1 {
+            println!("resuming at epoch {starting_epoch}/{total_epochs}");
+        }
+        self.epoch_started = Instant::now();
+    }
+
+    fn update_epoch(&mut self, epoch: usize) {
+        let c = std::mem::take(&mut self.current);
+        let record = EpochRecord {
+            epoch,
+            train_loss: c.train_loss,
+            train_accuracy: c.train_accuracy,
+            valid_loss: c.valid_loss,
+            valid_accuracy: c.valid_accuracy,
+            seconds: self.epoch_started.elapsed().as_secs_f64(),
+        };
+        self.epoch_started = Instant::now();
+        let accuracy =
+            |a: Option<f64>| a.map_or(String::new(), |a| format!(" acc {:6.2}%", 100.0 * a));
+        let line = format!(
+            "epoch {epoch:>3}/{}  train loss {:.4}{}  valid loss {:.4}{}  {:.2}s",
+            self.total_epochs,
+            record.train_loss,
+            accuracy(record.train_accuracy),
+            record.valid_loss,
+            accuracy(record.valid_accuracy),
+            record.seconds
+        );
+        let mut metrics = self.metrics.lock().expect("metrics lock");
+        metrics.epochs.retain(|r| r.epoch < epoch);
+        metrics.epochs.push(record);
+        metrics.best_epoch = metrics.best().map(|r| r.epoch);
+        if let Err(e) = metrics.save(&self.path) {
+            eprintln!("warning: could not save {}: {e}", self.path.display());
+        }
+        // Printed after saving: whoever sees the line can rely on the record being on disk.
+        println!("{line}");
+    }
+
+    fn start_split(&mut self, split: &str, total_items: usize) {
+        if std::io::stderr().is_terminal() {
+            let bar = indicatif::ProgressBar::new(total_items as u64);
+            if let Ok(style) = indicatif::ProgressStyle::with_template(
+                "{msg:>5} {bar:40} {pos}/{len} {per_sec} eta {eta}",
+            ) {
+                bar.set_style(style);
+            }
+            bar.set_message(split.to_string());
+            self.bar = Some(bar);
+        }
+    }
+
+    fn update_split(&mut self, items_processed: usize) {
+        if let Some(bar) = &self.bar {
+            bar.set_position(items_processed as u64);
+        }
+    }
+
+    fn end_split(&mut self) {
+        if let Some(bar) = self.bar.take() {
+            bar.finish_and_clear();
+        }
+    }
+
+    fn end(&mut self) {}
+
+    fn log_event_training(&mut self, _event: String) {}
+}
+
+impl<T: Report> EvaluationProgressLogger for EpochRenderer<T> {
+    fn start_global_progress(&mut self, _total_tests: usize) {}
+    fn start_test(&mut self, _name: &str, _total_items: usize) {}
+    fn update_test_progress(&mut self, _items_processed: usize) {}
+    fn end_test(&mut self) {}
+    fn end_global_progress(&mut self) {}
+    fn log_event_evaluation(&mut self, _event: String) {}
+}
