@@ -474,3 +474,139 @@ fn mini_batch_training_through_the_learner_approaches_the_mle() {
     );
     assert!(dir.join("sgd/checkpoint/model-15.bpk").is_file());
 }
+
+#[test]
+fn logistic_cv_matches_scikit_learns_logistic_regression_cv() {
+    // scripts/logistic_cv_references.py: LogisticRegressionCV(Cs, cv=KFold(5),
+    // scoring="neg_log_loss", newton-cholesky) on z-scored Default.
+    let r = references_cv();
+    let config = LogisticConfig::load(std::path::Path::new("configs/default-cv.toml")).unwrap();
+    assert_eq!(config.cv.cs.as_deref(), Some(floats(&r["cs"]).as_slice()));
+    let report = neurona::glm::logistic::cv::cross_validate(&config).unwrap();
+    assert_eq!(report.grid, floats(&r["cs"]));
+    for (ours, theirs) in report.log_loss_mean.iter().zip(floats(&r["mean_log_loss"])) {
+        assert!(relative(*ours, theirs) < 1e-4, "{ours} vs {theirs}");
+    }
+    for (f, fold) in r["fold_log_loss"].as_array().unwrap().iter().enumerate() {
+        for (ours, theirs) in report.fold_log_loss[f].iter().zip(floats(fold)) {
+            assert!(
+                relative(*ours, theirs) < 1e-4,
+                "fold {f}: {ours} vs {theirs}"
+            );
+        }
+    }
+    assert_eq!(report.chosen, r["chosen_c"].as_f64().unwrap());
+    let neurona::glm::logistic::cv::Refit::Binary(refit) = &report.refit else {
+        panic!("a binary config refits a binary model");
+    };
+    let expected =
+        std::iter::once(r["refit_intercept"].as_f64().unwrap()).chain(floats(&r["refit_coef"]));
+    for (row, theirs) in refit.coefficients.iter().zip(expected) {
+        assert!(
+            relative(row.coef, theirs) < 1e-4,
+            "{}: {} vs {theirs}",
+            row.name,
+            row.coef
+        );
+    }
+    // The one-standard-error rule picks the smallest C (strongest penalty) whose mean log-loss is
+    // within one standard error of the minimum: checked here from the fold scores themselves.
+    let k = report.fold_log_loss.len() as f64;
+    let best = report
+        .grid
+        .iter()
+        .position(|&c| c == report.strength_min)
+        .unwrap();
+    let se = |i: usize| {
+        let m = report.log_loss_mean[i];
+        let var = report
+            .fold_log_loss
+            .iter()
+            .map(|f| (f[i] - m).powi(2))
+            .sum::<f64>()
+            / (k - 1.0);
+        (var / k).sqrt()
+    };
+    let bound = report.log_loss_mean[best] + se(best);
+    let one_se = (0..report.grid.len())
+        .find(|&i| report.log_loss_mean[i] <= bound)
+        .unwrap();
+    assert_eq!(report.strength_one_se, report.grid[one_se]);
+    assert!(report.strength_one_se <= report.strength_min);
+}
+
+#[test]
+fn logistic_cv_serves_softmax_and_asks_for_a_grid() {
+    let mut c = iris(Strategy::Softmax);
+    c.model.penalty = Penalty::L2;
+    let err = neurona::glm::logistic::cv::cross_validate(&c)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("cv.lambdas") && err.contains("cv.cs"), "{err}");
+    c.cv.lambdas = Some(vec![0.1, 10.0, 1.0]);
+    let report = neurona::glm::logistic::cv::cross_validate(&c).unwrap();
+    // λ is listed strongest first; the path has one weight per class and feature.
+    assert_eq!(report.grid, [10.0, 1.0, 0.1]);
+    assert_eq!(report.path_names.len(), 3 * 4);
+    assert!(report.path_names[0].starts_with("setosa:"));
+    // Held-out log-loss by definition: every fold's score is a mean of −log p > 0, and a
+    // weaker penalty fits iris better.
+    assert!(report.fold_log_loss.iter().flatten().all(|&v| v > 0.0));
+    assert!(report.log_loss_mean[2] < report.log_loss_mean[0]);
+    let neurona::glm::logistic::cv::Refit::Multiclass(refit) = &report.refit else {
+        panic!("a softmax config refits a multiclass model");
+    };
+    assert_eq!(refit.classes.len(), 3);
+}
+
+#[test]
+fn cli_cross_validates_the_shipped_logistic_config() {
+    let dir = common::scratch("logistic-cv-cli");
+    let text = std::fs::read_to_string("configs/default-cv.toml").unwrap();
+    let text = text.replace(
+        "dir = \"artifacts\"",
+        &format!("dir = \"{}\"", dir.display()),
+    );
+    let config = dir.join("default-cv.toml");
+    std::fs::write(&config, text).unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_neurona"))
+        .args(["cv", config.to_str().unwrap()])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains("<- chosen"), "{stdout}");
+    let run = dir.join("default-cv");
+    for file in [
+        "cv.json",
+        "coefficients.json",
+        "metrics.json",
+        "path.svg",
+        "cv.svg",
+    ] {
+        assert!(run.join(file).is_file(), "{file}");
+    }
+    let cv: Value =
+        serde_json::from_str(&std::fs::read_to_string(run.join("cv.json")).unwrap()).unwrap();
+    let chosen = cv["chosen"].as_f64().unwrap();
+    assert_eq!(chosen, references_cv()["chosen_c"].as_f64().unwrap());
+    // The run's config holds the chosen C, so `train` on it refits the same model.
+    let resolved = LogisticConfig::load(&run.join("config.toml")).unwrap();
+    assert_eq!(resolved.model.c, chosen);
+    let svg = std::fs::read_to_string(run.join("cv.svg")).unwrap();
+    assert!(
+        svg.contains("log10(C)") && svg.contains("log-loss"),
+        "cv.svg labels"
+    );
+}
+
+fn references_cv() -> Value {
+    serde_json::from_str(
+        &std::fs::read_to_string("tests/fixtures/logistic_cv_references.json").unwrap(),
+    )
+    .unwrap()
+}

@@ -151,18 +151,21 @@ pub fn cross_validate(
     })
 }
 
+/// How [`print_table`] labels and formats the scores.
+pub struct Table<'a> {
+    /// The grid's name (`lambda`, `C`) and the score's (`mean MSE`).
+    pub strength: &'a str,
+    pub score: &'a str,
+    /// Decimals of the score and its standard error.
+    pub digits: usize,
+}
+
 /// Prints the grid with the mean score and its standard error, grid point `chosen` marked.
-pub fn print_table(
-    strength: &str,
-    score: &str,
-    grid: &[f64],
-    mean: &[f64],
-    se: &[f64],
-    chosen: usize,
-) {
+pub fn print_table(table: &Table, grid: &[f64], mean: &[f64], se: &[f64], chosen: usize) {
+    let (strength, score, d) = (table.strength, table.score, table.digits);
     println!("{strength:>14} {score:>14} {:>12}", "std error");
     for (i, value) in grid.iter().enumerate() {
         let mark = if i == chosen { "  <- chosen" } else { "" };
-        println!("{value:>14.6} {:>14.4} {:>12.4}{mark}", mean[i], se[i]);
+        println!("{value:>14.6} {:>14.d$} {:>12.d$}{mark}", mean[i], se[i]);
     }
 }

@@ -10,7 +10,7 @@ use super::least_squares;
 use super::report::LinearReport;
 use crate::error::{Error, Result};
 use crate::glm::Fit;
-use crate::glm::cv::CvRule;
+use crate::glm::cv::{CvRule, Table};
 use crate::glm::data::Design;
 use crate::glm::penalty::Penalty;
 use crate::plot::Grid;
@@ -178,9 +178,13 @@ pub fn run(config: &LinearConfig) -> Result<CvReport> {
         .iter()
         .position(|&l| l == report.lambda)
         .unwrap_or(0);
+    let table = Table {
+        strength: "lambda",
+        score: "mean MSE",
+        digits: 4,
+    };
     crate::glm::cv::print_table(
-        "lambda",
-        "mean MSE",
+        &table,
         &report.lambdas,
         &report.mse_mean,
         &report.mse_se,

@@ -10,7 +10,7 @@ use super::binary::{LogisticReport, log_likelihood};
 use super::config::{LogisticConfig, Strategy};
 use super::multiclass::{self, MulticlassMetrics, MulticlassReport};
 use crate::error::{Error, Result};
-use crate::glm::cv::CvRule;
+use crate::glm::cv::{CvRule, Table};
 use crate::glm::data::Design;
 use crate::glm::penalty::Objective;
 use crate::plot::Grid;
@@ -215,14 +215,12 @@ pub fn run(config: &LogisticConfig) -> Result<LogisticCvReport> {
         .iter()
         .position(|&s| s == report.chosen)
         .unwrap_or(0);
-    crate::glm::cv::print_table(
-        &report.strength,
-        "mean log-loss",
-        &report.grid,
-        mean,
-        se,
-        at_chosen,
-    );
+    let table = Table {
+        strength: &report.strength,
+        score: "mean log-loss",
+        digits: 6,
+    };
+    crate::glm::cv::print_table(&table, &report.grid, mean, se, at_chosen);
     println!(
         "{}-fold CV: {s} with the lowest mean log-loss {}, one-standard-error {s} {}, chosen ({:?}) {s} = {}",
         config.cv.folds,
