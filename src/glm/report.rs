@@ -2,6 +2,7 @@
 //! the fitted scale and, for standardised features, on the original one, plus the family's
 //! inference), and the run directory's `config.toml`, `coefficients.json` and `metrics.json`.
 
+use std::fmt;
 use std::path::Path;
 
 use serde::{Deserialize, Serialize};
@@ -52,19 +53,57 @@ pub fn cell(v: Option<f64>, digits: usize) -> String {
     v.map_or_else(|| "-".into(), |v| format!("{v:.digits$}"))
 }
 
+/// A family's report of a fitted model: printable, with metrics on the training rows and, when
+/// some were held out, on those.
+pub trait FitReport: Serialize + fmt::Display {
+    type Metrics: Serialize;
+    fn train_metrics(&self) -> &Self::Metrics;
+    fn valid_metrics(&self) -> Option<&Self::Metrics>;
+}
+
+/// Implements [`FitReport`] for a report type with fields `train: M` and `valid: Option<M>`.
+#[macro_export]
+macro_rules! fit_report {
+    ($report:ty, $metrics:ty) => {
+        impl $crate::glm::report::FitReport for $report {
+            type Metrics = $metrics;
+
+            fn train_metrics(&self) -> &$metrics {
+                &self.train
+            }
+
+            fn valid_metrics(&self) -> Option<&$metrics> {
+                self.valid.as_ref()
+            }
+        }
+    };
+}
+
 /// Writes the resolved config, the report as `coefficients.json`, and the training (and
 /// held-out) metrics as `metrics.json` into `run_dir`.
-pub fn write_run<M: Serialize>(
+pub fn write_run(
     run_dir: &Path,
     config: &impl ExperimentFile,
-    report: &impl Serialize,
-    train: &M,
-    valid: Option<&M>,
+    report: &impl FitReport,
 ) -> Result<()> {
     crate::run_dir::create(run_dir, &config.to_toml())?;
     crate::run_dir::write_json(&run_dir.join("coefficients.json"), report)?;
     crate::run_dir::write_json(
         &run_dir.join("metrics.json"),
-        &serde_json::json!({ "train": train, "valid": valid }),
+        &serde_json::json!({ "train": report.train_metrics(), "valid": report.valid_metrics() }),
     )
+}
+
+/// Prints the report and where the run was written.
+pub fn announce(run_dir: &Path, report: &impl FitReport) {
+    print!("{report}");
+    println!("wrote {}", run_dir.display());
+}
+
+/// The line saying how many rows were dropped for lacking a target, if any were.
+pub fn write_dropped_rows(f: &mut fmt::Formatter<'_>, dropped: usize) -> fmt::Result {
+    if dropped > 0 {
+        writeln!(f, "{dropped} rows without a target dropped")?;
+    }
+    Ok(())
 }

@@ -13,6 +13,7 @@ use crate::glm::Fit;
 use crate::glm::cv::{CvRule, Table};
 use crate::glm::data::Design;
 use crate::glm::penalty::Penalty;
+use crate::glm::report::write_run;
 use crate::plot::Grid;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -150,7 +151,7 @@ pub fn run(config: &LinearConfig) -> Result<CvReport> {
     let design = crate::glm::data::load(&config.data)?;
     let report = cross_validate(config, &design)?;
     let run_dir = config.output.run_dir();
-    super::write_run(&with_lambda(config, report.lambda), &report.refit)?;
+    write_run(&run_dir, &with_lambda(config, report.lambda), &report.refit)?;
     crate::run_dir::write_json(&run_dir.join("cv.json"), &report)?;
     let grid = Grid {
         strength: "lambda",

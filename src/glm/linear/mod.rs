@@ -11,6 +11,7 @@ use crate::error::Result;
 use crate::glm::Fit;
 use crate::glm::data::Design;
 use crate::glm::learner::{self, MiniBatchSettings};
+use crate::glm::report::{announce, write_run};
 use crate::glm::solver::Loss;
 use config::{LinearConfig, Solver};
 use report::LinearReport;
@@ -51,19 +52,7 @@ pub fn train(config: &LinearConfig) -> Result<LinearReport> {
         _ => fit_design(config, &train)?,
     };
     let report = LinearReport::new(config, &train, &fit).with_validation(&fit, &valid);
-    write_run(config, &report)?;
-    print!("{report}");
-    println!("wrote {}", run_dir.display());
+    write_run(&run_dir, config, &report)?;
+    announce(&run_dir, &report);
     Ok(report)
-}
-
-/// Writes the run directory of `config`: its config, `report` and the report's metrics.
-fn write_run(config: &LinearConfig, report: &LinearReport) -> Result<()> {
-    crate::glm::report::write_run(
-        &config.output.run_dir(),
-        config,
-        report,
-        &report.train,
-        report.valid.as_ref(),
-    )
 }

@@ -12,7 +12,7 @@ use super::least_squares;
 use crate::glm::Fit;
 use crate::glm::data::Design;
 use crate::glm::penalty::Penalty;
-use crate::glm::report::{Coefficient, cell, coefficients};
+use crate::glm::report::{Coefficient, cell, coefficients, write_dropped_rows};
 
 /// OLS inference of one coefficient: standard error, t statistic, two-sided p-value.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
@@ -155,13 +155,7 @@ impl fmt::Display for LinearReport {
                 " (NOT converged: raise solver.max_iter)"
             }
         )?;
-        if self.rows_dropped_missing_target > 0 {
-            writeln!(
-                f,
-                "{} rows without a target dropped",
-                self.rows_dropped_missing_target
-            )?;
-        }
+        write_dropped_rows(f, self.rows_dropped_missing_target)?;
         writeln!(
             f,
             "{:<16} {:>14} {:>14} {:>12} {:>9} {:>9}",
@@ -199,3 +193,5 @@ impl fmt::Display for LinearReport {
         Ok(())
     }
 }
+
+crate::fit_report!(LinearReport, FitMetrics);

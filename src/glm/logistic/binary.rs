@@ -12,7 +12,7 @@ use crate::error::{Error, Result};
 use crate::glm::Fit;
 use crate::glm::data::Design;
 use crate::glm::penalty::PenaltyWeights;
-use crate::glm::report::{Coefficient, cell, coefficients};
+use crate::glm::report::{Coefficient, cell, coefficients, write_dropped_rows};
 use crate::glm::solver::{
     NEWTON_MAX_STEPS, SolverConfig, coordinate_descent_quadratic, halving_step,
 };
@@ -255,13 +255,7 @@ impl std::fmt::Display for LogisticReport {
         if let Some(warning) = &self.separation {
             writeln!(f, "WARNING: {warning}")?;
         }
-        if self.rows_dropped_missing_target > 0 {
-            writeln!(
-                f,
-                "{} rows without a target dropped",
-                self.rows_dropped_missing_target
-            )?;
-        }
+        write_dropped_rows(f, self.rows_dropped_missing_target)?;
         writeln!(
             f,
             "{:<14} {:>13} {:>13} {:>11} {:>8} {:>10} {:>23}",
@@ -306,3 +300,5 @@ impl std::fmt::Display for LogisticReport {
         Ok(())
     }
 }
+
+crate::fit_report!(LogisticReport, BinaryMetrics);

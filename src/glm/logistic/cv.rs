@@ -13,6 +13,7 @@ use crate::error::{Error, Result};
 use crate::glm::cv::{CvRule, Table};
 use crate::glm::data::Design;
 use crate::glm::penalty::Objective;
+use crate::glm::report::write_run;
 use crate::plot::Grid;
 
 /// The refit on all rows at the chosen strength.
@@ -189,10 +190,8 @@ pub fn run(config: &LogisticConfig) -> Result<LogisticCvReport> {
     let run_dir = config.output.run_dir();
     let chosen = at(config, report.chosen);
     match &report.refit {
-        Refit::Binary(r) => crate::glm::report::write_run(&run_dir, &chosen, r, &r.train, None)?,
-        Refit::Multiclass(r) => {
-            crate::glm::report::write_run(&run_dir, &chosen, r, &r.train, None)?
-        }
+        Refit::Binary(r) => write_run(&run_dir, &chosen, r)?,
+        Refit::Multiclass(r) => write_run(&run_dir, &chosen, r)?,
     }
     crate::run_dir::write_json(&run_dir.join("cv.json"), &report)?;
     let grid = Grid {

@@ -12,6 +12,7 @@ use crate::error::{Error, Result};
 use crate::glm::Fit;
 use crate::glm::data::Design;
 use crate::glm::learner::{self, MiniBatchSettings};
+use crate::glm::report::{announce, write_run};
 use crate::glm::solver::{Loss, gradient_descent};
 use crate::metrics::BinaryMetrics;
 use crate::numeric::sigmoid;
@@ -115,21 +116,14 @@ pub fn train(config: &LogisticConfig) -> Result<()> {
         )
     });
     let run_dir = config.output.run_dir();
-    crate::glm::report::write_run(
-        &run_dir,
-        config,
-        &report,
-        &report.train,
-        report.valid.as_ref(),
-    )?;
+    write_run(&run_dir, config, &report)?;
     crate::plot::roc(
         &run_dir.join("roc.svg"),
         &report.train.roc,
         report.train.auc,
     )?;
     plot_fit(&run_dir, &train, &fit, config.model.threshold)?;
-    print!("{report}");
-    println!("wrote {}", run_dir.display());
+    announce(&run_dir, &report);
     Ok(())
 }
 

@@ -8,6 +8,7 @@ use super::config::{LogisticConfig, Strategy};
 use crate::error::{Error, Result};
 use crate::glm::data::Design;
 use crate::glm::penalty::PenaltyWeights;
+use crate::glm::report::{announce, write_run};
 use crate::glm::solver::{NEWTON_MAX_STEPS, SolverConfig, halving_step};
 use crate::metrics::{ClassMetrics, accuracy, class_metrics};
 use crate::numeric::{sigmoid, softmax};
@@ -373,15 +374,8 @@ pub fn train(
     let (train, valid) = design.split(config.data.validation_fraction, config.seed);
     let report = fit_report(config, &train, &valid, classes)?;
     let run_dir = config.output.run_dir();
-    crate::glm::report::write_run(
-        &run_dir,
-        config,
-        &report,
-        &report.train,
-        report.valid.as_ref(),
-    )?;
-    print!("{report}");
-    println!("wrote {}", run_dir.display());
+    write_run(&run_dir, config, &report)?;
+    announce(&run_dir, &report);
     Ok(report)
 }
 
@@ -434,3 +428,5 @@ impl std::fmt::Display for MulticlassReport {
         Ok(())
     }
 }
+
+crate::fit_report!(MulticlassReport, MulticlassMetrics);
