@@ -153,7 +153,7 @@ pub fn softmax_newton(
             return Ok(pack(theta, k, q, step, false));
         };
         let (next, next_value) =
-            halving_step(&theta, &-cholesky.solve(&gradient), value, &objective);
+            halving_step(&theta, &-cholesky.solve(&gradient), value, objective);
         let moved = (&next - &theta).amax();
         let scale = next.amax();
         theta = next;
