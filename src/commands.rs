@@ -14,6 +14,7 @@ use crate::glm::logistic::config::LogisticConfig;
 use crate::mlp::config::MlpConfig;
 use crate::mlp::inference::{ImageSource, Prediction};
 use crate::mlp::training::TrainOptions;
+use crate::run_dir::Start;
 
 /// An experiment file of any kind, with the command line's overrides applied.
 pub enum Experiment {
@@ -72,23 +73,26 @@ pub fn run_dir(path: &Path, overrides: Overrides) -> Result<PathBuf> {
 
 /// `neurona train`.
 pub fn train(path: &Path, overrides: Overrides, options: TrainOptions) -> Result<()> {
+    let start = Start::from_flags(options.resume, options.force);
     match Experiment::load(path, overrides)? {
-        Experiment::Xor(config) => crate::mlp::xor::train(&config).map(drop),
+        Experiment::Xor(config) => crate::mlp::xor::train(&config, start).map(drop),
         Experiment::Images(config) => crate::mlp::training::train(config, options).map(drop),
         _ if options.resume => Err(Error::Usage(
-            "--resume applies to image classification runs; a regression fit simply runs again"
+            "--resume applies to image classification runs; a regression fit simply runs again \
+             (with --force to replace the earlier run)"
                 .into(),
         )),
-        Experiment::Linear(config) => crate::glm::linear::train(&config).map(drop),
-        Experiment::Logistic(config) => crate::glm::logistic::train(&config),
+        Experiment::Linear(config) => crate::glm::linear::train(&config, start).map(drop),
+        Experiment::Logistic(config) => crate::glm::logistic::train(&config, start),
     }
 }
 
 /// `neurona cv`.
-pub fn cv(path: &Path, overrides: Overrides) -> Result<()> {
+pub fn cv(path: &Path, overrides: Overrides, force: bool) -> Result<()> {
+    let start = Start::from_flags(false, force);
     match Experiment::load(path, overrides)? {
-        Experiment::Linear(config) => crate::glm::linear::cv::run(&config).map(drop),
-        Experiment::Logistic(config) => crate::glm::logistic::cv::run(&config).map(drop),
+        Experiment::Linear(config) => crate::glm::linear::cv::run(&config, start).map(drop),
+        Experiment::Logistic(config) => crate::glm::logistic::cv::run(&config, start).map(drop),
         _ => Err(Error::Usage(format!(
             "{} is not a linear or logistic regression config (task = \"linear_regression\" or \
              \"logistic_regression\")",

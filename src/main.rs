@@ -38,13 +38,18 @@ enum Command {
         /// Continue the run from its last completed epoch.
         #[arg(long, conflicts_with = "force")]
         resume: bool,
-        /// Delete an existing run of the same name and start over.
+        /// Replace an existing run of the same name (only the files neurona wrote) and start over.
         #[arg(long)]
         force: bool,
     },
     /// Cross-validate a linear or logistic model's penalty strength over a grid, refit, and plot
     /// the regularisation path.
-    Cv { config: PathBuf },
+    Cv {
+        config: PathBuf,
+        /// Replace an existing run of the same name (only the files neurona wrote).
+        #[arg(long)]
+        force: bool,
+    },
     /// Compare explicit back-propagation, autodiff and finite differences on a small batch (f64).
     Gradcheck {
         config: PathBuf,
@@ -117,7 +122,7 @@ fn run(cli: &Cli) -> Result<()> {
             };
             commands::train(config, overrides, options)
         }
-        Command::Cv { config } => commands::cv(config, overrides),
+        Command::Cv { config, force } => commands::cv(config, overrides, *force),
         Command::Gradcheck {
             config,
             batch,

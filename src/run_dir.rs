@@ -58,19 +58,150 @@ pub fn config_path(run_dir: &Path) -> PathBuf {
     run_dir.join("config.toml")
 }
 
-/// Clears the way for a new run in `run_dir`: an existing run (one with a `config.toml`) is
-/// deleted with `force`, and otherwise refused with a message naming `--resume` and `--force`.
-pub fn start_fresh(run_dir: &Path, force: bool) -> Result<()> {
-    if !config_path(run_dir).exists() {
-        return Ok(());
+/// How a command means to use its run directory.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Start {
+    /// A new run: the folder must be empty or absent.
+    New,
+    /// A new run replacing an earlier run of the same kind (`--force`).
+    Force,
+    /// Continue the run in the folder (`--resume`).
+    Resume,
+}
+
+impl Start {
+    /// From the `--resume` and `--force` flags (which clap keeps apart).
+    pub fn from_flags(resume: bool, force: bool) -> Start {
+        match (resume, force) {
+            (true, _) => Start::Resume,
+            (false, true) => Start::Force,
+            (false, false) => Start::New,
+        }
     }
-    if !force {
+}
+
+/// What neurona writes into a run directory, and so all that `--force` may remove.
+const OWN_FILES: &[&str] = &[
+    "config.toml",
+    "metrics.json",
+    "eval.json",
+    "coefficients.json",
+    "cv.json",
+    "training.json",
+    "model.bpk",
+    "loss.svg",
+    "decision.svg",
+    "probability.svg",
+    "roc.svg",
+    "path.svg",
+    "cv.svg",
+    "experiment.log",
+    KIND_FILE,
+    LOCK_FILE,
+];
+/// Folders burn-train's learner writes: checkpoints and per-split metric logs.
+const OWN_DIRS: &[&str] = &["checkpoint", "train", "valid"];
+/// The kind of run the folder holds (`linear_regression`, `xor`, …).
+const KIND_FILE: &str = ".neurona-run";
+/// Locked by the process that uses the run; the OS releases it when the process ends.
+const LOCK_FILE: &str = ".neurona-lock";
+
+fn is_own(name: &str, is_dir: bool) -> bool {
+    if is_dir {
+        OWN_DIRS.contains(&name)
+    } else {
+        OWN_FILES.contains(&name) || name.ends_with(".tmp")
+    }
+}
+
+/// A run directory held by this process: nobody else may use it until the claim is dropped
+/// (or the process ends, crash included).
+#[derive(Debug)]
+pub struct Claim {
+    _lock: std::fs::File,
+}
+
+/// Claims `run_dir` for a run of `kind`. neurona writes only into an absent or empty folder, or
+/// one holding a neurona run of the same kind: a new run refuses an existing one, `Force`
+/// removes the files neurona wrote (and refuses a folder holding anything else), `Resume`
+/// needs an existing run. A second process on the same run is refused.
+pub fn claim(run_dir: &Path, kind: &str, start: Start) -> Result<Claim> {
+    let shown = run_dir.display();
+    if run_dir.exists() && !run_dir.is_dir() {
         return Err(Error::Usage(format!(
-            "{} already holds a run: pass --resume to continue it or --force to start over",
-            run_dir.display()
+            "{shown} is a file, not a run directory"
         )));
     }
-    std::fs::remove_dir_all(run_dir).map_err(Error::io(run_dir))
+    let mut foreign = Vec::new();
+    if run_dir.is_dir() {
+        for entry in std::fs::read_dir(run_dir).map_err(Error::io(run_dir))? {
+            let entry = entry.map_err(Error::io(run_dir))?;
+            let name = entry.file_name().to_string_lossy().to_string();
+            if !is_own(&name, entry.path().is_dir()) {
+                foreign.push(name);
+            }
+        }
+    }
+    if !foreign.is_empty() {
+        foreign.sort();
+        return Err(Error::Usage(format!(
+            "{shown} holds files neurona did not write ({}): neurona writes runs only into an \
+             empty folder or one of its own runs; choose another output.dir or output.name",
+            foreign.join(", ")
+        )));
+    }
+    std::fs::create_dir_all(run_dir).map_err(Error::io(run_dir))?;
+    let lock_path = run_dir.join(LOCK_FILE);
+    let lock = std::fs::File::create(&lock_path).map_err(Error::io(&lock_path))?;
+    if lock.try_lock().is_err() {
+        return Err(Error::Usage(format!(
+            "{shown} is in use by another neurona process; wait for it to finish"
+        )));
+    }
+    let existing = config_path(run_dir).exists().then(|| {
+        std::fs::read_to_string(run_dir.join(KIND_FILE))
+            .map_or_else(|_| kind.to_string(), |k| k.trim().to_string())
+    });
+    match (start, existing) {
+        (_, Some(other)) if other != kind => Err(Error::Usage(format!(
+            "{shown} holds a {other} run, not a {kind} run; choose another output.name"
+        ))),
+        (Start::New, Some(_)) => Err(Error::Usage(format!(
+            "{shown} already holds a run: pass --resume to continue it or --force to start over"
+        ))),
+        (Start::Resume, None) => Err(Error::Usage(format!(
+            "{shown} is not a run directory: it has no config.toml (train first with `neurona train <config.toml>`)"
+        ))),
+        (Start::Force, Some(_)) => {
+            remove_own(run_dir)?;
+            mark(run_dir, kind, lock)
+        }
+        _ => mark(run_dir, kind, lock),
+    }
+}
+
+/// Removes what neurona wrote into `run_dir` (checked by [`claim`] to be all it holds), except
+/// the lock.
+fn remove_own(run_dir: &Path) -> Result<()> {
+    for entry in std::fs::read_dir(run_dir).map_err(Error::io(run_dir))? {
+        let path = entry.map_err(Error::io(run_dir))?.path();
+        if path.file_name().is_some_and(|n| n == LOCK_FILE) {
+            continue;
+        }
+        let removed = if path.is_dir() {
+            std::fs::remove_dir_all(&path)
+        } else {
+            std::fs::remove_file(&path)
+        };
+        removed.map_err(Error::io(&path))?;
+    }
+    Ok(())
+}
+
+/// Records the run's kind and hands out the claim.
+fn mark(run_dir: &Path, kind: &str, lock: std::fs::File) -> Result<Claim> {
+    write_atomic(&run_dir.join(KIND_FILE), format!("{kind}\n").as_bytes())?;
+    Ok(Claim { _lock: lock })
 }
 
 /// The text of a run's `config.toml`, or an error saying the folder is not a run directory.

@@ -8,6 +8,7 @@ use neurona::experiment::ExperimentFile;
 use neurona::mlp::backprop::Targets;
 use neurona::mlp::config::{Activation, Init, ModelConfig, Output};
 use neurona::mlp::gradcheck::check;
+use neurona::run_dir::Start;
 
 /// Burn seeds one random generator per backend, shared by the whole process: tests that draw
 /// random numbers take this lock so that parallel tests cannot interleave their draws.
@@ -102,7 +103,7 @@ fn the_course_xor_network_learns_within_1000_epochs() {
     let _rng = RNG.lock().unwrap();
     // Reference: a numpy implementation of the same 3-4-1 network needs about 500 epochs.
     let config = xor_config("xor");
-    let report = neurona::mlp::xor::train(&config).unwrap();
+    let report = neurona::mlp::xor::train(&config, Start::New).unwrap();
     let epochs = report.converged_epoch.expect("XOR must be learnt");
     assert!(epochs <= 1000, "{epochs} epochs");
     assert!(report.losses[epochs - 1] < neurona::mlp::xor::TARGET_LOSS);
@@ -117,7 +118,7 @@ fn the_course_xor_network_learns_within_1000_epochs() {
     let mut autodiff = config.clone();
     autodiff.training.gradients = neurona::mlp::config::Gradients::Autodiff;
     autodiff.output.name = Some("xor-autodiff".into());
-    let again = neurona::mlp::xor::train(&autodiff).unwrap();
+    let again = neurona::mlp::xor::train(&autodiff, Start::New).unwrap();
     assert_eq!(again.converged_epoch, report.converged_epoch);
     // The saved model reproduces the truth table.
     let run = config.run_dir();
@@ -127,7 +128,7 @@ fn the_course_xor_network_learns_within_1000_epochs() {
         assert!(run.join(plot).is_file());
     }
     // The 2-2-1 network with biases also gets there (more slowly).
-    let small = neurona::mlp::xor::train(&xor_config("xor-bias")).unwrap();
+    let small = neurona::mlp::xor::train(&xor_config("xor-bias"), Start::New).unwrap();
     assert!(small.converged_epoch.is_some());
 }
 

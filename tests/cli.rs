@@ -353,3 +353,102 @@ fn gradcheck_and_perceptron_commands() {
     assert!(String::from_utf8_lossy(&out.stdout).contains("not linearly separable"));
     user_error(&["perceptron", "nand"], "nand");
 }
+
+/// A linear-regression config on Hitters writing into `dir/runs/<name>`.
+fn linear_config(dir: &Path, name: &str) -> PathBuf {
+    write_config(
+        dir,
+        name,
+        "task = \"linear_regression\"\n[data]\npath = \"data/Hitters.csv\"\ntarget = \"Salary\"\n",
+    )
+}
+
+#[test]
+fn every_task_refuses_to_overwrite_a_run_without_force() {
+    let dir = common::scratch("cli-overwrite");
+    let linear = linear_config(&dir, "linear");
+    let config = linear.to_str().unwrap();
+    assert!(neurona(&["train", config]).status.success());
+    let before = std::fs::read(dir.join("runs/linear/coefficients.json")).unwrap();
+    user_error(&["train", config], "already holds a run");
+    user_error(&["train", config, "--resume"], "--force");
+    assert_eq!(
+        std::fs::read(dir.join("runs/linear/coefficients.json")).unwrap(),
+        before
+    );
+    assert!(neurona(&["train", config, "--force"]).status.success());
+    // cv writes a run too, and follows the same rules.
+    let cv = write_config(
+        &dir,
+        "linear-cv",
+        "task = \"linear_regression\"\n[data]\npath = \"data/Hitters.csv\"\ntarget = \"Salary\"\nstandardize = true\n[model]\npenalty = \"l1\"\n[cv]\nn_lambdas = 5\n",
+    );
+    let cv = cv.to_str().unwrap();
+    assert!(neurona(&["cv", cv]).status.success());
+    user_error(&["cv", cv], "already holds a run");
+    assert!(neurona(&["cv", cv, "--force"]).status.success());
+    // XOR runs train in one go: --resume is refused, not ignored.
+    let xor = std::fs::read_to_string("configs/xor.toml")
+        .unwrap()
+        .replace(
+            "dir = \"artifacts\"",
+            &format!("dir = \"{}\"", dir.join("runs").display()),
+        );
+    let xor_path = dir.join("xor.toml");
+    std::fs::write(&xor_path, xor).unwrap();
+    let xor = xor_path.to_str().unwrap();
+    assert!(neurona(&["train", xor]).status.success());
+    user_error(&["train", xor], "already holds a run");
+    user_error(&["train", xor, "--resume"], "in one go");
+}
+
+#[test]
+fn a_folder_with_other_files_or_another_kind_of_run_is_never_written() {
+    let dir = common::scratch("cli-foreign");
+    let linear = linear_config(&dir, "mine");
+    let run = dir.join("runs/mine");
+    std::fs::create_dir_all(&run).unwrap();
+    std::fs::write(run.join("thesis.tex"), "precious").unwrap();
+    let config = linear.to_str().unwrap();
+    user_error(&["train", config], "thesis.tex");
+    user_error(&["train", config, "--force"], "did not write");
+    assert_eq!(
+        std::fs::read_to_string(run.join("thesis.tex")).unwrap(),
+        "precious"
+    );
+    assert_eq!(
+        std::fs::read_dir(&run).unwrap().count(),
+        1,
+        "nothing written beside it"
+    );
+    // A linear run's folder does not take a logistic run, even with --force.
+    std::fs::remove_file(run.join("thesis.tex")).unwrap();
+    assert!(neurona(&["train", config]).status.success());
+    let logistic = write_config(
+        &dir,
+        "mine",
+        "task = \"logistic_regression\"\n[data]\npath = \"data/Default.csv\"\ntarget = \"default\"\n",
+    );
+    user_error(
+        &["train", logistic.to_str().unwrap(), "--force"],
+        "holds a linear_regression run",
+    );
+    assert!(run.join("coefficients.json").is_file());
+}
+
+#[test]
+fn a_second_process_on_the_same_run_is_refused() {
+    let dir = common::scratch("cli-lock");
+    let linear = linear_config(&dir, "busy");
+    let config = linear.to_str().unwrap();
+    assert!(neurona(&["train", config]).status.success());
+    // Another process holds the run (the lock is the OS's: released when that process ends).
+    let lock = std::fs::File::open(dir.join("runs/busy/.neurona-lock")).unwrap();
+    lock.try_lock().unwrap();
+    user_error(
+        &["train", config, "--force"],
+        "in use by another neurona process",
+    );
+    drop(lock);
+    assert!(neurona(&["train", config, "--force"]).status.success());
+}

@@ -27,6 +27,7 @@ use crate::mlp::data::{MnistData, NUM_CLASSES};
 use crate::mlp::eval::{EvalReport, evaluate_test, load_model};
 use crate::mlp::model::Mlp;
 use crate::progress::EpochRenderer;
+use crate::run_dir::Start;
 use crate::sampling::IndexDataset;
 
 /// `metrics.json` of an image run: its epochs and the final test evaluation.
@@ -98,14 +99,13 @@ impl CheckpointingStrategy for EveryEpoch {
 }
 
 /// Where a run starts: the epochs already recorded and the last loadable checkpoint (resume), or
-/// nothing (a new run, after `--force` cleared an old one).
+/// nothing (a new run).
 fn starting_point(
     config: &mut MlpConfig,
     options: TrainOptions,
 ) -> Result<(RunMetrics, Option<usize>)> {
     let run_dir = config.run_dir();
     if !options.resume {
-        crate::run_dir::start_fresh(&run_dir, options.force)?;
         return Ok((RunMetrics::default(), None));
     }
     let saved = MlpConfig::load_run(&run_dir)?;
@@ -141,6 +141,8 @@ fn starting_point(
 /// Trains the experiment; see the module docs.
 pub fn train(mut config: MlpConfig, options: TrainOptions) -> Result<TrainReport> {
     let run_dir = config.run_dir();
+    let start = Start::from_flags(options.resume, options.force);
+    let _claim = crate::run_dir::claim(&run_dir, "image_classification", start)?;
     let (mut metrics, resume_from) = starting_point(&mut config, options)?;
     let (backend, device) = crate::backend::select(config.backend, config.precision)?;
     device.seed(config.seed);

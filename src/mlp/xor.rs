@@ -15,6 +15,7 @@ use crate::mlp::config::{MlpConfig, Output};
 use crate::mlp::data::batcher::Batch;
 use crate::mlp::model::Mlp;
 use crate::numeric::{scalar, to_f64s};
+use crate::run_dir::Start;
 
 /// The truth table: `(x1, x2) → x1 XOR x2`.
 pub const TRUTH_TABLE: [([f64; 2], i64); 4] = [
@@ -65,7 +66,14 @@ fn all_right(probabilities: &[f64]) -> bool {
 
 /// Trains the configured network on XOR, full-batch, for at most `training.epochs` epochs, and
 /// writes the run: `config.toml`, `metrics.json`, `model.bpk`, `loss.svg`, `decision.svg`.
-pub fn train(config: &MlpConfig) -> Result<XorReport> {
+pub fn train(config: &MlpConfig, start: Start) -> Result<XorReport> {
+    if start == Start::Resume {
+        return Err(Error::Usage(
+            "an XOR run trains in one go (full batch, stopped when learnt): --resume does not apply; \
+             use --force to train it again"
+                .into(),
+        ));
+    }
     if config.model.output != Output::Sigmoid {
         return Err(Error::Config(
             "the XOR workshop needs model.output = \"sigmoid\" (one output unit)".into(),
@@ -73,8 +81,9 @@ pub fn train(config: &MlpConfig) -> Result<XorReport> {
     }
     let device = crate::backend::device(config.backend, config.precision)?.autodiff();
     device.seed(config.seed);
-    let (model, report) = fit(config, &device)?;
     let run_dir = config.run_dir();
+    let _claim = crate::run_dir::claim(&run_dir, "xor", start)?;
+    let (model, report) = fit(config, &device)?;
     crate::run_dir::create(&run_dir, &config.to_toml())?;
     crate::run_dir::write_json(&run_dir.join("metrics.json"), &report)?;
     let model_path = run_dir.join("model.bpk");

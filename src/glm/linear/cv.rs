@@ -15,6 +15,7 @@ use crate::glm::data::Design;
 use crate::glm::penalty::Penalty;
 use crate::glm::report::write_run;
 use crate::plot::Grid;
+use crate::run_dir::Start;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct CvReport {
@@ -147,10 +148,11 @@ fn with_lambda(config: &LinearConfig, lambda: f64) -> LinearConfig {
 
 /// `neurona cv`: runs the cross-validation, prints its summary and the refit, and writes
 /// `cv.json`, `coefficients.json` (refit), `config.toml` (with the chosen λ) and the plots.
-pub fn run(config: &LinearConfig) -> Result<CvReport> {
+pub fn run(config: &LinearConfig, start: Start) -> Result<CvReport> {
+    let run_dir = config.output.run_dir();
+    let _claim = crate::run_dir::claim(&run_dir, "linear_regression", start)?;
     let design = crate::glm::data::load(&config.data)?;
     let report = cross_validate(config, &design)?;
-    let run_dir = config.output.run_dir();
     write_run(&run_dir, &with_lambda(config, report.lambda), &report.refit)?;
     crate::run_dir::write_json(&run_dir.join("cv.json"), &report)?;
     let grid = Grid {

@@ -13,6 +13,7 @@ use crate::glm::data::Design;
 use crate::glm::learner::{self, MiniBatchSettings};
 use crate::glm::report::{announce, write_run};
 use crate::glm::solver::Loss;
+use crate::run_dir::Start;
 use config::{LinearConfig, Solver};
 use report::LinearReport;
 
@@ -41,10 +42,11 @@ pub fn fit_design(config: &LinearConfig, design: &Design) -> Result<Fit> {
 
 /// `neurona train` for a linear model: fit, print the coefficient table, write
 /// `config.toml`, `coefficients.json` and `metrics.json` into the run directory.
-pub fn train(config: &LinearConfig) -> Result<LinearReport> {
+pub fn train(config: &LinearConfig, start: Start) -> Result<LinearReport> {
+    let run_dir = config.output.run_dir();
+    let _claim = crate::run_dir::claim(&run_dir, "linear_regression", start)?;
     let design = crate::glm::data::load(&config.data)?;
     let (train, valid) = design.split(config.data.validation_fraction, config.seed);
-    let run_dir = config.output.run_dir();
     let fit = match (config.model.solver, config.solver.batch_size) {
         (Solver::Gd, Some(_)) => {
             learner::fit(&mini_batch(config, train.y.len()), &train, &valid, &run_dir)?

@@ -15,6 +15,7 @@ use crate::glm::data::Design;
 use crate::glm::penalty::Objective;
 use crate::glm::report::write_run;
 use crate::plot::Grid;
+use crate::run_dir::Start;
 
 /// The refit on all rows at the chosen strength.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -185,9 +186,10 @@ pub fn cross_validate(config: &LogisticConfig) -> Result<LogisticCvReport> {
 /// `neurona cv` for a logistic model: runs the cross-validation, prints its summary and the
 /// refit, and writes `cv.json`, `coefficients.json` and `metrics.json` (refit), `config.toml`
 /// (with the chosen strength), `path.svg` and `cv.svg`.
-pub fn run(config: &LogisticConfig) -> Result<LogisticCvReport> {
-    let report = cross_validate(config)?;
+pub fn run(config: &LogisticConfig, start: Start) -> Result<LogisticCvReport> {
     let run_dir = config.output.run_dir();
+    let _claim = crate::run_dir::claim(&run_dir, "logistic_regression", start)?;
+    let report = cross_validate(config)?;
     let chosen = at(config, report.chosen);
     match &report.refit {
         Refit::Binary(r) => write_run(&run_dir, &chosen, r)?,

@@ -16,6 +16,7 @@ use crate::glm::report::{announce, write_run};
 use crate::glm::solver::{Loss, gradient_descent};
 use crate::metrics::BinaryMetrics;
 use crate::numeric::sigmoid;
+use crate::run_dir::Start;
 use binary::{LogisticReport, newton, probabilities};
 use config::{LogisticConfig, LogisticSolver, Strategy};
 
@@ -98,7 +99,9 @@ pub fn fit(config: &LogisticConfig, design: &Design) -> Result<Fit> {
 /// `neurona train` for a logistic model: fit, print, write `config.toml`, `coefficients.json`,
 /// `metrics.json` (and for two classes `roc.svg`, plus `decision.svg` or `probability.svg`)
 /// into the run directory.
-pub fn train(config: &LogisticConfig) -> Result<()> {
+pub fn train(config: &LogisticConfig, start: Start) -> Result<()> {
+    let run_dir = config.output.run_dir();
+    let _claim = crate::run_dir::claim(&run_dir, "logistic_regression", start)?;
     let (mut design, targets) = crate::glm::data::load_labelled(&config.data)?;
     if config.model.strategy != Strategy::Binary {
         multiclass::train(config, design, &targets)?;
@@ -115,7 +118,6 @@ pub fn train(config: &LogisticConfig) -> Result<()> {
             config.model.threshold,
         )
     });
-    let run_dir = config.output.run_dir();
     write_run(&run_dir, config, &report)?;
     crate::plot::roc(
         &run_dir.join("roc.svg"),
