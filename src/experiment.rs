@@ -50,10 +50,25 @@ impl Task {
     }
 }
 
-/// Reads an experiment file's text, naming the file when it cannot.
+/// The largest experiment file read (a config is a page of TOML; this is a hundredfold).
+const MAX_CONFIG_BYTES: u64 = 1 << 20;
+
+/// Reads an experiment file's text, naming the file when it cannot. Only regular files of at
+/// most 1 MiB are read, so `/dev/zero` or a pipe cannot make neurona read forever.
 pub fn read_text(path: &Path) -> Result<String> {
-    std::fs::read_to_string(path)
-        .map_err(|e| Error::Config(format!("cannot read config {}: {e}", path.display())))
+    let cannot =
+        |why: String| Error::Config(format!("cannot read config {}: {why}", path.display()));
+    let meta = std::fs::metadata(path).map_err(|e| cannot(e.to_string()))?;
+    if !meta.is_file() {
+        return Err(cannot("not a regular file".into()));
+    }
+    if meta.len() > MAX_CONFIG_BYTES {
+        return Err(cannot(format!(
+            "{} bytes is not an experiment file (at most {MAX_CONFIG_BYTES})",
+            meta.len()
+        )));
+    }
+    std::fs::read_to_string(path).map_err(|e| cannot(e.to_string()))
 }
 
 /// The values the command line may override in any experiment.

@@ -65,23 +65,35 @@ fn draw(
     })
 }
 
-/// `(min, max)` of `values`, widened a little so nothing sits on the frame.
+/// `(min, max)` of the finite `values`, widened a little so nothing sits on the frame; a single
+/// value gets a unit-wide range, and no finite value at all `(0, 1)` (plotters cannot lay out
+/// an empty or infinite axis: it loops).
 fn range(values: impl Iterator<Item = f64>) -> (f64, f64) {
-    let (lo, hi) = values.fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), v| {
-        (lo.min(v), hi.max(v))
-    });
-    let pad = ((hi - lo) * 0.05).max(1e-12);
+    let (lo, hi) = values
+        .filter(|v| v.is_finite())
+        .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), v| {
+            (lo.min(v), hi.max(v))
+        });
+    if lo > hi {
+        return (0.0, 1.0);
+    }
+    let pad = if hi - lo > 1e-12 * lo.abs().max(hi.abs()).max(1.0) {
+        (hi - lo) * 0.05
+    } else {
+        0.5
+    };
     (lo - pad, hi + pad)
 }
 
 /// log₁₀ of each penalty strength; 0 has no logarithm and is drawn one decade below the
-/// smallest positive value.
+/// smallest positive value (at −1 when there is none).
 fn log_strengths(strengths: &[f64]) -> Vec<f64> {
     let smallest = strengths
         .iter()
         .copied()
         .filter(|l| *l > 0.0)
-        .fold(f64::INFINITY, f64::min);
+        .reduce(f64::min)
+        .unwrap_or(1.0);
     strengths
         .iter()
         .map(|&l| {

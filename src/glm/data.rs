@@ -323,6 +323,16 @@ impl Features {
             ));
         }
         let base: Vec<f64> = numeric.into_iter().map(|v| v.expect("checked")).collect();
+        if let Some(r) = base.iter().position(|v| !v.is_finite()) {
+            return Err(csv_error(
+                path,
+                format!(
+                    "column {name:?} holds {:?} (row {} of those with a target): values must be finite",
+                    values[r],
+                    r + 1
+                ),
+            ));
+        }
         for power in 1..=config.polynomial_degree as i32 {
             let source = FeatureSource::Numeric {
                 column: name.to_string(),
@@ -387,15 +397,19 @@ pub fn load_labelled(config: &TabularConfig) -> Result<(Design, Vec<(usize, Stri
 pub fn load(config: &TabularConfig) -> Result<Design> {
     let (mut design, targets) = load_labelled(config)?;
     for (i, (line, value)) in targets.iter().enumerate() {
-        design.y[i] = value.parse().map_err(|_| {
-            csv_error(
-                &config.path,
-                format!(
-                    "line {line}: target {:?} value {value:?} is not a number",
-                    config.target
-                ),
-            )
-        })?;
+        design.y[i] = value
+            .parse()
+            .ok()
+            .filter(|v: &f64| v.is_finite())
+            .ok_or_else(|| {
+                csv_error(
+                    &config.path,
+                    format!(
+                        "line {line}: target {:?} value {value:?} is not a (finite) number",
+                        config.target
+                    ),
+                )
+            })?;
     }
     Ok(design)
 }

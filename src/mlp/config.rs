@@ -260,6 +260,22 @@ impl ExperimentFile for MlpConfig {
         }
         self.data.validate()?;
         self.model.validate()?;
+        match (self.is_xor(), self.model.output) {
+            (true, Output::Sigmoid) | (false, Output::Softmax) => {}
+            (true, _) => {
+                return Err(
+                    "the XOR workshop needs model.output = \"sigmoid\" (one output unit)".into(),
+                );
+            }
+            (false, other) => {
+                return Err(format!(
+                    "model.output = \"{}\" does not fit {} classes: image classification needs \
+                     \"softmax\" (\"sigmoid\" is for two classes, \"linear\" for regression)",
+                    format!("{other:?}").to_lowercase(),
+                    crate::mlp::data::NUM_CLASSES
+                ));
+            }
+        }
         self.optimizer.validate()?;
         self.training.validate()?;
         self.output.validate()

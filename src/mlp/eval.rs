@@ -12,7 +12,7 @@ use crate::error::{Error, Result};
 use crate::metrics::{ClassMetrics, accuracy, class_metrics};
 use crate::mlp::config::MlpConfig;
 use crate::mlp::data::batcher::ImageBatcher;
-use crate::mlp::data::{MnistData, NUM_CLASSES};
+use crate::mlp::data::{MnistData, NUM_CLASSES, SIDE};
 use crate::mlp::model::Mlp;
 use crate::numeric::{scalar, to_i64s};
 
@@ -70,7 +70,7 @@ pub fn load_model(config: &MlpConfig, path: &Path, device: &Device) -> Result<Ml
             reason: "no such file".into(),
         });
     }
-    let model = config.model.init(784, NUM_CLASSES, device);
+    let model = config.model.init(SIDE * SIDE, NUM_CLASSES, device);
     model.try_load_file(path).map_err(|e| Error::Checkpoint {
         path: path.to_path_buf(),
         reason: format!(

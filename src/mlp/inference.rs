@@ -10,7 +10,7 @@ use burn::tensor::activation::softmax;
 use crate::error::{Error, Result};
 use crate::mlp::config::MlpConfig;
 use crate::mlp::data::idx::read_idx;
-use crate::mlp::data::{NUM_CLASSES, Normalization};
+use crate::mlp::data::{NUM_CLASSES, Normalization, SIDE};
 use crate::numeric::to_f64s;
 
 /// Where the images to classify come from.
@@ -48,8 +48,6 @@ impl std::fmt::Display for Prediction {
         )
     }
 }
-
-const SIDE: usize = 28;
 
 /// Classifies the images with the run's best model.
 pub fn predict(

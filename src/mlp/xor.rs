@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
 use crate::experiment::ExperimentFile;
-use crate::mlp::config::{MlpConfig, Output};
+use crate::mlp::config::MlpConfig;
 use crate::mlp::data::batcher::Batch;
 use crate::mlp::model::Mlp;
 use crate::numeric::{scalar, to_f64s};
@@ -72,11 +72,6 @@ pub fn train(config: &MlpConfig, start: Start) -> Result<XorReport> {
             "an XOR run trains in one go (full batch, stopped when learnt): --resume does not apply; \
              use --force to train it again"
                 .into(),
-        ));
-    }
-    if config.model.output != Output::Sigmoid {
-        return Err(Error::Config(
-            "the XOR workshop needs model.output = \"sigmoid\" (one output unit)".into(),
         ));
     }
     let device = crate::backend::device(config.backend, config.precision)?.autodiff();

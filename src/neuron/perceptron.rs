@@ -73,13 +73,17 @@ pub fn train(gate: Gate, epochs: usize, eta: f64) -> PerceptronRun {
     run
 }
 
+/// Four examples converge within a few epochs when they can at all; a million is only a mistake
+/// (and the per-epoch error record would grow without bound).
+pub const MAX_EPOCHS: usize = 1_000_000;
+
 /// `neurona perceptron <gate>`: trains, prints the weights and truth table, and says plainly
 /// when the gate cannot be learnt.
 pub fn run(gate: Gate, epochs: usize, eta: f64) -> Result<PerceptronRun> {
-    if epochs == 0 || !(eta.is_finite() && eta > 0.0) {
-        return Err(Error::Usage(
-            "--epochs must be ≥ 1 and --learning-rate > 0".into(),
-        ));
+    if !(1..=MAX_EPOCHS).contains(&epochs) || !(eta.is_finite() && eta > 0.0) {
+        return Err(Error::Usage(format!(
+            "--epochs must be in 1..={MAX_EPOCHS} and --learning-rate > 0 (a finite number)"
+        )));
     }
     let result = train(gate, epochs, eta);
     println!(

@@ -126,6 +126,10 @@ fn ols_inference(x: &DMatrix<f64>, y: &DVector<f64>, fit: &Fit) -> Option<Infere
     let design = x.clone().insert_column(0, 1.0);
     let inverse = design.tr_mul(&design).cholesky()?.inverse();
     let sigma2 = (y - fit.predict(x)).norm_squared() / df;
+    // A perfect fit (σ̂² = 0) has no sampling distribution to speak of: t would be ±∞.
+    if !(sigma2.is_finite() && sigma2 > 0.0) {
+        return None;
+    }
     let theta = fit.theta();
     let student = StudentsT::new(0.0, 1.0, df).ok()?;
     let std_error: Vec<f64> = (0..=p).map(|i| (sigma2 * inverse[(i, i)]).sqrt()).collect();

@@ -17,6 +17,9 @@ pub use idx::LabelledImages;
 /// Number of classes in MNIST and Fashion-MNIST.
 pub const NUM_CLASSES: usize = 10;
 
+/// Images are `SIDE × SIDE` pixels.
+pub const SIDE: usize = 28;
+
 /// A published MNIST-format data set: its four files, its mirrors and its class names.
 #[derive(Debug)]
 pub struct DatasetSpec {
@@ -261,6 +264,16 @@ impl MnistData {
         }
         if train.is_empty() || test.is_empty() {
             return Err(Error::Data(format!("{} holds no images", dir.display())));
+        }
+        for (images, path) in [(&train, &train_images), (&test, &test_images)] {
+            if (images.rows, images.cols) != (SIDE, SIDE) {
+                return Err(Error::Data(format!(
+                    "{} holds {}×{} images; the MNIST format (and the model) takes {SIDE}×{SIDE}",
+                    path.display(),
+                    images.rows,
+                    images.cols
+                )));
+            }
         }
         let (train_indices, valid_indices) = split(train.len(), config.validation_fraction, seed);
         let normalization = match (config.standardize, config.mean, config.std) {

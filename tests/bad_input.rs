@@ -1,0 +1,230 @@
+//! The bad-input suite: inputs a user can type, each answered by exit code 2 and a message that
+//! names the problem — no panic, no exit 1, no hang (every run is killed after a time limit and
+//! then fails the test). Table-driven: add a row for every input found to misbehave.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use neurona::mlp::data::idx::encode_idx;
+
+/// Runs the binary with a time limit; the exit code (None: killed) and stderr.
+fn run(args: &[&str], limit: Duration) -> (Option<i32>, String) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_neurona"))
+        .args(args)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let start = Instant::now();
+    loop {
+        if child.try_wait().unwrap().is_some() {
+            let out = child.wait_with_output().unwrap();
+            return (
+                out.status.code(),
+                String::from_utf8_lossy(&out.stderr).to_string(),
+            );
+        }
+        if start.elapsed() > limit {
+            child.kill().unwrap();
+            child.wait().unwrap();
+            return (None, String::new());
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// One case: the command line and a piece of the message it must print.
+struct Case {
+    args: Vec<String>,
+    needle: &'static str,
+}
+
+fn case(args: &[&str], needle: &'static str) -> Case {
+    Case {
+        args: args.iter().map(|a| a.to_string()).collect(),
+        needle,
+    }
+}
+
+/// An experiment file in `dir` with `body` and its runs under `dir/runs`.
+fn config(dir: &Path, name: &str, body: &str) -> String {
+    let path = dir.join(format!("{name}.toml"));
+    let text = format!(
+        "{body}\n[output]\ndir = \"{}\"\n",
+        dir.join("runs").display()
+    );
+    std::fs::write(&path, text).unwrap();
+    path.to_str().unwrap().to_string()
+}
+
+fn csv(dir: &Path, name: &str, text: &str) -> PathBuf {
+    let path = dir.join(name);
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+/// MNIST-format files of `side × side` images in a folder of their own.
+fn idx_folder(dir: &Path, side: usize) -> PathBuf {
+    let data = dir.join(format!("idx{side}"));
+    std::fs::create_dir_all(&data).unwrap();
+    let images = encode_idx(&[3, side, side], &vec![0; 3 * side * side]);
+    let labels = encode_idx(&[3], &[0, 1, 2]);
+    for (name, bytes) in [
+        ("train-images-idx3-ubyte", &images),
+        ("train-labels-idx1-ubyte", &labels),
+        ("t10k-images-idx3-ubyte", &images),
+        ("t10k-labels-idx1-ubyte", &labels),
+    ] {
+        std::fs::write(data.join(name), bytes).unwrap();
+    }
+    data
+}
+
+fn cases(dir: &Path) -> Vec<Case> {
+    let linear = |name: &str, csv: &Path, extra: &str| {
+        config(
+            dir,
+            name,
+            &format!(
+                "task = \"linear_regression\"\n[data]\npath = \"{}\"\ntarget = \"y\"\n{extra}",
+                csv.display()
+            ),
+        )
+    };
+    let inf_feature = csv(dir, "inf-x.csv", "x,y\n1,2\ninf,3\n4,5\n");
+    let inf_target = csv(dir, "inf-y.csv", "x,y\n1,2\n2,-inf\n4,5\n");
+    let fashion = "[data]\ndataset = \"fashion-mnist\"\ntrain_limit = 200\ntest_limit = 50\n";
+    let small_images = idx_folder(dir, 20);
+    vec![
+        // Values serde accepts but the model cannot use.
+        case(
+            &[
+                "train",
+                &config(
+                    dir,
+                    "sigmoid",
+                    &format!("{fashion}[model]\noutput = \"sigmoid\"\n"),
+                ),
+            ],
+            "does not fit 10 classes",
+        ),
+        case(
+            &[
+                "train",
+                &config(
+                    dir,
+                    "linear-manual",
+                    &format!(
+                        "{fashion}[model]\noutput = \"linear\"\n[training]\ngradients = \"manual\"\n"
+                    ),
+                ),
+            ],
+            "softmax",
+        ),
+        case(
+            &[
+                "gradcheck",
+                &config(
+                    dir,
+                    "gradcheck-linear",
+                    &format!("{fashion}[model]\noutput = \"linear\"\n"),
+                ),
+            ],
+            "softmax",
+        ),
+        case(
+            &[
+                "train",
+                &config(
+                    dir,
+                    "logistic-batch0",
+                    "task = \"logistic_regression\"\n[data]\npath = \"data/Default.csv\"\ntarget = \"default\"\n[model]\nsolver = \"gd\"\n[solver]\nbatch_size = 0\n",
+                ),
+            ],
+            "solver.batch_size",
+        ),
+        // Data that are not what they claim.
+        case(
+            &["train", &linear("inf-x", &inf_feature, "")],
+            "values must be finite",
+        ),
+        case(
+            &["train", &linear("inf-y", &inf_target, "")],
+            "not a (finite) number",
+        ),
+        case(
+            &[
+                "train",
+                &config(
+                    dir,
+                    "small-images",
+                    &format!("[data]\ndir = \"{}\"\n", small_images.display()),
+                ),
+            ],
+            "takes 28×28",
+        ),
+        // Files that are not experiment files.
+        case(&["train", "/dev/zero"], "not a regular file"),
+        case(&["train", dir.to_str().unwrap()], "not a regular file"),
+        // Flags out of any sensible range.
+        case(
+            &["perceptron", "xor", "--epochs", "1000000000000"],
+            "--epochs",
+        ),
+    ]
+}
+
+#[test]
+fn bad_inputs_exit_2_with_a_message_naming_the_problem() {
+    let dir = common::scratch("bad-input");
+    let mut failures = Vec::new();
+    for case in cases(&dir) {
+        let args: Vec<&str> = case.args.iter().map(String::as_str).collect();
+        let (code, stderr) = run(&args, Duration::from_secs(60));
+        let ok = code == Some(2)
+            && stderr.contains(case.needle)
+            && !stderr.contains("panicked")
+            && !stderr.contains("internal error");
+        if !ok {
+            failures.push(format!(
+                "{args:?}: exit {code:?}, expected 2 and {:?} in: {stderr}",
+                case.needle
+            ));
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+#[test]
+fn inputs_that_used_to_hang_or_panic_now_finish() {
+    let dir = common::scratch("bad-input-finish");
+    // A Lasso grid of only λ = 0 (no positive λ for the log axis of the plots) hung in plotting.
+    let lasso = config(
+        &dir,
+        "lasso-zero",
+        "task = \"linear_regression\"\n[data]\npath = \"data/Hitters.csv\"\ntarget = \"Salary\"\n[model]\npenalty = \"l1\"\n[cv]\nlambdas = [0.0]\n",
+    );
+    // A perfect fit (residuals exactly zero here) has no sampling distribution: no standard
+    // errors rather than zeros and infinite t statistics.
+    let exact = csv(&dir, "exact.csv", "x,y\n1,3\n2,5\n3,7\n4,9\n");
+    let exact = config(
+        &dir,
+        "exact",
+        &format!(
+            "task = \"linear_regression\"\n[data]\npath = \"{}\"\ntarget = \"y\"\n",
+            exact.display()
+        ),
+    );
+    for args in [vec!["cv", lasso.as_str()], vec!["train", exact.as_str()]] {
+        let (code, stderr) = run(&args, Duration::from_secs(60));
+        assert_eq!(code, Some(0), "{args:?}: {stderr}");
+    }
+    let coefficients = std::fs::read_to_string(dir.join("runs/exact/coefficients.json")).unwrap();
+    assert!(
+        coefficients.contains("\"std_error\": null"),
+        "{coefficients}"
+    );
+}
