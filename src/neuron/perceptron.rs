@@ -80,7 +80,7 @@ pub const MAX_EPOCHS: usize = 1_000_000;
 /// `neurona perceptron <gate>`: trains, prints the weights and truth table, and says plainly
 /// when the gate cannot be learnt.
 pub fn run(gate: Gate, epochs: usize, eta: f64) -> Result<PerceptronRun> {
-    if !(1..=MAX_EPOCHS).contains(&epochs) || !(eta.is_finite() && eta > 0.0) {
+    if !((1..=MAX_EPOCHS).contains(&epochs) && eta.is_finite() && eta > 0.0) {
         return Err(Error::Usage(format!(
             "--epochs must be in 1..={MAX_EPOCHS} and --learning-rate > 0 (a finite number)"
         )));
