@@ -30,7 +30,8 @@ pub struct EpochRecord {
     /// Fraction in [0, 1]; absent for regression.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub train_accuracy: Option<f64>,
-    pub valid_loss: f64,
+    /// Absent (`null`) when no rows are held out for validation.
+    pub valid_loss: Option<f64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub valid_accuracy: Option<f64>,
     /// Wall-clock seconds for the epoch, training and validation together.
@@ -46,7 +47,8 @@ pub struct RunMetrics<T> {
     pub device: String,
     pub precision: String,
     pub epochs: Vec<EpochRecord>,
-    /// Epoch with the lowest validation loss; its weights are `model.bpk`.
+    /// Epoch with the lowest validation loss (training loss without validation rows); its
+    /// weights are `model.bpk`.
     pub best_epoch: Option<usize>,
     /// In-process evaluation of `model.bpk` on the test set right after training.
     pub test: Option<T>,
@@ -78,11 +80,15 @@ impl<T: Serialize + DeserializeOwned> RunMetrics<T> {
         })
     }
 
-    /// The epoch with the lowest validation loss (the first one on ties).
+    /// The epoch with the lowest validation loss, or with the lowest training loss when no
+    /// rows are held out for validation (the first one on ties).
     pub fn best(&self) -> Option<&EpochRecord> {
-        self.epochs
-            .iter()
-            .min_by(|a, b| a.valid_loss.total_cmp(&b.valid_loss))
+        let validated = self.epochs.iter().all(|e| e.valid_loss.is_some());
+        let key = |e: &EpochRecord| match e.valid_loss {
+            Some(v) if validated => v,
+            _ => e.train_loss,
+        };
+        self.epochs.iter().min_by(|a, b| key(a).total_cmp(&key(b)))
     }
 
     pub fn save(&self, path: &Path) -> Result<()> {
@@ -102,7 +108,7 @@ pub type SharedMetrics<T> = Arc<Mutex<RunMetrics<T>>>;
 struct EpochValues {
     train_loss: f64,
     train_accuracy: Option<f64>,
-    valid_loss: f64,
+    valid_loss: Option<f64>,
     valid_accuracy: Option<f64>,
 }
 
@@ -141,9 +147,9 @@ impl<T> EpochRenderer<T> {
         let c = &mut self.current;
         match (name.as_str(), valid) {
             ("Loss", false) => c.train_loss = value,
-            ("Loss", true) => c.valid_loss = value,
+            ("Loss", true) => c.valid_loss = Some(value).filter(|v| v.is_finite()),
             ("Accuracy", false) => c.train_accuracy = Some(value / 100.0),
-            ("Accuracy", true) => c.valid_accuracy = Some(value / 100.0),
+            ("Accuracy", true) => c.valid_accuracy = Some(value / 100.0).filter(|v| v.is_finite()),
             _ => {}
         }
     }
@@ -203,25 +209,36 @@ impl<T: Report> TrainingProgressLogger for EpochRenderer<T> {
 
     fn update_epoch(&mut self, epoch: usize) {
         let c = std::mem::take(&mut self.current);
+        let seconds = self.epoch_started.elapsed().as_secs_f64();
+        self.epoch_started = Instant::now();
+        if !c.train_loss.is_finite() {
+            // A diverged epoch is not a result: it is not recorded (the learner stops on it).
+            println!(
+                "epoch {epoch:>3}/{}  train loss {}: diverged",
+                self.total_epochs, c.train_loss
+            );
+            return;
+        }
         let record = EpochRecord {
             epoch,
             train_loss: c.train_loss,
             train_accuracy: c.train_accuracy,
             valid_loss: c.valid_loss,
             valid_accuracy: c.valid_accuracy,
-            seconds: self.epoch_started.elapsed().as_secs_f64(),
+            seconds,
         };
-        self.epoch_started = Instant::now();
         let accuracy =
             |a: Option<f64>| a.map_or(String::new(), |a| format!(" acc {:6.2}%", 100.0 * a));
+        let valid = record
+            .valid_loss
+            .map_or("no validation rows".to_string(), |v| {
+                format!("valid loss {v:.4}{}", accuracy(record.valid_accuracy))
+            });
         let line = format!(
-            "epoch {epoch:>3}/{}  train loss {:.4}{}  valid loss {:.4}{}  {:.2}s",
+            "epoch {epoch:>3}/{}  train loss {:.4}{}  {valid}  {seconds:.2}s",
             self.total_epochs,
             record.train_loss,
             accuracy(record.train_accuracy),
-            record.valid_loss,
-            accuracy(record.valid_accuracy),
-            record.seconds
         );
         let mut metrics = self.metrics.lock().expect("metrics lock");
         metrics.epochs.retain(|r| r.epoch < epoch);

@@ -213,3 +213,54 @@ fn early_stopping_ends_the_run_after_patience_epochs_without_improvement() {
     assert!(last < 12, "ran all {last} epochs");
     assert_eq!(report.metrics.best_epoch, Some(last - 2));
 }
+
+#[test]
+fn a_diverging_run_stops_with_an_error_and_keeps_no_nan_model() {
+    let out = common::scratch("train-diverge");
+    let mut config = subset_config(&out, "diverge", 3);
+    config.data.train_limit = Some(1000);
+    config.optimizer.kind = neurona::mlp::config::OptimizerKind::Sgd;
+    config.optimizer.learning_rate = 1e6;
+    let err = train(config, TrainOptions::default()).unwrap_err();
+    assert!(matches!(err, Error::Config(_)), "{err}");
+    assert!(err.to_string().contains("diverged at epoch"), "{err}");
+    let run = out.join("diverge");
+    assert!(
+        !run.join("model.bpk").exists(),
+        "no model from a diverged run"
+    );
+    // What was recorded stays readable (no nulls for NaN), so the run can be resumed.
+    if run.join("metrics.json").exists() {
+        let metrics = RunMetrics::load(&run.join("metrics.json")).unwrap();
+        assert!(metrics.epochs.iter().all(|e| e.train_loss.is_finite()));
+    }
+}
+
+#[test]
+fn without_validation_rows_the_best_epoch_is_chosen_by_training_loss() {
+    let out = common::scratch("train-novalid");
+    let mut config = subset_config(&out, "novalid", 2);
+    config.data.validation_fraction = 0.0;
+    train(config.clone(), TrainOptions::default()).unwrap();
+    let run = out.join("novalid");
+    let metrics = RunMetrics::load(&run.join("metrics.json")).unwrap();
+    assert!(metrics.epochs.iter().all(|e| e.valid_loss.is_none()));
+    let lowest = metrics
+        .epochs
+        .iter()
+        .min_by(|a, b| a.train_loss.total_cmp(&b.train_loss))
+        .unwrap()
+        .epoch;
+    assert_eq!(metrics.best_epoch, Some(lowest));
+    // The record loads, so the run resumes.
+    config.training.epochs = 3;
+    let resumed = train(
+        config,
+        TrainOptions {
+            resume: true,
+            force: false,
+        },
+    )
+    .unwrap();
+    assert_eq!(resumed.metrics.epochs.len(), 3);
+}

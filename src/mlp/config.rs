@@ -269,15 +269,21 @@ impl ExperimentFile for MlpConfig {
             }
             (false, other) => {
                 return Err(format!(
-                    "model.output = \"{}\" does not fit {} classes: image classification needs \
+                    "model.output = \"{}\" does not fit 10 classes: image classification needs \
                      \"softmax\" (\"sigmoid\" is for two classes, \"linear\" for regression)",
-                    format!("{other:?}").to_lowercase(),
-                    crate::mlp::data::NUM_CLASSES
+                    format!("{other:?}").to_lowercase()
                 ));
             }
         }
         self.optimizer.validate()?;
         self.training.validate()?;
+        if self.training.early_stopping_patience.is_some() && self.data.validation_fraction == 0.0 {
+            return Err(
+                "training.early_stopping_patience watches the validation loss: it needs \
+                 data.validation_fraction > 0"
+                    .into(),
+            );
+        }
         self.output.validate()
     }
 

@@ -13,10 +13,10 @@ use burn::prelude::*;
 use burn::store::ModuleRecord;
 use burn::train::checkpoint::{CheckpointingAction, CheckpointingStrategy};
 use burn::train::metric::store::{Aggregate, Direction, EventStoreClient, Split};
-use burn::train::metric::{AccuracyMetric, LossMetric};
+use burn::train::metric::{AccuracyMetric, LossMetric, Metric};
 use burn::train::{
-    ClassificationOutput, InferenceStep, Learner, MetricEarlyStoppingStrategy, StoppingCondition,
-    SupervisedTraining, TrainOutput, TrainStep,
+    ClassificationOutput, EarlyStoppingStrategy, InferenceStep, Learner,
+    MetricEarlyStoppingStrategy, StoppingCondition, SupervisedTraining, TrainOutput, TrainStep,
 };
 
 use crate::error::{Error, Result};
@@ -95,6 +95,28 @@ impl CheckpointingStrategy for EveryEpoch {
         _store: &EventStoreClient,
     ) -> Vec<CheckpointingAction> {
         vec![CheckpointingAction::Save]
+    }
+}
+
+/// Stops the learner when an epoch's training loss is not finite (recording the epoch), and
+/// otherwise as `training.early_stopping_patience` says.
+#[derive(Clone)]
+struct Watch {
+    patience: Option<MetricEarlyStoppingStrategy>,
+    diverged: Arc<Mutex<Option<usize>>>,
+}
+
+impl EarlyStoppingStrategy for Watch {
+    fn should_stop(&mut self, epoch: usize, store: &EventStoreClient) -> bool {
+        let name = LossMetric::new().name();
+        let loss = store.find_metric(&name, epoch, Aggregate::Mean, &Split::Train);
+        if loss.is_some_and(|l| !l.is_finite()) {
+            *self.diverged.lock().expect("divergence lock") = Some(epoch);
+            return true;
+        }
+        self.patience
+            .as_mut()
+            .is_some_and(|p| p.should_stop(epoch, store))
     }
 }
 
@@ -212,21 +234,34 @@ fn launch(
     if let Some(epoch) = resume_from {
         training = training.checkpoint(epoch);
     }
-    if let Some(n_epochs) = config.training.early_stopping_patience {
-        training = training.early_stopping(MetricEarlyStoppingStrategy::new(
-            &LossMetric::new(),
-            Aggregate::Mean,
-            Direction::Lowest,
-            Split::Valid,
-            StoppingCondition::NoImprovementSince { n_epochs },
-        ));
-    }
+    let watch = Watch {
+        patience: config.training.early_stopping_patience.map(|n_epochs| {
+            MetricEarlyStoppingStrategy::new(
+                &LossMetric::new(),
+                Aggregate::Mean,
+                Direction::Lowest,
+                Split::Valid,
+                StoppingCondition::NoImprovementSince { n_epochs },
+            )
+        }),
+        diverged: Arc::new(Mutex::new(None)),
+    };
+    let diverged = watch.diverged.clone();
+    training = training.early_stopping(watch);
     let steps_per_epoch = data.train_indices.len().div_ceil(batch_size);
     let optimizer = &config.optimizer;
     let schedule = optimizer.schedule(steps_per_epoch * config.training.epochs)?;
     let result = training.launch(Learner::new(model, optimizer.init(), schedule));
     if let Some(error) = result.error {
         return Err(Error::Internal(format!("training failed: {error}")));
+    }
+    if let Some(epoch) = *diverged.lock().expect("divergence lock") {
+        return Err(Error::Config(format!(
+            "training diverged at epoch {epoch}: the training loss is not finite, so no model was \
+             kept from that epoch; lower optimizer.learning_rate (now {}) and resume from the last \
+             finite epoch with --resume, or start over with --force",
+            optimizer.learning_rate
+        )));
     }
     let metrics = shared.lock().expect("metrics lock").clone();
     Ok((result.model, metrics))
