@@ -264,3 +264,33 @@ fn without_validation_rows_the_best_epoch_is_chosen_by_training_loss() {
     .unwrap();
     assert_eq!(resumed.metrics.epochs.len(), 3);
 }
+
+#[test]
+fn a_run_stopped_before_its_test_evaluation_is_finished_by_resume() {
+    let out = common::scratch("train-finish");
+    let done = train(subset_config(&out, "finish", 2), TrainOptions::default()).unwrap();
+    let run = out.join("finish");
+    // As if killed after the last epoch's checkpoint, before the evaluation: no model.bpk and
+    // no test record.
+    std::fs::remove_file(run.join("model.bpk")).unwrap();
+    let mut metrics = RunMetrics::load(&run.join("metrics.json")).unwrap();
+    metrics.test = None;
+    metrics.save(&run.join("metrics.json")).unwrap();
+    let resume = TrainOptions {
+        resume: true,
+        force: false,
+    };
+    let finished = train(subset_config(&out, "finish", 2), resume).unwrap();
+    assert_eq!(finished.metrics.epochs, done.metrics.epochs);
+    assert_eq!(finished.test.confusion, done.test.confusion);
+    assert!(run.join("model.bpk").is_file());
+    // Without metrics.json the checkpoints cannot be matched to epochs: refused, not restarted.
+    std::fs::remove_file(run.join("metrics.json")).unwrap();
+    let err = train(subset_config(&out, "finish", 3), resume).unwrap_err();
+    assert!(err.to_string().contains("no metrics.json"), "{err}");
+    // Nor can another precision resume the run.
+    let mut f64_config = subset_config(&out, "finish", 3);
+    f64_config.precision = neurona::backend::Precision::F64;
+    let err = train(f64_config, resume).unwrap_err();
+    assert!(err.to_string().contains("precision"), "{err}");
+}

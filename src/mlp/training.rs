@@ -84,6 +84,15 @@ pub fn last_checkpoint(run_dir: &Path, max: usize) -> Option<usize> {
     })
 }
 
+/// Whether the run has any model checkpoint at all.
+fn has_checkpoints(run_dir: &Path) -> bool {
+    std::fs::read_dir(run_dir.join("checkpoint")).is_ok_and(|entries| {
+        entries
+            .flatten()
+            .any(|e| e.file_name().to_string_lossy().starts_with("model-"))
+    })
+}
+
 /// Saves every epoch; pruning waits until the run ends, when the best epoch is known for sure
 /// (also across resumes, which burn-train's metric strategy does not see).
 struct EveryEpoch;
@@ -131,9 +140,12 @@ fn starting_point(
         return Ok((RunMetrics::default(), None));
     }
     let saved = MlpConfig::load_run(&run_dir)?;
-    if saved.model != config.model || saved.data.dataset != config.data.dataset {
+    if saved.model != config.model
+        || saved.data.dataset != config.data.dataset
+        || saved.precision != config.precision
+    {
         return Err(Error::Usage(format!(
-            "cannot resume {}: its [model] or data set differs from this config's",
+            "cannot resume {}: its [model], data set or precision differs from this config's",
             run_dir.display()
         )));
     }
@@ -143,14 +155,22 @@ fn starting_point(
     let metrics_path = run_dir.join("metrics.json");
     let mut metrics = if metrics_path.is_file() {
         RunMetrics::load(&metrics_path)?
+    } else if has_checkpoints(&run_dir) {
+        // Without the record, the checkpoints cannot be matched to completed epochs.
+        return Err(Error::Data(format!(
+            "{} has checkpoints but no metrics.json, so which epochs completed is unknown; \
+             start over with --force",
+            run_dir.display()
+        )));
     } else {
         RunMetrics::default()
     };
     let resume_from = last_checkpoint(&run_dir, metrics.epochs.len());
     metrics.epochs.retain(|r| Some(r.epoch) <= resume_from);
-    metrics.test = None;
+    let evaluated = metrics.test.take().is_some();
     if let Some(done) = resume_from
         && done >= config.training.epochs
+        && evaluated
     {
         return Err(Error::Usage(format!(
             "{} already completed {done} epochs; raise training.epochs to continue it",
@@ -189,7 +209,14 @@ pub fn train(mut config: MlpConfig, options: TrainOptions) -> Result<TrainReport
         metrics.device,
         run_dir.display()
     );
-    let (model, metrics) = launch(&config, &data, &device, metrics, resume_from)?;
+    let (model, metrics) = match resume_from {
+        // Every epoch completed, but the run stopped before its test evaluation: finish it.
+        Some(done) if done >= config.training.epochs => {
+            let last = checkpoint_path(&run_dir, "model", done);
+            (load_model(&config, &last, &device)?, metrics)
+        }
+        _ => launch(&config, &data, &device, metrics, resume_from)?,
+    };
     finish(&config, &data, &device, model, metrics)
 }
 
