@@ -28,10 +28,19 @@ pub enum Precision {
 }
 
 impl Precision {
-    fn dtype(self) -> FloatDType {
+    /// The float type of every tensor at this precision.
+    pub fn dtype(self) -> FloatDType {
         match self {
             Precision::F32 => FloatDType::F32,
             Precision::F64 => FloatDType::F64,
+        }
+    }
+
+    /// Bytes per float.
+    pub fn bytes(self) -> usize {
+        match self {
+            Precision::F32 => 4,
+            Precision::F64 => 8,
         }
     }
 }

@@ -166,6 +166,18 @@ fn cases(dir: &Path) -> Vec<Case> {
             ],
             "takes 28×28",
         ),
+        // Resources out of reach: 10¹⁰ parameters would abort on allocation.
+        case(
+            &[
+                "train",
+                &config(
+                    dir,
+                    "huge",
+                    &format!("{fashion}[model]\nhidden = [100000, 100000]\n"),
+                ),
+            ],
+            "parameters",
+        ),
         // Files that are not experiment files.
         case(&["train", "/dev/zero"], "not a regular file"),
         case(&["train", dir.to_str().unwrap()], "not a regular file"),
@@ -227,4 +239,30 @@ fn inputs_that_used_to_hang_or_panic_now_finish() {
         coefficients.contains("\"std_error\": null"),
         "{coefficients}"
     );
+}
+
+#[test]
+fn a_checkpoint_of_another_precision_is_refused() {
+    let dir = common::scratch("bad-input-precision");
+    let body = "[data]\ndataset = \"fashion-mnist\"\ntrain_limit = 300\ntest_limit = 50\n[model]\nhidden = [8]\n[training]\nepochs = 1\n";
+    let f32_run = config(&dir, "f32", body);
+    let f64_run = config(&dir, "f64", &format!("precision = \"f64\"\n{body}"));
+    for run in [&f32_run, &f64_run] {
+        assert_eq!(run_ok(&["train", run]), Some(0));
+    }
+    let f32_model = dir.join("runs/f32/model.bpk");
+    let f64_dir = dir.join("runs/f64");
+    let args = [
+        "eval",
+        f64_dir.to_str().unwrap(),
+        "--checkpoint",
+        f32_model.to_str().unwrap(),
+    ];
+    let (code, stderr) = run(&args, Duration::from_secs(60));
+    assert_eq!(code, Some(2), "{stderr}");
+    assert!(stderr.contains("holds F32 weights"), "{stderr}");
+}
+
+fn run_ok(args: &[&str]) -> Option<i32> {
+    run(args, Duration::from_secs(120)).0
 }

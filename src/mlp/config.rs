@@ -352,6 +352,15 @@ impl DataConfig {
 }
 
 impl ModelConfig {
+    /// Weights and biases of the network for `inputs` inputs and `outputs` output units.
+    pub fn parameter_count(&self, inputs: usize, outputs: usize) -> u128 {
+        let mut widths = vec![inputs as u128];
+        widths.extend(self.hidden.iter().map(|&w| w as u128));
+        widths.push(outputs as u128);
+        let bias = u128::from(self.bias);
+        widths.windows(2).map(|w| w[0] * w[1] + bias * w[1]).sum()
+    }
+
     fn validate(&self) -> Result<(), String> {
         if let Some(i) = self.hidden.iter().position(|&w| w == 0) {
             return Err(format!(

@@ -6,6 +6,7 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 
 use burn::prelude::*;
+use burn::tensor::DType;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
@@ -62,22 +63,34 @@ pub fn evaluate(
     }
 }
 
-/// Loads weights from `path` into a freshly built model of `config`'s architecture.
+/// Loads weights from `path` into a freshly built model of `config`'s architecture and
+/// precision.
 pub fn load_model(config: &MlpConfig, path: &Path, device: &Device) -> Result<Mlp> {
+    let bad = |reason: String| Error::Checkpoint {
+        path: path.to_path_buf(),
+        reason,
+    };
     if !path.is_file() {
-        return Err(Error::Checkpoint {
-            path: path.to_path_buf(),
-            reason: "no such file".into(),
-        });
+        return Err(bad("no such file".into()));
     }
     let model = config.model.init(SIDE * SIDE, NUM_CLASSES, device);
-    model.try_load_file(path).map_err(|e| Error::Checkpoint {
-        path: path.to_path_buf(),
-        reason: format!(
+    let model = model.try_load_file(path).map_err(|e| {
+        bad(format!(
             "does not fit the model in the run's config (hidden = {:?}): {e}",
             config.model.hidden
-        ),
-    })
+        ))
+    })?;
+    // Weights of another precision load, but the first matrix product would panic.
+    let expected = DType::from(config.precision.dtype());
+    let found = model.weight_dtype();
+    if found != expected {
+        return Err(bad(format!(
+            "holds {found:?} weights, but the run computes in {:?} (precision = \"{}\")",
+            expected,
+            format!("{:?}", config.precision).to_lowercase()
+        )));
+    }
+    Ok(model)
 }
 
 /// `neurona eval`: reloads a run's config and weights (best model unless `checkpoint` is given),

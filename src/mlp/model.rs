@@ -96,6 +96,16 @@ impl Mlp {
         self.output_kind
     }
 
+    /// The float type of the weights (that of the first layer; a module holds one).
+    pub fn weight_dtype(&self) -> burn::tensor::DType {
+        self.layers()
+            .next()
+            .expect("a network has an output layer")
+            .weight
+            .val()
+            .dtype()
+    }
+
     /// How the training step computes its gradients.
     pub fn gradients(&self) -> Gradients {
         self.gradients

@@ -182,6 +182,7 @@ fn starting_point(
 
 /// Trains the experiment; see the module docs.
 pub fn train(mut config: MlpConfig, options: TrainOptions) -> Result<TrainReport> {
+    check_memory(&config)?;
     let run_dir = config.run_dir();
     let start = Start::from_flags(options.resume, options.force);
     let _claim = crate::run_dir::claim(&run_dir, "image_classification", start)?;
@@ -218,6 +219,38 @@ pub fn train(mut config: MlpConfig, options: TrainOptions) -> Result<TrainReport
         _ => launch(&config, &data, &device, metrics, resume_from)?,
     };
     finish(&config, &data, &device, model, metrics)
+}
+
+/// Refuses a network whose training state (weights, gradients and two optimizer moments per
+/// parameter) cannot fit in the memory available now, before anything is allocated or written:
+/// the allocation would abort the process.
+fn check_memory(config: &MlpConfig) -> Result<()> {
+    let inputs = crate::mlp::data::SIDE * crate::mlp::data::SIDE;
+    let parameters = config.model.parameter_count(inputs, NUM_CLASSES);
+    let needed = parameters * 4 * config.precision.bytes() as u128;
+    let Some(available) = available_memory() else {
+        return Ok(());
+    };
+    if needed > available {
+        let gib = |bytes: u128| bytes as f64 / f64::from(1u32 << 30);
+        return Err(Error::Config(format!(
+            "model.hidden = {:?} has {parameters} parameters: training them needs about {:.1} GiB \
+             (weights, gradients, optimizer state), more than the {:.1} GiB of memory available; \
+             use fewer or narrower hidden layers",
+            config.model.hidden,
+            gib(needed),
+            gib(available)
+        )));
+    }
+    Ok(())
+}
+
+/// `MemAvailable` of /proc/meminfo (Linux), in bytes.
+fn available_memory() -> Option<u128> {
+    let info = std::fs::read_to_string("/proc/meminfo").ok()?;
+    let line = info.lines().find(|l| l.starts_with("MemAvailable:"))?;
+    let kib: u128 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib * 1024)
 }
 
 /// Runs burn-train's learner over the remaining epochs; returns the final model and the
