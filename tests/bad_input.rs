@@ -266,3 +266,47 @@ fn a_checkpoint_of_another_precision_is_refused() {
 fn run_ok(args: &[&str]) -> Option<i32> {
     run(args, Duration::from_secs(120)).0
 }
+
+/// A grey PNG whose header declares `width × height` but which holds the pixels of a 28×28
+/// image: what a decoder must refuse from the header alone.
+fn png_declaring(width: u32, height: u32) -> Vec<u8> {
+    let mut bytes = Vec::new();
+    let mut encoder = png::Encoder::new(&mut bytes, 28, 28);
+    encoder.set_color(png::ColorType::Grayscale);
+    encoder.set_depth(png::BitDepth::Eight);
+    encoder
+        .write_header()
+        .unwrap()
+        .write_image_data(&[0; 28 * 28])
+        .unwrap();
+    // IHDR starts after the 8-byte signature and the chunk length: type at 12, data at 16.
+    bytes[16..20].copy_from_slice(&width.to_be_bytes());
+    bytes[20..24].copy_from_slice(&height.to_be_bytes());
+    let mut crc = flate2::Crc::new();
+    crc.update(&bytes[12..29]);
+    bytes[29..33].copy_from_slice(&crc.sum().to_be_bytes());
+    bytes
+}
+
+#[test]
+fn a_huge_image_is_refused_from_its_header() {
+    let dir = common::scratch("bad-input-image");
+    let body = "[data]\ndataset = \"fashion-mnist\"\ntrain_limit = 300\ntest_limit = 50\n[model]\nhidden = [8]\n[training]\nepochs = 1\n";
+    let tiny = config(&dir, "tiny", body);
+    assert_eq!(run_ok(&["train", &tiny]), Some(0));
+    let huge = dir.join("huge.png");
+    std::fs::write(&huge, png_declaring(20_000, 20_000)).unwrap();
+    let pgm = dir.join("huge.pgm");
+    std::fs::write(&pgm, b"P5 20000 20000 255\n").unwrap();
+    let run_dir = dir.join("runs/tiny");
+    for image in [&huge, &pgm] {
+        let args = [
+            "predict",
+            run_dir.to_str().unwrap(),
+            image.to_str().unwrap(),
+        ];
+        let (code, stderr) = run(&args, Duration::from_secs(20));
+        assert_eq!(code, Some(2), "{stderr}");
+        assert!(stderr.contains("it is 20000×20000"), "{stderr}");
+    }
+}

@@ -138,3 +138,26 @@ fn reads_debian_fashion_mnist() {
     // The first training label of Fashion-MNIST is 9 (ankle boot), the first test label 9 too.
     assert_eq!((train.labels[0], test.labels[0]), (9, 9));
 }
+
+#[test]
+fn multi_member_gzip_reads_whole_and_an_inflating_file_is_stopped_at_its_declared_length() {
+    let dir = common::scratch("idx-members");
+    let idx = encode_idx(&[3, 2, 2], &[1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12]);
+    // gzip allows several members one after another (as `cat a.gz b.gz` makes).
+    let (head, tail) = idx.split_at(9);
+    let mut members = gzip(head);
+    members.extend(gzip(tail));
+    std::fs::write(dir.join("members.gz"), members).unwrap();
+    assert_eq!(
+        read_idx(&dir.join("members.gz")).unwrap(),
+        parse_idx(&idx).unwrap()
+    );
+    // 12 declared data bytes followed by 200 MB of zeros (a 200 kB file): rejected after
+    // reading at most one byte beyond the declared length.
+    let mut bomb = idx.clone();
+    bomb.extend(std::iter::repeat_n(0u8, 200 << 20));
+    std::fs::write(dir.join("bomb.gz"), gzip(&bomb)).unwrap();
+    assert!(std::fs::metadata(dir.join("bomb.gz")).unwrap().len() < 1 << 20);
+    let err = read_idx(&dir.join("bomb.gz")).unwrap_err().to_string();
+    assert!(err.contains("more data than the 12 bytes"), "{err}");
+}

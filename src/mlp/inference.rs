@@ -111,27 +111,44 @@ fn bad_image(path: &Path, reason: impl std::fmt::Display) -> Error {
 /// Reads a 28×28 image as grey bytes (0 = black), from PNG (any colour type, converted to
 /// luminance) or PGM (P2/P5).
 pub fn read_image(path: &Path) -> Result<Vec<u8>> {
-    let bytes = std::fs::read(path).map_err(Error::io(path))?;
-    let (width, height, grey) = if bytes.starts_with(b"\x89PNG") {
-        decode_png(&bytes).map_err(|e| bad_image(path, e))?
-    } else if bytes.starts_with(b"P5") || bytes.starts_with(b"P2") {
-        decode_pgm(&bytes).map_err(|e| bad_image(path, e))?
-    } else {
-        return Err(bad_image(path, "not a PNG or PGM (P2/P5) file"));
-    };
-    if (width, height) != (SIDE, SIDE) {
+    let size = std::fs::metadata(path).map_err(Error::io(path))?.len();
+    if size > MAX_IMAGE_BYTES {
         return Err(bad_image(
             path,
-            format!("it is {width}×{height}; the model takes {SIDE}×{SIDE} images"),
+            format!("{size} bytes is far more than a {SIDE}×{SIDE} grey image needs"),
         ));
     }
-    Ok(grey)
+    let bytes = std::fs::read(path).map_err(Error::io(path))?;
+    let grey = if bytes.starts_with(b"\x89PNG") {
+        decode_png(&bytes)
+    } else if bytes.starts_with(b"P5") || bytes.starts_with(b"P2") {
+        decode_pgm(&bytes)
+    } else {
+        Err("not a PNG or PGM (P2/P5) file".into())
+    };
+    grey.map_err(|e| bad_image(path, e))
 }
 
-fn decode_png(bytes: &[u8]) -> Result<(usize, usize, Vec<u8>), String> {
+/// The largest image file read: a 28×28 image is a few kB in any of the formats.
+const MAX_IMAGE_BYTES: u64 = 16 << 20;
+
+/// Checks an image's size from its header, before any pixel is decoded.
+fn expect_side(width: usize, height: usize) -> Result<(), String> {
+    if (width, height) == (SIDE, SIDE) {
+        Ok(())
+    } else {
+        Err(format!(
+            "it is {width}×{height}; the model takes {SIDE}×{SIDE} images"
+        ))
+    }
+}
+
+fn decode_png(bytes: &[u8]) -> Result<Vec<u8>, String> {
     let mut decoder = png::Decoder::new(BufReader::new(std::io::Cursor::new(bytes)));
     decoder.set_transformations(png::Transformations::normalize_to_color8());
     let mut reader = decoder.read_info().map_err(|e| e.to_string())?;
+    let header = reader.info();
+    expect_side(header.width as usize, header.height as usize)?;
     let mut buf = vec![0; reader.output_buffer_size().ok_or("image too large")?];
     let info = reader.next_frame(&mut buf).map_err(|e| e.to_string())?;
     let channels = info.color_type.samples();
@@ -143,10 +160,10 @@ fn decode_png(bytes: &[u8]) -> Result<(usize, usize, Vec<u8>), String> {
         .chunks_exact(channels)
         .map(luminance)
         .collect();
-    Ok((info.width as usize, info.height as usize, grey))
+    Ok(grey)
 }
 
-fn decode_pgm(bytes: &[u8]) -> Result<(usize, usize, Vec<u8>), String> {
+fn decode_pgm(bytes: &[u8]) -> Result<Vec<u8>, String> {
     // Header: magic, width, height, maxval as whitespace-separated tokens, '#' comments to end of line.
     let mut pos = 2;
     let mut fields = [0usize; 3];
@@ -173,10 +190,11 @@ fn decode_pgm(bytes: &[u8]) -> Result<(usize, usize, Vec<u8>), String> {
             .ok_or("malformed PGM header")?;
     }
     let [width, height, maxval] = fields;
+    expect_side(width, height)?;
     if maxval == 0 || maxval > 255 {
         return Err(format!("PGM maxval {maxval} is not in 1..=255"));
     }
-    let count = width.checked_mul(height).ok_or("PGM size overflows")?;
+    let count = SIDE * SIDE;
     let raw: Vec<usize> = if bytes[1] == b'5' {
         let data = bytes
             .get(pos + 1..pos + 1 + count)
@@ -198,11 +216,7 @@ fn decode_pgm(bytes: &[u8]) -> Result<(usize, usize, Vec<u8>), String> {
     if raw.iter().any(|&v| v > maxval) {
         return Err(format!("PGM pixel above maxval {maxval}"));
     }
-    Ok((
-        width,
-        height,
-        raw.iter().map(|&v| (v * 255 / maxval) as u8).collect(),
-    ))
+    Ok(raw.iter().map(|&v| (v * 255 / maxval) as u8).collect())
 }
 
 fn idx_image(path: &Path, index: usize) -> Result<Vec<u8>> {

@@ -3,7 +3,7 @@
 //! Only unsigned bytes (type 0x08) occur in these data sets. Files may be gzipped.
 //! Every inconsistency is an error naming the file: nothing is padded, cut or guessed.
 
-use std::io::Read;
+use std::io::{BufReader, Read, Seek, SeekFrom};
 use std::path::Path;
 
 use crate::error::{Error, Result};
@@ -18,18 +18,52 @@ pub struct IdxArray {
     pub data: Vec<u8>,
 }
 
-/// Reads an IDX file, gunzipping it when it starts with the gzip magic.
+/// Reads an IDX file, gunzipping it (all gzip members) when it starts with the gzip magic. The
+/// header is read first and then at most the data bytes it declares (and one more, to notice
+/// extra data), so a small file that inflates to gigabytes is never read whole.
 pub fn read_idx(path: &Path) -> Result<IdxArray> {
-    let raw = std::fs::read(path).map_err(Error::io(path))?;
-    let bytes = if raw.starts_with(&GZIP_MAGIC) {
-        let mut out = Vec::new();
-        flate2::read::GzDecoder::new(raw.as_slice())
-            .read_to_end(&mut out)
-            .map_err(|e| bad(path, format!("corrupt gzip stream: {e}")))?;
-        out
+    let mut file = std::fs::File::open(path).map_err(Error::io(path))?;
+    let mut magic = [0u8; 2];
+    let gzipped = file.read_exact(&mut magic).is_ok() && magic == GZIP_MAGIC;
+    file.seek(SeekFrom::Start(0)).map_err(Error::io(path))?;
+    let reader = BufReader::new(file);
+    let mut reader: Box<dyn Read> = if gzipped {
+        Box::new(flate2::read::MultiGzDecoder::new(reader))
     } else {
-        raw
+        Box::new(reader)
     };
+    let inflate = |e: std::io::Error| {
+        if gzipped {
+            bad(path, format!("corrupt gzip stream: {e}"))
+        } else {
+            Error::Io {
+                path: path.to_path_buf(),
+                source: e,
+            }
+        }
+    };
+    let mut bytes = Vec::new();
+    (&mut reader)
+        .take(4)
+        .read_to_end(&mut bytes)
+        .map_err(inflate)?;
+    if let Some(&ndims) = bytes.get(3) {
+        (&mut reader)
+            .take(4 * u64::from(ndims))
+            .read_to_end(&mut bytes)
+            .map_err(inflate)?;
+    }
+    let (dims, header, expected) = parse_header(&bytes).map_err(|reason| bad(path, reason))?;
+    (&mut reader)
+        .take(expected as u64 + 1)
+        .read_to_end(&mut bytes)
+        .map_err(inflate)?;
+    if bytes.len() - header > expected {
+        return Err(bad(
+            path,
+            format!("more data than the {expected} bytes that dimensions {dims:?} declare"),
+        ));
+    }
     parse_idx(&bytes).map_err(|reason| bad(path, reason))
 }
 
@@ -37,8 +71,9 @@ fn bad(path: &Path, reason: String) -> Error {
     Error::Data(format!("invalid IDX file {}: {reason}", path.display()))
 }
 
-/// Parses an in-memory IDX file.
-pub fn parse_idx(bytes: &[u8]) -> Result<IdxArray, String> {
+/// The dimensions, header length and data length declared by the header at the start of
+/// `bytes`.
+fn parse_header(bytes: &[u8]) -> Result<(Vec<usize>, usize, usize), String> {
     if bytes.len() < 4 {
         return Err(format!(
             "{} bytes is too short for an IDX header",
@@ -76,6 +111,12 @@ pub fn parse_idx(bytes: &[u8]) -> Result<IdxArray, String> {
         .iter()
         .try_fold(1usize, |acc, &d| acc.checked_mul(d))
         .ok_or_else(|| format!("dimensions {dims:?} overflow"))?;
+    Ok((dims, header, expected))
+}
+
+/// Parses an in-memory IDX file.
+pub fn parse_idx(bytes: &[u8]) -> Result<IdxArray, String> {
+    let (dims, header, expected) = parse_header(bytes)?;
     let found = bytes.len() - header;
     if found < expected {
         return Err(format!(
