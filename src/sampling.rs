@@ -1,8 +1,14 @@
-//! Sampling rows: a seeded shuffle, a train/validation split, k folds, and a Burn dataset of row
-//! indices. One fixed, documented generator (SplitMix64), so a split is the same on every
+//! Sampling rows: a seeded shuffle, a train/validation split, k folds, a Burn dataset of row
+//! indices, and a training loader whose order per epoch depends on the seed and the epoch alone. One fixed, documented generator (SplitMix64), so a split is the same on every
 //! platform and Burn version.
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use burn::data::dataloader::batcher::Batcher;
+use burn::data::dataloader::{DataLoader, DataLoaderIterator, Progress};
 use burn::data::dataset::{Dataset, DatasetError};
+use burn::prelude::Device;
 
 /// Fisher–Yates with SplitMix64.
 pub fn shuffle(items: &mut [usize], seed: u64) {
@@ -68,5 +74,111 @@ impl Dataset<usize> for IndexDataset {
 
     fn len(&self) -> usize {
         self.0.len()
+    }
+}
+
+/// The seed of epoch `epoch`'s order (0 for the first epoch): the run's seed and the epoch mixed
+/// so that neighbouring seeds do not share epochs.
+fn epoch_seed(seed: u64, epoch: usize) -> u64 {
+    seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ epoch as u64
+}
+
+/// A training-data loader whose epoch `e` visits the rows in the order of a shuffle seeded by
+/// the run's seed and `e` alone. Burn's own shuffling draws every epoch from one generator that
+/// lives only in memory, so a resumed run saw other batches than an uninterrupted one; here the
+/// order needs no saved state, and a run resumed after epoch `k` sees what it would have seen.
+pub struct EpochShuffled<O> {
+    rows: Arc<Vec<usize>>,
+    batch_size: usize,
+    batcher: Arc<dyn Batcher<usize, O>>,
+    device: Device,
+    seed: u64,
+    /// Epochs started so far, shared with the copies `to_device` and `slice` make.
+    epochs: Arc<AtomicUsize>,
+}
+
+impl<O> EpochShuffled<O> {
+    /// A loader over `rows` whose first epoch is epoch `first_epoch` (0 for a new run).
+    pub fn new(
+        rows: Vec<usize>,
+        batch_size: usize,
+        batcher: impl Batcher<usize, O> + 'static,
+        device: &Device,
+        seed: u64,
+        first_epoch: usize,
+    ) -> Self {
+        Self {
+            rows: Arc::new(rows),
+            batch_size: batch_size.max(1),
+            batcher: Arc::new(batcher),
+            device: device.clone(),
+            seed,
+            epochs: Arc::new(AtomicUsize::new(first_epoch)),
+        }
+    }
+
+    fn with_rows(&self, rows: Arc<Vec<usize>>, device: &Device) -> Self {
+        Self {
+            rows,
+            batch_size: self.batch_size,
+            batcher: self.batcher.clone(),
+            device: device.clone(),
+            seed: self.seed,
+            epochs: self.epochs.clone(),
+        }
+    }
+}
+
+impl<O: Send + 'static> DataLoader<O> for EpochShuffled<O> {
+    fn iter<'a>(&'a self) -> Box<dyn DataLoaderIterator<O> + 'a> {
+        let epoch = self.epochs.fetch_add(1, Ordering::SeqCst);
+        let mut order = self.rows.to_vec();
+        shuffle(&mut order, epoch_seed(self.seed, epoch));
+        Box::new(EpochBatches {
+            loader: self,
+            order,
+            done: 0,
+        })
+    }
+
+    fn num_items(&self) -> usize {
+        self.rows.len()
+    }
+
+    fn to_device(&self, device: &Device) -> Arc<dyn DataLoader<O>> {
+        Arc::new(self.with_rows(self.rows.clone(), device))
+    }
+
+    fn slice(&self, start: usize, end: usize) -> Arc<dyn DataLoader<O>> {
+        let end = end.min(self.rows.len());
+        let rows = self.rows[start.min(end)..end].to_vec();
+        Arc::new(self.with_rows(Arc::new(rows), &self.device))
+    }
+}
+
+/// One epoch of [`EpochShuffled`]: consecutive batches of the epoch's order.
+struct EpochBatches<'a, O> {
+    loader: &'a EpochShuffled<O>,
+    order: Vec<usize>,
+    done: usize,
+}
+
+impl<O> Iterator for EpochBatches<'_, O> {
+    type Item = Result<O, DatasetError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.done >= self.order.len() {
+            return None;
+        }
+        let end = (self.done + self.loader.batch_size).min(self.order.len());
+        let items = self.order[self.done..end].to_vec();
+        self.done = end;
+        Some(Ok(self.loader.batcher.batch(items, &self.loader.device)))
+    }
+}
+
+impl<O> DataLoaderIterator<O> for EpochBatches<'_, O> {
+    fn progress(&self) -> Progress {
+        Progress::new(self.done, self.order.len(), None)
     }
 }

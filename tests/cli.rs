@@ -7,7 +7,10 @@ use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
+use neurona::mlp::config::MlpConfig;
 use neurona::mlp::data::idx::encode_idx;
+use neurona::mlp::eval::load_model;
+use neurona::numeric::to_f64s;
 
 fn neurona(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_neurona"))
@@ -316,6 +319,50 @@ fn a_killed_training_run_resumes_from_its_last_completed_epoch() {
         .collect();
     assert_eq!(epochs, vec![1, 2, 3, 4, 5, 6]);
     assert!(metrics["test"]["accuracy"].as_f64().unwrap() > 0.7);
+
+    // The interrupted run ends bit for bit where the same run uninterrupted ends: every
+    // epoch's losses and accuracies, the test metrics and the kept weights.
+    let straight = write_config(&dir, "straight", body);
+    assert!(
+        neurona(&["train", straight.to_str().unwrap()])
+            .status
+            .success()
+    );
+    let other: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(dir.join("runs/straight/metrics.json")).unwrap(),
+    )
+    .unwrap();
+    let results = |m: &serde_json::Value| {
+        let mut epochs = m["epochs"].clone();
+        for e in epochs.as_array_mut().unwrap() {
+            e.as_object_mut().unwrap().remove("seconds");
+        }
+        let mut test = m["test"].clone();
+        test.as_object_mut().unwrap().remove("checkpoint");
+        (epochs, m["best_epoch"].clone(), test)
+    };
+    assert_eq!(results(&metrics), results(&other));
+    // (The files themselves differ: burnpack records each parameter's random id.)
+    let weights = |run: &Path| {
+        let config = MlpConfig::load_run(run).unwrap();
+        let device = neurona::backend::device(config.backend, config.precision).unwrap();
+        let model = load_model(&config, &run.join("model.bpk"), &device).unwrap();
+        model
+            .layers()
+            .flat_map(|l| {
+                let bias = l
+                    .bias
+                    .as_ref()
+                    .map(|b| to_f64s(b.val()))
+                    .unwrap_or_default();
+                to_f64s(l.weight.val()).into_iter().chain(bias)
+            })
+            .collect::<Vec<f64>>()
+    };
+    assert!(
+        weights(&run) == weights(&dir.join("runs/straight")),
+        "the resumed run's weights differ from the uninterrupted run's"
+    );
     let _ = std::io::stdout().flush();
 }
 

@@ -28,7 +28,7 @@ use crate::mlp::eval::{EvalReport, evaluate_test, load_model};
 use crate::mlp::model::Mlp;
 use crate::progress::EpochRenderer;
 use crate::run_dir::Start;
-use crate::sampling::IndexDataset;
+use crate::sampling::{EpochShuffled, IndexDataset};
 
 /// `metrics.json` of an image run: its epochs and the final test evaluation.
 pub type RunMetrics = crate::progress::RunMetrics<EvalReport>;
@@ -268,10 +268,14 @@ fn launch(
         normalization: data.normalization,
     };
     let batch_size = config.training.batch_size;
-    let train_loader = DataLoaderBuilder::new(batcher.clone())
-        .batch_size(batch_size)
-        .shuffle(config.seed)
-        .build(IndexDataset(data.train_indices.clone()));
+    let train_loader = Arc::new(EpochShuffled::new(
+        data.train_indices.clone(),
+        batch_size,
+        batcher.clone(),
+        device,
+        config.seed,
+        resume_from.unwrap_or(0),
+    ));
     let valid_loader = DataLoaderBuilder::new(batcher)
         .batch_size(batch_size)
         .build(IndexDataset(data.valid_indices.clone()));
