@@ -89,6 +89,7 @@ const OWN_FILES: &[&str] = &[
     "cv.json",
     "training.json",
     "model.bpk",
+    "model.bpk.sha256",
     "loss.svg",
     "decision.svg",
     "probability.svg",

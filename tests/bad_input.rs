@@ -310,3 +310,37 @@ fn a_huge_image_is_refused_from_its_header() {
         assert!(stderr.contains("it is 20000×20000"), "{stderr}");
     }
 }
+
+#[test]
+fn a_damaged_model_or_an_xor_run_is_refused_by_eval() {
+    let dir = common::scratch("bad-input-damaged");
+    let body = "[data]\ndataset = \"fashion-mnist\"\ntrain_limit = 300\ntest_limit = 50\n[model]\nhidden = [64]\n[training]\nepochs = 1\n";
+    let tiny = config(&dir, "tiny", body);
+    assert_eq!(run_ok(&["train", &tiny]), Some(0));
+    let run_dir = dir.join("runs/tiny");
+    let model = run_dir.join("model.bpk");
+    // 1 KB overwritten in the middle: the file still parses, its weights are garbage.
+    let mut bytes = std::fs::read(&model).unwrap();
+    let middle = bytes.len() / 2;
+    bytes[middle..middle + 1024].fill(0xff);
+    std::fs::write(&model, bytes).unwrap();
+    for command in ["eval", "predict"] {
+        let mut args = vec![command, run_dir.to_str().unwrap()];
+        if command == "predict" {
+            args.extend(["--idx", "/usr/share/datasets/fashion-mnist/t10k-images-idx3-ubyte.gz"]);
+            args.extend(["--index", "0"]);
+        }
+        let (code, stderr) = run(&args, Duration::from_secs(60));
+        assert_eq!(code, Some(2), "{command}: {stderr}");
+        assert!(stderr.contains("checksum"), "{command}: {stderr}");
+    }
+    // An XOR run has no test images: eval says so instead of talking about tensor shapes.
+    let xor = std::fs::read_to_string("configs/xor.toml")
+        .unwrap()
+        .replace("dir = \"artifacts\"", &format!("dir = \"{}\"", dir.join("runs").display()));
+    std::fs::write(dir.join("xor.toml"), xor).unwrap();
+    assert_eq!(run_ok(&["train", dir.join("xor.toml").to_str().unwrap()]), Some(0));
+    let (code, stderr) = run(&["eval", dir.join("runs/xor").to_str().unwrap()], Duration::from_secs(60));
+    assert_eq!(code, Some(2), "{stderr}");
+    assert!(stderr.contains("XOR run") && stderr.contains("predict"), "{stderr}");
+}

@@ -66,29 +66,24 @@ pub fn evaluate(
 /// Loads weights from `path` into a freshly built model of `config`'s architecture and
 /// precision.
 pub fn load_model(config: &MlpConfig, path: &Path, device: &Device) -> Result<Mlp> {
-    let bad = |reason: String| Error::Checkpoint {
-        path: path.to_path_buf(),
-        reason,
-    };
-    if !path.is_file() {
-        return Err(bad("no such file".into()));
-    }
-    let model = config.model.init(SIDE * SIDE, NUM_CLASSES, device);
-    let model = model.try_load_file(path).map_err(|e| {
-        bad(format!(
-            "does not fit the model in the run's config (hidden = {:?}): {e}",
-            config.model.hidden
-        ))
-    })?;
+    let network = config.model.init(SIDE * SIDE, NUM_CLASSES, device);
+    let architecture = format!(
+        "the model in the run's config (hidden = {:?})",
+        config.model.hidden
+    );
+    let model = crate::mlp::store::load(network, path, &architecture)?;
     // Weights of another precision load, but the first matrix product would panic.
     let expected = DType::from(config.precision.dtype());
     let found = model.weight_dtype();
     if found != expected {
-        return Err(bad(format!(
-            "holds {found:?} weights, but the run computes in {:?} (precision = \"{}\")",
-            expected,
-            format!("{:?}", config.precision).to_lowercase()
-        )));
+        return Err(Error::Checkpoint {
+            path: path.to_path_buf(),
+            reason: format!(
+                "holds {found:?} weights, but the run computes in {:?} (precision = \"{}\")",
+                expected,
+                format!("{:?}", config.precision).to_lowercase()
+            ),
+        });
     }
     Ok(model)
 }
@@ -101,6 +96,12 @@ pub fn eval_run(
     backend: Option<crate::backend::BackendChoice>,
 ) -> Result<EvalReport> {
     let config = MlpConfig::load_run(run_dir)?;
+    if config.is_xor() {
+        return Err(Error::Usage(format!(
+            "{} is an XOR run: it has no test images; `neurona predict {0}` prints its truth table",
+            run_dir.display()
+        )));
+    }
     let device = crate::backend::device(backend.unwrap_or(config.backend), config.precision)?;
     let path = checkpoint
         .map(Path::to_path_buf)

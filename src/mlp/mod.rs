@@ -13,5 +13,6 @@ pub mod gradcheck;
 pub mod inference;
 pub mod model;
 pub mod optim;
+pub mod store;
 pub mod training;
 pub mod xor;

@@ -356,13 +356,7 @@ fn finish(
     } else {
         load_model(config, &checkpoint_path(&run_dir, "model", best), device)?
     };
-    best_model
-        .clone()
-        .save_file(&model_path)
-        .map_err(|e| Error::Checkpoint {
-            path: model_path.clone(),
-            reason: format!("cannot save: {e}"),
-        })?;
+    crate::mlp::store::save(&best_model, &model_path)?;
     prune_checkpoints(&run_dir, best, last);
     let losses: Vec<f64> = metrics.epochs.iter().map(|e| e.train_loss).collect();
     crate::plot::series(

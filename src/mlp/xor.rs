@@ -82,13 +82,7 @@ pub fn train(config: &MlpConfig, start: Start) -> Result<XorReport> {
     crate::run_dir::create(&run_dir, &config.to_toml())?;
     crate::run_dir::write_json(&run_dir.join("metrics.json"), &report)?;
     let model_path = run_dir.join("model.bpk");
-    model
-        .clone()
-        .save_file(&model_path)
-        .map_err(|e| Error::Checkpoint {
-            path: model_path,
-            reason: format!("cannot save: {e}"),
-        })?;
+    crate::mlp::store::save(&model, &model_path)?;
     crate::plot::series(
         &run_dir.join("loss.svg"),
         "Training loss",
@@ -187,14 +181,8 @@ pub fn predict(run_dir: &Path, config: &MlpConfig) -> Result<Vec<f64>> {
     let device = crate::backend::device(config.backend, config.precision)?;
     let width = 2 + usize::from(config.data.constant_input);
     let path = run_dir.join("model.bpk");
-    let model = config
-        .model
-        .init(width, 2, &device)
-        .try_load_file(&path)
-        .map_err(|e| Error::Checkpoint {
-            path: path.clone(),
-            reason: format!("does not fit the run's XOR network: {e}"),
-        })?;
+    let network = config.model.init(width, 2, &device);
+    let model = crate::mlp::store::load(network, &path, "the run's XOR network")?;
     let p = probabilities(&model, config, &device);
     print_truth_table(&p);
     Ok(p)
