@@ -95,6 +95,11 @@ fn cases(dir: &Path) -> Vec<Case> {
         )
     };
     let inf_feature = csv(dir, "inf-x.csv", "x,y\n1,2\ninf,3\n4,5\n");
+    let collinear = csv(
+        dir,
+        "collinear.csv",
+        "a,b,c,y\n0.1,0.7,0.8,1\n0.3,0.2,0.5,0\n0.45,0.15,0.6,1\n0.9,0.35,1.25,0\n0.6,0.8,1.4,1\n0.25,0.05,0.3,0\n",
+    );
     let inf_target = csv(dir, "inf-y.csv", "x,y\n1,2\n2,-inf\n4,5\n");
     let fashion = "[data]\ndataset = \"fashion-mnist\"\ntrain_limit = 200\ntest_limit = 50\n";
     let small_images = idx_folder(dir, 20);
@@ -146,6 +151,37 @@ fn cases(dir: &Path) -> Vec<Case> {
             ],
             "solver.batch_size",
         ),
+        // Designs without a unique unpenalised fit (c = a + b), for both model families.
+        case(
+            &["train", &linear("collinear", &collinear, "")],
+            "a, b, c are perfectly collinear",
+        ),
+        case(
+            &[
+                "train",
+                &config(
+                    dir,
+                    "collinear-logistic",
+                    &format!(
+                        "task = \"logistic_regression\"\n[data]\npath = \"{}\"\ntarget = \"y\"\n",
+                        collinear.display()
+                    ),
+                ),
+            ],
+            "perfectly collinear",
+        ),
+        // Mini-batch gradient descent that diverges (it ended with R² = −inf and exit 0).
+        case(
+            &[
+                "train",
+                &config(
+                    dir,
+                    "sgd-diverges",
+                    "task = \"linear_regression\"\n[data]\npath = \"data/Hitters.csv\"\ntarget = \"Salary\"\n[model]\nsolver = \"gd\"\n[solver]\nbatch_size = 32\nepochs = 5\nlearning_rate = 1000.0\n",
+                ),
+            ],
+            "diverged",
+        ),
         // Data that are not what they claim.
         case(
             &["train", &linear("inf-x", &inf_feature, "")],
@@ -153,7 +189,7 @@ fn cases(dir: &Path) -> Vec<Case> {
         ),
         case(
             &["train", &linear("inf-y", &inf_target, "")],
-            "not a (finite) number",
+            "is not finite",
         ),
         case(
             &[
@@ -327,7 +363,10 @@ fn a_damaged_model_or_an_xor_run_is_refused_by_eval() {
     for command in ["eval", "predict"] {
         let mut args = vec![command, run_dir.to_str().unwrap()];
         if command == "predict" {
-            args.extend(["--idx", "/usr/share/datasets/fashion-mnist/t10k-images-idx3-ubyte.gz"]);
+            args.extend([
+                "--idx",
+                "/usr/share/datasets/fashion-mnist/t10k-images-idx3-ubyte.gz",
+            ]);
             args.extend(["--index", "0"]);
         }
         let (code, stderr) = run(&args, Duration::from_secs(60));
@@ -337,10 +376,22 @@ fn a_damaged_model_or_an_xor_run_is_refused_by_eval() {
     // An XOR run has no test images: eval says so instead of talking about tensor shapes.
     let xor = std::fs::read_to_string("configs/xor.toml")
         .unwrap()
-        .replace("dir = \"artifacts\"", &format!("dir = \"{}\"", dir.join("runs").display()));
+        .replace(
+            "dir = \"artifacts\"",
+            &format!("dir = \"{}\"", dir.join("runs").display()),
+        );
     std::fs::write(dir.join("xor.toml"), xor).unwrap();
-    assert_eq!(run_ok(&["train", dir.join("xor.toml").to_str().unwrap()]), Some(0));
-    let (code, stderr) = run(&["eval", dir.join("runs/xor").to_str().unwrap()], Duration::from_secs(60));
+    assert_eq!(
+        run_ok(&["train", dir.join("xor.toml").to_str().unwrap()]),
+        Some(0)
+    );
+    let (code, stderr) = run(
+        &["eval", dir.join("runs/xor").to_str().unwrap()],
+        Duration::from_secs(60),
+    );
     assert_eq!(code, Some(2), "{stderr}");
-    assert!(stderr.contains("XOR run") && stderr.contains("predict"), "{stderr}");
+    assert!(
+        stderr.contains("XOR run") && stderr.contains("predict"),
+        "{stderr}"
+    );
 }

@@ -181,6 +181,51 @@ impl Design {
         self.x.column(j).iter().map(|v| v * std + mean).collect()
     }
 
+    /// The features that are (to rounding) constant or linear combinations of others, if any:
+    /// those with weight in the direction of the smallest eigenvalue of the correlation matrix
+    /// of the centred columns, when that eigenvalue is zero to 1e-10.
+    pub fn collinear_features(&self) -> Option<Vec<String>> {
+        if self.x.ncols() == 0 {
+            return None;
+        }
+        let mut z = self.x.clone();
+        for mut column in z.column_iter_mut() {
+            let mean = column.mean();
+            column.add_scalar_mut(-mean);
+            let norm = column.norm();
+            if norm > 0.0 {
+                column /= norm;
+            }
+        }
+        let eigen = z.tr_mul(&z).symmetric_eigen();
+        let smallest = eigen.eigenvalues.imin();
+        if eigen.eigenvalues[smallest] > 1e-10 {
+            return None;
+        }
+        let direction = eigen.eigenvectors.column(smallest);
+        let largest = direction.amax();
+        let names = direction
+            .iter()
+            .zip(&self.feature_names)
+            .filter(|(w, _)| w.abs() > 0.05 * largest)
+            .map(|(_, name)| name.clone())
+            .collect();
+        Some(names)
+    }
+
+    /// Refuses a design on which an unpenalised fit has no unique solution.
+    pub fn check_full_rank(&self) -> Result<()> {
+        match self.collinear_features() {
+            None => Ok(()),
+            Some(names) => Err(Error::Data(format!(
+                "the features {} are perfectly collinear (constant, or linear combinations of \
+                 each other): an unpenalised fit has no unique solution; drop one of them or add \
+                 an L2 penalty",
+                names.join(", ")
+            ))),
+        }
+    }
+
     /// A seeded split into (training, validation) rows; validation is empty for fraction 0.
     pub fn split(&self, fraction: f64, seed: u64) -> (Design, Design) {
         let (mut train, mut valid) = crate::sampling::split(self.y.len(), fraction, seed);
@@ -397,19 +442,20 @@ pub fn load_labelled(config: &TabularConfig) -> Result<(Design, Vec<(usize, Stri
 pub fn load(config: &TabularConfig) -> Result<Design> {
     let (mut design, targets) = load_labelled(config)?;
     for (i, (line, value)) in targets.iter().enumerate() {
-        design.y[i] = value
-            .parse()
-            .ok()
-            .filter(|v: &f64| v.is_finite())
-            .ok_or_else(|| {
-                csv_error(
-                    &config.path,
-                    format!(
-                        "line {line}: target {:?} value {value:?} is not a (finite) number",
-                        config.target
-                    ),
-                )
-            })?;
+        let bad = |what: &str| {
+            csv_error(
+                &config.path,
+                format!(
+                    "line {line}: target {:?} value {value:?} is not {what}",
+                    config.target
+                ),
+            )
+        };
+        let y: f64 = value.parse().map_err(|_| bad("a number"))?;
+        if !y.is_finite() {
+            return Err(bad("finite"));
+        }
+        design.y[i] = y;
     }
     Ok(design)
 }

@@ -165,7 +165,8 @@ pub fn fit(run: &MiniBatchSettings, train: &Design, valid: &Design, run_dir: &Pa
     }
     let steps = train.y.len().div_ceil(batch_size) * run.solver.epochs;
     let fit = read_linear(&result.model.linear, steps, true);
-    if !fit.intercept.is_finite() || fit.coef.iter().any(|c| !c.is_finite()) {
+    // Finite but huge weights diverge too: their predictions overflow.
+    if fit.predict(&train.x).iter().any(|v| !v.is_finite()) {
         return Err(Error::Config(format!(
             "mini-batch gd diverged (non-finite weights): lower solver.learning_rate (now {})",
             run.solver.learning_rate

@@ -46,6 +46,9 @@ pub fn train(config: &LinearConfig, start: Start) -> Result<LinearReport> {
     let run_dir = config.output.run_dir();
     let _claim = crate::run_dir::claim(&run_dir, "linear_regression", start)?;
     let design = crate::glm::data::load(&config.data)?;
+    if config.model.weights(design.y.len()).is_none() {
+        design.check_full_rank()?;
+    }
     let (train, valid) = design.split(config.data.validation_fraction, config.seed);
     let fit = match (config.model.solver, config.solver.batch_size) {
         (Solver::Gd, Some(_)) => {

@@ -198,7 +198,7 @@ impl LogisticReport {
             null_log_likelihood: null,
             deviance: -2.0 * ll,
             aic: -2.0 * ll + 2.0 * k as f64,
-            separation: separation(&eta, fit.converged),
+            separation: separation(&eta, fit.converged, config.model.solver),
             train: BinaryMetrics::new(
                 &probabilities(fit, &design.x),
                 &design.y,
@@ -209,8 +209,8 @@ impl LogisticReport {
     }
 }
 
-/// The warning for fitted probabilities of 0 or 1 (or a Newton run that did not converge).
-fn separation(eta: &DVector<f64>, converged: bool) -> Option<String> {
+/// The warning for fitted probabilities of 0 or 1 (or a solver that did not converge).
+fn separation(eta: &DVector<f64>, converged: bool, solver: LogisticSolver) -> Option<String> {
     let certain = eta.iter().filter(|e| e.abs() > 36.0).count();
     (certain > 0 || !converged).then(|| {
         format!(
@@ -218,7 +218,11 @@ fn separation(eta: &DVector<f64>, converged: bool) -> Option<String> {
              the maximum-likelihood estimate is at infinity, so coefficients and standard errors are \
              not meaningful — add an L2 penalty or drop the separating feature",
             eta.len(),
-            if converged { "" } else { " and Newton did not converge" }
+            if converged {
+                String::new()
+            } else {
+                format!(" and {solver:?} did not converge")
+            }
         )
     })
 }

@@ -103,6 +103,9 @@ pub fn train(config: &LogisticConfig, start: Start) -> Result<()> {
     let run_dir = config.output.run_dir();
     let _claim = crate::run_dir::claim(&run_dir, "logistic_regression", start)?;
     let (mut design, targets) = crate::glm::data::load_labelled(&config.data)?;
+    if config.model.weights(design.y.len()).is_none() {
+        design.check_full_rank()?;
+    }
     if config.model.strategy != Strategy::Binary {
         multiclass::train(config, design, &targets)?;
         return Ok(());
