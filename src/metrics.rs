@@ -23,9 +23,14 @@ pub struct BinaryMetrics {
     pub auc: f64,
     /// Mean negative log-likelihood.
     pub log_loss: f64,
-    /// `(false-positive rate, true-positive rate)` at every distinct score, from (0, 0) to (1, 1).
+    /// `(false-positive rate, true-positive rate)` at every distinct score, from (0, 0) to (1, 1);
+    /// with more than [`MAX_ROC_POINTS`] scores, that many evenly spaced along the curve (the
+    /// AUC is computed from all of them).
     pub roc: Vec<(f64, f64)>,
 }
+
+/// The most points of a ROC curve kept in a report: enough to draw it, small at any data size.
+pub const MAX_ROC_POINTS: usize = 500;
 
 /// `a / b`, and 0 when `b` is 0 (a class never predicted has precision 0, not NaN).
 fn ratio(a: u64, b: u64) -> f64 {
@@ -102,12 +107,13 @@ impl BinaryMetrics {
             } else {
                 2.0 * precision * recall / (precision + recall)
             },
+            // The area from every point of the curve; the record keeps a bounded number of them.
             auc: roc
                 .windows(2)
                 .map(|w| (w[1].0 - w[0].0) * (w[1].1 + w[0].1) / 2.0)
                 .sum(),
             log_loss,
-            roc,
+            roc: crate::sampling::thin(&roc, MAX_ROC_POINTS),
         }
     }
 }

@@ -1,7 +1,7 @@
 //! SVG plots (plotters, SVG backend only: no font or bitmap dependencies) over plain slices, so
 //! that every model family can draw without this module knowing any of them: a value per epoch,
 //! regularisation paths, cross-validation curves, ROC curves, decision regions and fitted
-//! probabilities.
+//! probabilities. Scatter plots draw at most [`MAX_SCATTER_POINTS`] observations.
 
 use std::path::Path;
 
@@ -10,6 +10,11 @@ use plotters::coord::types::RangedCoordf64;
 use plotters::prelude::*;
 
 use crate::error::{Error, Result};
+use crate::sampling::thin;
+
+/// The most observations drawn in a scatter plot (every n-th row beyond that, evenly spaced):
+/// an SVG of all rows of a large data set would be megabytes; the axes still span all of them.
+pub const MAX_SCATTER_POINTS: usize = 2000;
 
 type SvgError = DrawingAreaErrorKind<std::io::Error>;
 type Chart<'a, 'b> = ChartContext<'a, SVGBackend<'b>, Cartesian2d<RangedCoordf64, RangedCoordf64>>;
@@ -253,6 +258,12 @@ pub fn decision_regions(
         legend: false,
     };
     let ((x0, x1), (y0, y1)) = (frame.x, frame.y);
+    let marked: Vec<((f64, f64), bool)> = points
+        .iter()
+        .copied()
+        .zip(positive.iter().copied())
+        .collect();
+    let marked = thin(&marked, MAX_SCATTER_POINTS);
     draw(file, (720, 640), frame, |chart| {
         const CELLS: usize = 80;
         let (dx, dy) = ((x1 - x0) / CELLS as f64, (y1 - y0) / CELLS as f64);
@@ -268,7 +279,7 @@ pub fn decision_regions(
                 Rectangle::new([(a, b), (a + dx, b + dy)], colour.filled())
             });
         chart.draw_series(cells)?;
-        let dots = points.iter().zip(positive).map(|(&(a, b), &pos)| {
+        let dots = marked.iter().map(|&((a, b), pos)| {
             Circle::new((a, b), 3, if pos { RED.filled() } else { BLUE.filled() })
         });
         chart.draw_series(dots)?;
@@ -295,9 +306,9 @@ pub fn probability_curve(
     let (x0, x1) = frame.x;
     draw(file, (800, 500), frame, |chart| {
         chart.draw_series(
-            points
-                .iter()
-                .map(|&(x, y)| Circle::new((x, y), 2, BLACK.mix(0.3).filled())),
+            thin(points, MAX_SCATTER_POINTS)
+                .into_iter()
+                .map(|(x, y)| Circle::new((x, y), 2, BLACK.mix(0.3).filled())),
         )?;
         let curve = (0..=400).map(|i| {
             let x = x0 + (x1 - x0) * i as f64 / 400.0;

@@ -182,3 +182,16 @@ impl<O> DataLoaderIterator<O> for EpochBatches<'_, O> {
         Progress::new(self.done, self.order.len(), None)
     }
 }
+
+/// At most `max` of `items` (at least 2 when there are), evenly spaced and always with the
+/// first and the last: how curves and scatter plots stay small on big data.
+pub fn thin<T: Clone>(items: &[T], max: usize) -> Vec<T> {
+    let max = max.max(2);
+    if items.len() <= max {
+        return items.to_vec();
+    }
+    let last = items.len() - 1;
+    (0..max)
+        .map(|i| items[i * last / (max - 1)].clone())
+        .collect()
+}
