@@ -616,19 +616,30 @@ fn reports_and_plots_stay_small_on_ten_thousand_rows() {
     let dir = common::scratch("logistic-bounded");
     let text = std::fs::read_to_string("configs/default-balance.toml")
         .unwrap()
-        .replace("dir = \"artifacts\"", &format!("dir = \"{}\"", dir.display()));
+        .replace(
+            "dir = \"artifacts\"",
+            &format!("dir = \"{}\"", dir.display()),
+        );
     let config = dir.join("default-balance.toml");
     std::fs::write(&config, text).unwrap();
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_neurona"))
         .args(["train", config.to_str().unwrap()])
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let run = dir.join("default-balance");
     let metrics: Value =
         serde_json::from_str(&std::fs::read_to_string(run.join("metrics.json")).unwrap()).unwrap();
     let roc = metrics["train"]["roc"].as_array().unwrap();
-    assert!(roc.len() <= neurona::metrics::MAX_ROC_POINTS, "{} ROC points", roc.len());
+    assert!(
+        roc.len() <= neurona::metrics::MAX_ROC_POINTS,
+        "{} ROC points",
+        roc.len()
+    );
     assert_eq!(roc.first().unwrap(), &serde_json::json!([0.0, 0.0]));
     assert_eq!(roc.last().unwrap(), &serde_json::json!([1.0, 1.0]));
     // The AUC is the Mann–Whitney statistic of all 10,000 scores, not of the kept points:
@@ -639,7 +650,13 @@ fn reports_and_plots_stay_small_on_ten_thousand_rows() {
     let mut wins = 0.0;
     for &i in &pos {
         for &j in &neg {
-            wins += if p[i] > p[j] { 1.0 } else if p[i] == p[j] { 0.5 } else { 0.0 };
+            wins += if p[i] > p[j] {
+                1.0
+            } else if p[i] == p[j] {
+                0.5
+            } else {
+                0.0
+            };
         }
     }
     let auc = wins / (pos.len() * neg.len()) as f64;
@@ -647,7 +664,10 @@ fn reports_and_plots_stay_small_on_ten_thousand_rows() {
     // Every observation would be a circle; at most MAX_SCATTER_POINTS are drawn.
     let svg = std::fs::read_to_string(run.join("probability.svg")).unwrap();
     let circles = svg.matches("<circle").count();
-    assert!(circles <= neurona::plot::MAX_SCATTER_POINTS, "{circles} circles");
+    assert!(
+        circles <= neurona::plot::MAX_SCATTER_POINTS,
+        "{circles} circles"
+    );
 }
 
 fn c_balance() -> LogisticConfig {
