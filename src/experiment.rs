@@ -26,26 +26,14 @@ pub enum Task {
 impl Task {
     /// Reads only the `task` key, so the file can then be parsed as the right experiment type.
     pub fn detect(text: &str, origin: &Path) -> Result<Task> {
+        /// Only `task`: other keys are left for the full parse that follows, which reports them.
         #[derive(Deserialize)]
         struct OnlyTask {
             #[serde(default)]
             task: Task,
         }
-        // Unknown keys are fine here: the full parse that follows reports them.
-        let table: toml::Table = toml::from_str(text)
+        let only: OnlyTask = toml::from_str(text)
             .map_err(|e| Error::Config(describe_toml_error(&e, text, origin)))?;
-        let only: OnlyTask = match table.get("task") {
-            None => return Ok(Task::default()),
-            Some(value) => toml::Table::from_iter([("task".to_string(), value.clone())])
-                .try_into()
-                .map_err(|e: toml::de::Error| {
-                    Error::Config(format!(
-                        "invalid config {}: {}",
-                        origin.display(),
-                        e.message()
-                    ))
-                })?,
-        };
         Ok(only.task)
     }
 }

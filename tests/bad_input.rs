@@ -151,6 +151,51 @@ fn cases(dir: &Path) -> Vec<Case> {
             ],
             "solver.batch_size",
         ),
+        // Keys that only one kind of run uses, and counts that can only be mistakes.
+        case(
+            &[
+                "train",
+                &config(
+                    dir,
+                    "xor-cosine",
+                    "[data]\ndataset = \"xor\"\n[model]\noutput = \"sigmoid\"\n[optimizer]\nschedule = \"cosine\"\n",
+                ),
+            ],
+            "constant learning rate",
+        ),
+        case(
+            &[
+                "train",
+                &config(
+                    dir,
+                    "images-constant",
+                    &format!("{fashion}constant_input = true\n"),
+                ),
+            ],
+            "applies to the XOR workshop",
+        ),
+        case(
+            &[
+                "train",
+                &config(
+                    dir,
+                    "epochs",
+                    &format!("{fashion}[training]\nepochs = 1000000000000\n"),
+                ),
+            ],
+            "training.epochs must be in",
+        ),
+        case(
+            &[
+                "train",
+                &linear(
+                    "max-iter",
+                    &inf_feature,
+                    "[solver]\nmax_iter = 1000000000000\n",
+                ),
+            ],
+            "solver.max_iter must be in",
+        ),
         // Designs without a unique unpenalised fit (c = a + b), for both model families.
         case(
             &["train", &linear("collinear", &collinear, "")],
@@ -395,3 +440,122 @@ fn a_damaged_model_or_an_xor_run_is_refused_by_eval() {
         "{stderr}"
     );
 }
+
+/// Every key of the shipped configs with a value of the wrong type, each numeric key with
+/// negative, zero, NaN, infinite and huge values, and a misspelt key in every section. The
+/// command (one that loads and validates the config, then declines the task) must exit 2 —
+/// never panic, exit 1 or hang — and a wrong type or unknown key must be shown with its line.
+#[test]
+fn every_config_key_rejects_wrong_values() {
+    let dir = common::scratch("bad-input-keys");
+    let mut cases = 0;
+    let mut failures = Vec::new();
+    for (file, command) in [
+        ("configs/mnist.toml", "cv"),
+        ("configs/xor.toml", "cv"),
+        ("configs/hitters-cv.toml", "gradcheck"),
+        ("configs/default-cv.toml", "gradcheck"),
+        ("configs/iris-ovr.toml", "gradcheck"),
+    ] {
+        let text = std::fs::read_to_string(file).unwrap();
+        let table: toml::Table = toml::from_str(&text).unwrap();
+        for (section, key, value) in leaves(&table) {
+            let mut wrong = mutations(&value);
+            if value.is_str() && !FREE_TEXT.contains(&key.as_str()) {
+                wrong.push((toml::Value::String("no-such-choice".into()), true));
+            }
+            for (mutant, must_name_line) in wrong {
+                let mut edited = table.clone();
+                let target = match &section {
+                    Some(s) => edited.get_mut(s).unwrap().as_table_mut().unwrap(),
+                    None => &mut edited,
+                };
+                target.insert(key.clone(), mutant.clone());
+                let path = dir.join(format!("case{cases}.toml"));
+                std::fs::write(&path, toml::to_string(&edited).unwrap()).unwrap();
+                cases += 1;
+                let (code, stderr) =
+                    run(&[command, path.to_str().unwrap()], Duration::from_secs(30));
+                let named = !must_name_line || stderr.contains("line ");
+                if code != Some(2) || !named || stderr.contains("panicked") {
+                    failures.push(format!(
+                        "{file} {section:?}.{key} = {mutant}: exit {code:?}: {stderr}"
+                    ));
+                }
+            }
+        }
+        // A misspelt key in each section.
+        for section in table.keys().filter(|k| table[*k].is_table()) {
+            let path = dir.join(format!("case{cases}.toml"));
+            std::fs::write(
+                &path,
+                text.replace(
+                    &format!("[{section}]"),
+                    &format!("[{section}]\nspeling = 1"),
+                ),
+            )
+            .unwrap();
+            cases += 1;
+            let (code, stderr) = run(&[command, path.to_str().unwrap()], Duration::from_secs(30));
+            if code != Some(2) || !stderr.contains("unknown field `speling`") {
+                failures.push(format!(
+                    "{file} [{section}] speling: exit {code:?}: {stderr}"
+                ));
+            }
+        }
+    }
+    assert!(cases >= 250, "only {cases} cases");
+    assert!(
+        failures.is_empty(),
+        "{} of {cases} cases failed:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
+}
+
+/// `(section, key, value)` of every value that is not a table.
+fn leaves(table: &toml::Table) -> Vec<(Option<String>, String, toml::Value)> {
+    let mut out = Vec::new();
+    for (key, value) in table {
+        match value {
+            toml::Value::Table(inner) => {
+                for (k, v) in inner {
+                    out.push((Some(key.clone()), k.clone(), v.clone()));
+                }
+            }
+            other => out.push((None, key.clone(), other.clone())),
+        }
+    }
+    out
+}
+
+/// Wrong values for `value`, each with whether the error must name its line (wrong types do).
+fn mutations(value: &toml::Value) -> Vec<(toml::Value, bool)> {
+    use toml::Value::{Array, Boolean, Float, Integer, String as Text};
+    let wrong_type = match value {
+        Text(_) => vec![Integer(3), Array(vec![])],
+        Integer(_) | Float(_) => vec![Text("many".into()), Boolean(true)],
+        Boolean(_) => vec![Text("yes".into()), Integer(1)],
+        Array(_) => vec![Text("[1]".into()), Float(0.5)],
+        _ => vec![],
+    };
+    let mut out: Vec<(toml::Value, bool)> = wrong_type.into_iter().map(|v| (v, true)).collect();
+    if matches!(value, Integer(_) | Float(_)) {
+        out.extend(
+            [
+                Integer(-1),
+                Float(f64::NAN),
+                Float(f64::INFINITY),
+                Float(-1e300),
+                Float(1e300),
+            ]
+            .into_iter()
+            .map(|v| (v, false)),
+        );
+    }
+    out
+}
+
+/// Keys whose value is free text (a path, a column, a name); all others that hold text choose
+/// from a list, so an unknown word must be refused.
+const FREE_TEXT: [&str; 5] = ["path", "target", "dir", "name", "positive"];

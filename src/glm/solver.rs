@@ -45,6 +45,10 @@ impl Default for SolverConfig {
     }
 }
 
+/// Limits beyond which an iteration count can only be a mistake (it would run for days).
+pub const MAX_ITER: usize = 100_000_000;
+pub const MAX_EPOCHS: usize = 1_000_000;
+
 impl SolverConfig {
     pub fn validate(&self) -> Result<(), String> {
         if !(self.learning_rate.is_finite() && self.learning_rate > 0.0) {
@@ -53,11 +57,20 @@ impl SolverConfig {
                 self.learning_rate
             ));
         }
-        if self.max_iter == 0 {
-            return Err("solver.max_iter must be at least 1".into());
+        if !(1..=MAX_ITER).contains(&self.max_iter) {
+            return Err(format!(
+                "solver.max_iter must be in 1..={MAX_ITER}, got {}",
+                self.max_iter
+            ));
         }
         if self.batch_size == Some(0) || self.epochs == 0 {
             return Err("solver.batch_size and solver.epochs must be at least 1".into());
+        }
+        if self.epochs > MAX_EPOCHS {
+            return Err(format!(
+                "solver.epochs must be at most {MAX_EPOCHS}, got {}",
+                self.epochs
+            ));
         }
         if !(self.tol.is_finite() && self.tol > 0.0) {
             return Err(format!("solver.tol must be > 0, got {}", self.tol));

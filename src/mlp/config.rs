@@ -260,6 +260,25 @@ impl ExperimentFile for MlpConfig {
         }
         self.data.validate()?;
         self.model.validate()?;
+        self.optimizer.validate()?;
+        self.training.validate()?;
+        self.check_combinations()?;
+        self.output.validate()
+    }
+
+    fn output_mut(&mut self) -> &mut OutputConfig {
+        &mut self.output
+    }
+
+    fn seed_and_backend(&mut self) -> (&mut u64, &mut BackendChoice) {
+        (&mut self.seed, &mut self.backend)
+    }
+}
+
+impl MlpConfig {
+    /// Checks the keys that depend on each other: the output layer against the data, the keys
+    /// that only the XOR workshop or only image runs use, early stopping against validation.
+    fn check_combinations(&self) -> Result<(), String> {
         match (self.is_xor(), self.model.output) {
             (true, Output::Sigmoid) | (false, Output::Softmax) => {}
             (true, _) => {
@@ -275,8 +294,25 @@ impl ExperimentFile for MlpConfig {
                 ));
             }
         }
-        self.optimizer.validate()?;
-        self.training.validate()?;
+        if self.is_xor() && self.optimizer.schedule != Schedule::Constant {
+            return Err(
+                "the XOR workshop trains with a constant learning rate: set \
+                 optimizer.schedule = \"constant\""
+                    .into(),
+            );
+        }
+        if self.is_xor() && self.training.early_stopping_patience.is_some() {
+            return Err(
+                "the XOR workshop stops when all four points are right; it has no validation \
+                 loss for training.early_stopping_patience"
+                    .into(),
+            );
+        }
+        if !self.is_xor() && self.data.constant_input {
+            return Err(
+                "data.constant_input applies to the XOR workshop (dataset = \"xor\")".into(),
+            );
+        }
         if self.training.early_stopping_patience.is_some() && self.data.validation_fraction == 0.0 {
             return Err(
                 "training.early_stopping_patience watches the validation loss: it needs \
@@ -284,19 +320,9 @@ impl ExperimentFile for MlpConfig {
                     .into(),
             );
         }
-        self.output.validate()
+        Ok(())
     }
 
-    fn output_mut(&mut self) -> &mut OutputConfig {
-        &mut self.output
-    }
-
-    fn seed_and_backend(&mut self) -> (&mut u64, &mut BackendChoice) {
-        (&mut self.seed, &mut self.backend)
-    }
-}
-
-impl MlpConfig {
     /// The resolved config a run was trained with (`<run>/config.toml`).
     pub fn load_run(run_dir: &Path) -> Result<Self> {
         let (path, text) = crate::run_dir::read_config(run_dir)?;
@@ -421,10 +447,16 @@ impl OptimizerConfig {
     }
 }
 
+/// More epochs than this can only be a mistake (the XOR network needs thousands at most).
+pub const MAX_EPOCHS: usize = 1_000_000;
+
 impl TrainingConfig {
     fn validate(&self) -> Result<(), String> {
-        if self.epochs == 0 {
-            return Err("training.epochs must be at least 1".into());
+        if !(1..=MAX_EPOCHS).contains(&self.epochs) {
+            return Err(format!(
+                "training.epochs must be in 1..={MAX_EPOCHS}, got {}",
+                self.epochs
+            ));
         }
         if self.batch_size == 0 {
             return Err("training.batch_size must be at least 1".into());
