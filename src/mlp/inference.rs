@@ -119,14 +119,18 @@ pub fn read_image(path: &Path) -> Result<Vec<u8>> {
         ));
     }
     let bytes = std::fs::read(path).map_err(Error::io(path))?;
-    let grey = if bytes.starts_with(b"\x89PNG") {
-        decode_png(&bytes)
+    decode_image(&bytes).map_err(|e| bad_image(path, e))
+}
+
+/// The grey pixels of a 28×28 PNG or PGM (P2/P5) image held in `bytes`.
+pub fn decode_image(bytes: &[u8]) -> Result<Vec<u8>, String> {
+    if bytes.starts_with(b"\x89PNG") {
+        decode_png(bytes)
     } else if bytes.starts_with(b"P5") || bytes.starts_with(b"P2") {
-        decode_pgm(&bytes)
+        decode_pgm(bytes)
     } else {
         Err("not a PNG or PGM (P2/P5) file".into())
-    };
-    grey.map_err(|e| bad_image(path, e))
+    }
 }
 
 /// The largest image file read: a 28×28 image is a few kB in any of the formats.
