@@ -9,7 +9,6 @@ use std::path::PathBuf;
 
 use burn::prelude::*;
 use neurona::backend::{BackendChoice, Precision, device};
-use neurona::experiment::ExperimentFile;
 use neurona::mlp::config::{DatasetName, MlpConfig, ModelConfig};
 use neurona::mlp::data::MnistData;
 use neurona::mlp::data::batcher::ImageBatcher;
