@@ -39,8 +39,10 @@ for trial in $(seq 1 "$trials"); do
     if kill -9 "$pid" 2>/dev/null; then
       wait "$pid" 2>/dev/null || true
       kills=$((kills + 1)); killed=1
-    else
-      wait "$pid" || { echo "trial $trial: exit $? after $delay s"; cat "$work/out.txt"; exit 1; }
+    elif ! wait "$pid"; then
+      # Killed after the run had finished all its work: resuming it has nothing left to do.
+      grep -q "already completed $epochs epochs" "$work/out.txt" && break
+      echo "trial $trial: failed after $delay s"; cat "$work/out.txt"; exit 1
     fi
     # Epochs recorded before this process started but trained again by it.
     start=$(grep -o 'resuming at epoch [0-9]*' "$work/out.txt" | grep -o '[0-9]*$' || true)
