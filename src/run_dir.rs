@@ -154,10 +154,19 @@ pub fn claim(run_dir: &Path, kind: &str, start: Start) -> Result<Claim> {
     std::fs::create_dir_all(run_dir).map_err(Error::io(run_dir))?;
     let lock_path = run_dir.join(LOCK_FILE);
     let lock = std::fs::File::create(&lock_path).map_err(Error::io(&lock_path))?;
-    if lock.try_lock().is_err() {
-        return Err(Error::Usage(format!(
-            "{shown} is in use by another neurona process; wait for it to finish"
-        )));
+    match lock.try_lock() {
+        Ok(()) => {}
+        Err(std::fs::TryLockError::WouldBlock) => {
+            return Err(Error::Usage(format!(
+                "{shown} is in use by another neurona process; wait for it to finish"
+            )));
+        }
+        Err(std::fs::TryLockError::Error(source)) => {
+            return Err(Error::Io {
+                path: lock_path,
+                source,
+            });
+        }
     }
     let existing = config_path(run_dir).exists().then(|| {
         std::fs::read_to_string(run_dir.join(KIND_FILE))
