@@ -562,17 +562,7 @@ fn logistic_cv_serves_softmax_and_asks_for_a_grid() {
 #[test]
 fn cli_cross_validates_the_shipped_logistic_config() {
     let dir = common::scratch("logistic-cv-cli");
-    let text = std::fs::read_to_string("configs/default-cv.toml").unwrap();
-    let text = text.replace(
-        "dir = \"artifacts\"",
-        &format!("dir = \"{}\"", dir.display()),
-    );
-    let config = dir.join("default-cv.toml");
-    std::fs::write(&config, text).unwrap();
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_neurona"))
-        .args(["cv", config.to_str().unwrap()])
-        .output()
-        .unwrap();
+    let out = run_shipped("cv", "default-cv", &dir);
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
         out.status.success(),
@@ -614,18 +604,7 @@ fn references_cv() -> Value {
 #[test]
 fn reports_and_plots_stay_small_on_ten_thousand_rows() {
     let dir = common::scratch("logistic-bounded");
-    let text = std::fs::read_to_string("configs/default-balance.toml")
-        .unwrap()
-        .replace(
-            "dir = \"artifacts\"",
-            &format!("dir = \"{}\"", dir.display()),
-        );
-    let config = dir.join("default-balance.toml");
-    std::fs::write(&config, text).unwrap();
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_neurona"))
-        .args(["train", config.to_str().unwrap()])
-        .output()
-        .unwrap();
+    let out = run_shipped("train", "default-balance", &dir);
     assert!(
         out.status.success(),
         "{}",
@@ -672,4 +651,20 @@ fn reports_and_plots_stay_small_on_ten_thousand_rows() {
 
 fn c_balance() -> LogisticConfig {
     config(Some(vec!["balance"]), false)
+}
+
+/// Runs `neurona <command>` on the shipped config `configs/<name>.toml` with its runs in `dir`.
+fn run_shipped(command: &str, name: &str, dir: &std::path::Path) -> std::process::Output {
+    let text = std::fs::read_to_string(format!("configs/{name}.toml"))
+        .unwrap()
+        .replace(
+            "dir = \"artifacts\"",
+            &format!("dir = \"{}\"", dir.display()),
+        );
+    let config = dir.join(format!("{name}.toml"));
+    std::fs::write(&config, text).unwrap();
+    std::process::Command::new(env!("CARGO_BIN_EXE_neurona"))
+        .args([command, config.to_str().unwrap()])
+        .output()
+        .unwrap()
 }
