@@ -20,7 +20,8 @@ fn empty_file_gives_the_documented_defaults() {
     assert_eq!(c.backend, BackendChoice::Auto);
     assert_eq!(c.precision, Precision::F32);
     assert_eq!(c.data.dataset, DatasetName::Mnist);
-    assert_eq!(c.model.hidden, vec![512]);
+    assert_eq!(c.model.hidden, None);
+    assert_eq!(c.model.stack().len(), 1);
     assert_eq!(c.model.activation, Activation::Relu);
     assert_eq!(c.model.init, Init::He);
     assert_eq!((c.training.epochs, c.training.batch_size), (10, 128));
@@ -35,10 +36,11 @@ fn shipped_mnist_config_writes_out_exactly_the_defaults() {
     let mut expected = MlpConfig::default();
     expected.output.name = Some("mnist".into());
     expected.optimizer.schedule = Schedule::Cosine;
+    expected.model.hidden = Some(vec![512]);
     assert_eq!(shipped, expected);
     let fashion = MlpConfig::load(Path::new("configs/fashion-mnist.toml")).unwrap();
     assert_eq!(fashion.data.dataset, DatasetName::FashionMnist);
-    assert_eq!(fashion.model.hidden, vec![512]);
+    assert_eq!(fashion.model.hidden, Some(vec![512]));
 }
 
 #[test]

@@ -43,7 +43,7 @@ fn initialisations_follow_their_closed_forms_and_biases_start_at_zero() {
         (Init::SmallUniform, 0.12 / 3f64.sqrt()),
     ] {
         let config = ModelConfig {
-            hidden: vec![fan_out],
+            hidden: Some(vec![fan_out]),
             init,
             ..ModelConfig::default()
         };
@@ -76,7 +76,7 @@ fn initialisations_follow_their_closed_forms_and_biases_start_at_zero() {
 fn depth_and_width_follow_the_config() {
     let device = device();
     let deep = ModelConfig {
-        hidden: vec![32, 16, 8],
+        hidden: Some(vec![32, 16, 8]),
         activation: Activation::LeakyRelu,
         ..ModelConfig::default()
     }
@@ -84,7 +84,7 @@ fn depth_and_width_follow_the_config() {
     let shapes: Vec<[usize; 2]> = deep.layers().map(|l| l.weight.val().dims()).collect();
     assert_eq!(shapes, vec![[784, 32], [32, 16], [16, 8], [8, 10]]);
     let softmax_regression = ModelConfig {
-        hidden: vec![],
+        hidden: Some(vec![]),
         ..ModelConfig::default()
     }
     .init(784, 10, &device);
@@ -96,7 +96,7 @@ fn depth_and_width_follow_the_config() {
         Activation::LeakyRelu,
     ] {
         let model = ModelConfig {
-            hidden: vec![4],
+            hidden: Some(vec![4]),
             activation,
             ..ModelConfig::default()
         }
@@ -113,7 +113,7 @@ fn cross_entropy_is_stable_for_huge_logits() {
     // log(softmax) would give log(0) = -inf).
     let device = device();
     let model = ModelConfig {
-        hidden: vec![],
+        hidden: Some(vec![]),
         ..ModelConfig::default()
     }
     .init(1, 2, &device);
@@ -133,10 +133,10 @@ fn cross_entropy_is_stable_for_huge_logits() {
 
 /// Replaces the (1×2) weight of a softmax-regression model.
 fn set_single_weight(
-    model: neurona::mlp::model::Mlp,
+    model: neurona::mlp::model::Network,
     w: [f32; 2],
     device: &Device,
-) -> neurona::mlp::model::Mlp {
+) -> neurona::mlp::model::Network {
     use burn::module::{Module, ModuleMapper, Param};
     struct SetWeight([f32; 2], Device);
     impl ModuleMapper for SetWeight {
@@ -157,7 +157,7 @@ fn set_single_weight(
 fn save_and_load_round_trip_bit_for_bit() {
     let device = device();
     let config = ModelConfig {
-        hidden: vec![20, 10],
+        hidden: Some(vec![20, 10]),
         ..ModelConfig::default()
     };
     let model = config.init(784, 10, &device);

@@ -20,7 +20,7 @@ fn trains_and_reevaluates_in_f64() {
     c.data.dir = Some(PathBuf::from(common::FASHION));
     c.data.train_limit = Some(3000);
     c.data.test_limit = Some(500);
-    c.model.hidden = vec![32];
+    c.model.hidden = Some(vec![32]);
     c.model.activation = neurona::mlp::config::Activation::Tanh;
     c.model.init = neurona::mlp::config::Init::Xavier;
     c.training.epochs = 2;

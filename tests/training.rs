@@ -20,7 +20,7 @@ fn subset_config(out: &Path, name: &str, epochs: usize) -> MlpConfig {
     c.data.train_limit = Some(6000);
     c.data.test_limit = Some(2000);
     c.data.standardize = true;
-    c.model.hidden = vec![64];
+    c.model.hidden = Some(vec![64]);
     c.training.epochs = epochs;
     c.output.dir = out.to_path_buf();
     c.output.name = Some(name.into());
@@ -86,7 +86,7 @@ fn short_run_learns_and_eval_from_checkpoint_reproduces_its_test_metrics() {
 
     // Weights of a 64-unit network do not load into a 32-unit one.
     let mut other = subset_config(&out, "short", 3);
-    other.model.hidden = vec![32];
+    other.model.hidden = Some(vec![32]);
     let device = neurona::backend::device(other.backend, other.precision).unwrap();
     let err = load_model(&other, &run.join("model.bpk"), &device).unwrap_err();
     assert!(matches!(err, Error::Checkpoint { .. }), "{err}");
@@ -150,7 +150,7 @@ fn resume_continues_from_the_last_completed_epoch() {
         "{err}"
     );
     let mut changed = subset_config(&out, "resumed", 5);
-    changed.model.hidden = vec![128];
+    changed.model.hidden = Some(vec![128]);
     let err = train(
         changed,
         TrainOptions {

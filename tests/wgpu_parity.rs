@@ -30,7 +30,7 @@ fn subset() -> MlpConfig {
     c.data.dir = Some(PathBuf::from(common::FASHION));
     c.data.train_limit = Some(2000);
     c.data.test_limit = Some(500);
-    c.model.hidden = vec![64];
+    c.model.hidden = Some(vec![64]);
     c.training.epochs = 1;
     c
 }
@@ -48,7 +48,7 @@ fn same_weights_same_outputs_and_training_steps() {
     let rows: Vec<usize> = (0..256).collect();
     let dir = common::scratch("parity");
     let model_config = ModelConfig {
-        hidden: vec![64, 32],
+        hidden: Some(vec![64, 32]),
         ..ModelConfig::default()
     };
     model_config
@@ -61,8 +61,9 @@ fn same_weights_same_outputs_and_training_steps() {
             .load_file(dir.join("init.bpk"))
     };
     let (a, b) = (on(&flex), on(&gpu));
-    let outputs =
-        |m: &neurona::mlp::model::Mlp, d: &Device| values(m.forward(batcher.make(&rows, d).inputs));
+    let outputs = |m: &neurona::mlp::model::Network, d: &Device| {
+        values(m.forward(batcher.make(&rows, d).inputs))
+    };
     let diff = max_abs_diff(&outputs(&a, &flex), &outputs(&b, &gpu));
     assert!(diff < 1e-4, "forward outputs differ by {diff}");
 

@@ -13,7 +13,7 @@ use burn::train::ClassificationOutput;
 
 use crate::mlp::config::{Activation, Gradients, Output};
 use crate::mlp::data::batcher::Batch;
-use crate::mlp::model::{Mlp, cross_entropy, half_squared_error};
+use crate::mlp::model::{Network, cross_entropy, half_squared_error};
 use crate::numeric::logistic_loss;
 
 /// What the network is trained to produce.
@@ -36,7 +36,7 @@ pub struct LayerGradients {
 /// computed by the formulas in the module docs. Tensors are taken off autodiff first, so no
 /// graph is built.
 pub fn loss_and_gradients(
-    model: &Mlp,
+    model: &Network,
     x: Tensor<2>,
     targets: &Targets,
 ) -> (Tensor<1>, Tensor<2>, Vec<LayerGradients>) {
@@ -55,7 +55,7 @@ pub fn loss_and_gradients(
     let mut pre = Vec::new();
     for l in 0..layers.len() - 1 {
         let z = affine(l, inputs[l].clone());
-        inputs.push(model.activate(z.clone()));
+        inputs.push(model.activate(model.hidden_activation(l), z.clone()));
         pre.push(z);
     }
     let last = layers.len() - 1;
@@ -94,32 +94,32 @@ pub fn loss_and_gradients(
         });
         if l > 0 {
             let upstream = delta.matmul(weight(l).transpose());
-            delta = upstream * derivative(model, &pre[l - 1], &inputs[l]);
+            let g = model.hidden_activation(l - 1);
+            delta = upstream * derivative(g, model.leaky_slope(), &pre[l - 1], &inputs[l]);
         }
     }
     gradients.reverse();
     (loss, z, gradients)
 }
 
-/// `g′(Z)` of the hidden activation, from `Z` and `A = g(Z)`.
-pub fn derivative(model: &Mlp, z: &Tensor<2>, a: &Tensor<2>) -> Tensor<2> {
-    match model.activation() {
+/// `g′(Z)` of an element-wise hidden activation, from `Z` and `A = g(Z)`.
+pub fn derivative(activation: Activation, slope: f64, z: &Tensor<2>, a: &Tensor<2>) -> Tensor<2> {
+    match activation {
         Activation::Sigmoid => a.clone() * a.clone().neg().add_scalar(1.0),
         Activation::Tanh => a.clone().powi_scalar(2).neg().add_scalar(1.0),
         Activation::Relu => z.clone().greater_elem(0.0).float(),
-        Activation::LeakyRelu => {
-            let s = model.leaky_slope();
-            z.clone()
-                .greater_elem(0.0)
-                .float()
-                .mul_scalar(1.0 - s)
-                .add_scalar(s)
-        }
+        Activation::LeakyRelu => z
+            .clone()
+            .greater_elem(0.0)
+            .float()
+            .mul_scalar(1.0 - slope)
+            .add_scalar(slope),
+        Activation::Maxout => unreachable!("the config refuses manual gradients for maxout"),
     }
 }
 
 /// The gradients keyed by parameter, ready for the optimizer.
-pub fn to_params(model: &Mlp, gradients: Vec<LayerGradients>) -> GradientsParams {
+pub fn to_params(model: &Network, gradients: Vec<LayerGradients>) -> GradientsParams {
     let mut params = GradientsParams::new();
     for (layer, g) in model.layers().zip(gradients) {
         params.register(layer.weight.id, g.weight);
@@ -131,7 +131,10 @@ pub fn to_params(model: &Mlp, gradients: Vec<LayerGradients>) -> GradientsParams
 }
 
 /// One training step of a classification batch with manual gradients.
-pub fn classification_step(model: &Mlp, batch: Batch) -> (ClassificationOutput, GradientsParams) {
+pub fn classification_step(
+    model: &Network,
+    batch: Batch,
+) -> (ClassificationOutput, GradientsParams) {
     let targets = batch.targets.inner();
     let (loss, z, gradients) =
         loss_and_gradients(model, batch.inputs, &Targets::Classes(targets.clone()));
@@ -146,7 +149,7 @@ pub fn classification_step(model: &Mlp, batch: Batch) -> (ClassificationOutput, 
 /// The mean loss, class scores and gradients of one training batch, by Burn's autodiff or by
 /// the explicit formulas above, as the model is configured (`training.gradients`). Both feed
 /// the same optimizer step.
-pub fn step(model: &Mlp, batch: Batch) -> (ClassificationOutput, GradientsParams) {
+pub fn step(model: &Network, batch: Batch) -> (ClassificationOutput, GradientsParams) {
     match model.gradients() {
         Gradients::Autodiff => {
             let item = model.forward_classification(batch);

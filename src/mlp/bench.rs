@@ -78,7 +78,7 @@ impl Workload<'_> {
         let batches: Vec<&[usize]> = self.order.chunks(batch_size).collect();
         let mut model = config
             .model
-            .init(self.batcher.images.pixels_per_image(), NUM_CLASSES, &device)
+            .init(config.input_shape(), NUM_CLASSES, &device)
             .with_gradients(config.training.gradients);
         let mut optim = config.optimizer.init();
         let lr = config.optimizer.learning_rate;

@@ -15,6 +15,9 @@ use crate::error::{Error, Result};
 use crate::experiment::{ExperimentFile, Task};
 use crate::run_dir::OutputConfig;
 
+pub use super::architecture::Activation;
+use super::architecture::{self, IMAGE, LayerConfig, Shape};
+
 /// An MNIST-format image classification experiment, as read from TOML.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -102,12 +105,16 @@ pub enum DatasetName {
     Xor,
 }
 
-/// The multi-layer perceptron: `784 → hidden… → 10`, softmax output.
+/// The network: `inputs → layers… → output layer`. The layers are either the `hidden` shorthand
+/// (dense layers of the given widths, all with `activation`) or a `[[model.layers]]` stack of
+/// any kind (see [`architecture`]); unset, one dense layer of 512.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct ModelConfig {
-    /// Width of each hidden layer; `[]` gives softmax regression.
-    pub hidden: Vec<usize>,
+    /// Width of each hidden dense layer; `[]` gives softmax regression.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub hidden: Option<Vec<usize>>,
+    /// The activation of every dense and conv2d layer that names none.
     pub activation: Activation,
     /// Slope for negative inputs of `leaky_relu`.
     pub leaky_slope: f64,
@@ -118,29 +125,27 @@ pub struct ModelConfig {
     pub bias: bool,
     /// The output layer and its loss.
     pub output: Output,
+    /// The layer stack, from the input up (instead of `hidden`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub layers: Vec<LayerConfig>,
 }
+
+/// The hidden widths when neither `hidden` nor `layers` is given.
+const DEFAULT_HIDDEN: [usize; 1] = [512];
 
 impl Default for ModelConfig {
     fn default() -> Self {
         Self {
-            hidden: vec![512],
+            hidden: None,
             activation: Activation::Relu,
             leaky_slope: 0.01,
             init: Init::He,
             init_scale: 0.12,
             bias: true,
             output: Output::Softmax,
+            layers: Vec::new(),
         }
     }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Activation {
-    Tanh,
-    Relu,
-    Sigmoid,
-    LeakyRelu,
 }
 
 /// Weight initialisation; biases always start at zero (the course's advice).
@@ -313,6 +318,14 @@ impl MlpConfig {
                 "data.constant_input applies to the XOR workshop (dataset = \"xor\")".into(),
             );
         }
+        self.model.shapes(self.input_shape())?;
+        if self.training.gradients == Gradients::Manual && !self.model.is_dense_stack() {
+            return Err(
+                "training.gradients = \"manual\" is the dense network's explicit \
+                 back-propagation: other layer kinds (and maxout) train with \"autodiff\""
+                    .into(),
+            );
+        }
         if self.training.early_stopping_patience.is_some() && self.data.validation_fraction == 0.0 {
             return Err(
                 "training.early_stopping_patience watches the validation loss: it needs \
@@ -344,6 +357,16 @@ impl MlpConfig {
     /// The run directory: `<output.dir>/<output.name>`.
     pub fn run_dir(&self) -> PathBuf {
         self.output.run_dir()
+    }
+
+    /// What the network reads: a 28×28 grey image, or XOR's two inputs (three with the
+    /// constant input).
+    pub fn input_shape(&self) -> Shape {
+        if self.is_xor() {
+            Shape::Flat(2 + usize::from(self.data.constant_input))
+        } else {
+            IMAGE
+        }
     }
 
     /// Whether this is the XOR workshop rather than an image data set.
@@ -378,20 +401,102 @@ impl DataConfig {
 }
 
 impl ModelConfig {
-    /// Weights and biases of the network for `inputs` inputs and `outputs` output units.
-    pub fn parameter_count(&self, inputs: usize, outputs: usize) -> u128 {
-        let mut widths = vec![inputs as u128];
-        widths.extend(self.hidden.iter().map(|&w| w as u128));
-        widths.push(outputs as u128);
-        let bias = u128::from(self.bias);
-        widths.windows(2).map(|w| w[0] * w[1] + bias * w[1]).sum()
+    /// The layer stack: `layers`, or the `hidden` shorthand as dense layers.
+    pub fn stack(&self) -> Vec<LayerConfig> {
+        if !self.layers.is_empty() {
+            return self.layers.clone();
+        }
+        self.hidden
+            .as_deref()
+            .unwrap_or(&DEFAULT_HIDDEN)
+            .iter()
+            .map(|&units| {
+                LayerConfig::Dense(architecture::DenseLayer {
+                    units,
+                    activation: None,
+                    pieces: None,
+                })
+            })
+            .collect()
+    }
+
+    /// The shapes after each layer for `input`; an error names the layer that does not fit.
+    pub fn shapes(&self, input: Shape) -> Result<Vec<Shape>, String> {
+        architecture::shapes(&self.stack(), input, self.activation)
+    }
+
+    /// The stack in one line, for messages: `conv2d 32 → max_pool2d 2 → dense 128`.
+    pub fn describe(&self) -> String {
+        let stack = self.stack();
+        if stack.is_empty() {
+            return "no hidden layer".into();
+        }
+        stack
+            .iter()
+            .map(|layer| match layer {
+                LayerConfig::Dense(d) => format!("dense {}", d.units),
+                LayerConfig::Conv2d(c) => {
+                    format!("conv2d {} {}×{}", c.channels, c.kernel, c.kernel)
+                }
+                LayerConfig::MaxPool2d(p) | LayerConfig::AvgPool2d(p) => {
+                    format!("{} {}", layer.kind(), p.size)
+                }
+                LayerConfig::Dropout(d) => format!("dropout {}", d.p),
+                LayerConfig::Lstm(r) | LayerConfig::Gru(r) | LayerConfig::Rnn(r) => {
+                    format!("{} {}", layer.kind(), r.units)
+                }
+            })
+            .collect::<Vec<_>>()
+            .join(" → ")
+    }
+
+    /// Whether every layer is dense with an element-wise activation: the networks the explicit
+    /// back-propagation formulas cover.
+    pub fn is_dense_stack(&self) -> bool {
+        self.stack().iter().all(|layer| {
+            matches!(layer, LayerConfig::Dense(d)
+                if d.activation.unwrap_or(self.activation) != Activation::Maxout)
+        })
+    }
+
+    /// Weights and biases of the network for `input` and `outputs` output units (0 when the
+    /// stack does not fit `input`).
+    pub fn parameter_count(&self, input: Shape, outputs: usize) -> u128 {
+        let stack = self.stack();
+        let Ok(shapes) = architecture::shapes(&stack, input, self.activation) else {
+            return 0;
+        };
+        let inputs = std::iter::once(input).chain(shapes.iter().copied());
+        let layers: u128 = stack
+            .iter()
+            .zip(inputs)
+            .map(|(layer, shape)| layer.parameters(shape, self.bias))
+            .sum();
+        let last = shapes.last().copied().unwrap_or(input).dense_inputs() as u128;
+        layers + last * outputs as u128 + u128::from(self.bias) * outputs as u128
     }
 
     fn validate(&self) -> Result<(), String> {
-        if let Some(i) = self.hidden.iter().position(|&w| w == 0) {
+        if self.hidden.is_some() && !self.layers.is_empty() {
+            return Err(
+                "model.hidden and [[model.layers]] both describe the layers: keep one".into(),
+            );
+        }
+        if let Some(i) = self
+            .hidden
+            .as_deref()
+            .and_then(|h| h.iter().position(|&w| w == 0))
+        {
             return Err(format!(
                 "model.hidden[{i}] is 0: every hidden layer needs at least one unit"
             ));
+        }
+        if self.layers.is_empty() && self.activation == Activation::Maxout {
+            return Err(
+                "activation = \"maxout\" needs the pieces per unit: describe the layers as \
+                 [[model.layers]] with type = \"dense\", units, activation = \"maxout\", pieces"
+                    .into(),
+            );
         }
         if !(self.leaky_slope.is_finite() && self.leaky_slope >= 0.0) {
             return Err(format!(

@@ -13,8 +13,8 @@ use crate::error::{Error, Result};
 use crate::metrics::{ClassMetrics, accuracy, class_metrics};
 use crate::mlp::config::MlpConfig;
 use crate::mlp::data::batcher::ImageBatcher;
-use crate::mlp::data::{MnistData, NUM_CLASSES, SIDE};
-use crate::mlp::model::Mlp;
+use crate::mlp::data::{MnistData, NUM_CLASSES};
+use crate::mlp::model::Network;
 use crate::numeric::{scalar, to_i64s};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -33,7 +33,7 @@ pub struct EvalReport {
 
 /// Evaluates `model` on `indices` of the batcher's images, batch by batch in order.
 pub fn evaluate(
-    model: &Mlp,
+    model: &Network,
     batcher: &ImageBatcher,
     indices: &[usize],
     batch_size: usize,
@@ -65,11 +65,11 @@ pub fn evaluate(
 
 /// Loads weights from `path` into a freshly built model of `config`'s architecture and
 /// precision.
-pub fn load_model(config: &MlpConfig, path: &Path, device: &Device) -> Result<Mlp> {
-    let network = config.model.init(SIDE * SIDE, NUM_CLASSES, device);
+pub fn load_model(config: &MlpConfig, path: &Path, device: &Device) -> Result<Network> {
+    let network = config.model.init(config.input_shape(), NUM_CLASSES, device);
     let architecture = format!(
-        "the model in the run's config (hidden = {:?})",
-        config.model.hidden
+        "the model in the run's config ({})",
+        config.model.describe()
     );
     let model = crate::mlp::store::load(network, path, &architecture)?;
     // Weights of another precision load, but the first matrix product would panic.
@@ -115,7 +115,7 @@ pub fn eval_run(
 
 /// Evaluation on the whole (possibly limited) test set.
 pub fn evaluate_test(
-    model: &Mlp,
+    model: &Network,
     config: &MlpConfig,
     data: &MnistData,
     device: &Device,

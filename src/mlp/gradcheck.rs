@@ -1,9 +1,13 @@
-//! `neurona gradcheck`: the gradients of a small batch three ways — explicit back-propagation,
-//! Burn's autodiff, and central finite differences `(L(θ+ε) − L(θ−ε))/2ε` — in f64, compared per
-//! parameter tensor. The error of a tensor is `max|a − b| / max(max|a|, max|b|)`, i.e. relative to
-//! the tensor's scale, so tiny individual entries do not dominate.
+//! `neurona gradcheck`: the gradients of a small batch compared per parameter tensor, in f64:
+//! Burn's autodiff against central finite differences `(L(θ+ε) − L(θ−ε))/2ε` for every layer
+//! kind, and for dense networks also the explicit back-propagation against both. The error of a
+//! tensor is `max|a − b| / max(max|a|, max|b|)`, i.e. relative to the tensor's scale, so tiny
+//! individual entries do not dominate. Dropout draws its mask from the device's generator, which
+//! is reseeded before every forward pass so that all passes drop the same units.
 
-use burn::module::{Module, ModuleMapper, Param, ParamId};
+use std::collections::HashMap;
+
+use burn::module::{Module, ModuleMapper, ModuleVisitor, Param, ParamId};
 use burn::optim::GradientsParams;
 use burn::prelude::*;
 use serde::Serialize;
@@ -13,18 +17,22 @@ use crate::mlp::backprop::{Targets, loss_and_gradients};
 use crate::mlp::config::MlpConfig;
 use crate::mlp::data::batcher::ImageBatcher;
 use crate::mlp::data::{MnistData, NUM_CLASSES};
-use crate::mlp::model::{Mlp, cross_entropy, half_squared_error};
+use crate::mlp::model::{Network, cross_entropy, half_squared_error};
 use crate::numeric::to_f64s as host;
 
 /// The comparison for one parameter tensor.
 #[derive(Debug, Clone, Serialize)]
 pub struct TensorCheck {
+    /// The parameter's path in the module (`hidden.0.weight`, `conv.1.bias`, …).
     pub name: String,
     pub elements: usize,
-    pub manual_vs_autodiff: f64,
     /// Over `finite_difference_elements` entries (a seeded sample when the tensor is large).
-    pub manual_vs_finite_difference: f64,
+    pub autodiff_vs_finite_difference: f64,
     pub finite_difference_elements: usize,
+    /// Dense networks only: the explicit back-propagation against autodiff and against the
+    /// finite differences.
+    pub manual_vs_autodiff: Option<f64>,
+    pub manual_vs_finite_difference: Option<f64>,
 }
 
 fn relative(a: &[f64], b: &[f64]) -> f64 {
@@ -57,8 +65,49 @@ impl ModuleMapper for Replace {
     }
 }
 
-/// The mean loss through the module's own forward pass (what autodiff differentiates).
-fn loss_tensor(model: &Mlp, x: &Tensor<2>, targets: &Targets) -> Tensor<1> {
+/// One parameter tensor: its path, id, values and autodiff gradient.
+struct Parameter {
+    name: String,
+    id: ParamId,
+    value: Vec<f64>,
+    autodiff: Vec<f64>,
+}
+
+/// Lists every float parameter with its path and autodiff gradient.
+struct Collect<'a> {
+    path: Vec<String>,
+    gradients: &'a GradientsParams,
+    found: Vec<Parameter>,
+}
+
+impl ModuleVisitor for Collect<'_> {
+    fn enter_module(&mut self, name: &str, _container_type: &str) {
+        self.path.push(name.to_string());
+    }
+
+    fn exit_module(&mut self, _name: &str, _container_type: &str) {
+        self.path.pop();
+    }
+
+    fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+        let autodiff = self
+            .gradients
+            .get::<D>(param.id)
+            .map(host)
+            .unwrap_or_else(|| vec![0.0; param.val().shape().num_elements()]);
+        self.found.push(Parameter {
+            name: self.path.join("."),
+            id: param.id,
+            value: host(param.val()),
+            autodiff,
+        });
+    }
+}
+
+/// The mean loss through the module's own forward pass (what autodiff differentiates), with the
+/// device's generator reseeded so dropout draws the same mask every time.
+fn loss_tensor(model: &Network, x: &Tensor<2>, targets: &Targets, seed: u64) -> Tensor<1> {
+    x.device().seed(seed);
     let z = model.forward(x.clone());
     match targets {
         Targets::Classes(t) => cross_entropy(model.class_scores(z), t.clone()),
@@ -66,45 +115,46 @@ fn loss_tensor(model: &Mlp, x: &Tensor<2>, targets: &Targets) -> Tensor<1> {
     }
 }
 
-fn loss(model: &Mlp, x: &Tensor<2>, targets: &Targets) -> f64 {
-    host(loss_tensor(model, x, targets))[0]
-}
-
-/// Compares manual, autodiff and finite-difference gradients of `model` (on an f64 autodiff
-/// device) at `x`/`targets`; at most `max_fd_elements` entries per tensor get finite differences.
+/// Compares autodiff and finite-difference gradients of `model` (on an f64 autodiff device) at
+/// `x`/`targets`, and the explicit back-propagation's when the network is dense (`manual`); at
+/// most `max_fd_elements` entries per tensor get finite differences.
 pub fn check(
-    model: &Mlp,
+    model: &Network,
     x: Tensor<2>,
     targets: &Targets,
     max_fd_elements: usize,
     seed: u64,
 ) -> Vec<TensorCheck> {
-    let (_, _, manual) = loss_and_gradients(model, x.clone(), targets);
-    let autodiff = GradientsParams::from_grads(loss_tensor(model, &x, targets).backward(), model);
-    let mut checks = Vec::new();
-    for (l, (layer, g)) in model.layers().zip(manual).enumerate() {
-        // (name, parameter, value, manual gradient, autodiff gradient)
-        let mut tensors = vec![(
-            format!("layer {} weight", l + 1),
-            layer.weight.id,
-            host(layer.weight.val()),
-            host(g.weight),
-            host(autodiff.get::<2>(layer.weight.id).expect("weight gradient")),
-        )];
-        if let (Some(b), Some(gb)) = (&layer.bias, g.bias) {
-            let auto = host(autodiff.get::<1>(b.id).expect("bias gradient"));
-            tensors.push((
-                format!("layer {} bias", l + 1),
-                b.id,
-                host(b.val()),
-                host(gb),
-                auto,
-            ));
+    let autodiff =
+        GradientsParams::from_grads(loss_tensor(model, &x, targets, seed).backward(), model);
+    let mut collect = Collect {
+        path: Vec::new(),
+        gradients: &autodiff,
+        found: Vec::new(),
+    };
+    model.visit(&mut collect);
+    let manual: HashMap<ParamId, Vec<f64>> = if model.is_dense() {
+        let (_, _, gradients) = loss_and_gradients(model, x.clone(), targets);
+        let mut by_id = HashMap::new();
+        for (layer, g) in model.layers().zip(gradients) {
+            by_id.insert(layer.weight.id, host(g.weight));
+            if let (Some(b), Some(gb)) = (&layer.bias, g.bias) {
+                by_id.insert(b.id, host(gb));
+            }
         }
-        for (name, id, value, manual, auto) in tensors {
-            let mut picks: Vec<usize> = (0..value.len()).collect();
+        by_id
+    } else {
+        HashMap::new()
+    };
+    let loss = |m: &Network| host(loss_tensor(m, &x, targets, seed))[0];
+    collect
+        .found
+        .into_iter()
+        .enumerate()
+        .map(|(t, p)| {
+            let mut picks: Vec<usize> = (0..p.value.len()).collect();
             if picks.len() > max_fd_elements {
-                crate::sampling::shuffle(&mut picks, seed.wrapping_add(l as u64));
+                crate::sampling::shuffle(&mut picks, seed.wrapping_add(t as u64));
                 picks.truncate(max_fd_elements);
             }
             let eps = 1e-6;
@@ -112,28 +162,28 @@ pub fn check(
                 .iter()
                 .map(|&i| {
                     let at = |delta: f64| {
-                        let mut v = value.clone();
+                        let mut v = p.value.clone();
                         v[i] += delta;
-                        let moved = model.clone().map(&mut Replace { id, value: v });
-                        loss(&moved, &x, targets)
+                        loss(&model.clone().map(&mut Replace { id: p.id, value: v }))
                     };
                     (at(eps) - at(-eps)) / (2.0 * eps)
                 })
                 .collect();
-            let manual_picked: Vec<f64> = picks.iter().map(|&i| manual[i]).collect();
-            checks.push(TensorCheck {
-                name,
-                elements: value.len(),
-                manual_vs_autodiff: relative(&manual, &auto),
-                manual_vs_finite_difference: relative(&manual_picked, &finite),
+            let picked = |g: &[f64]| picks.iter().map(|&i| g[i]).collect::<Vec<_>>();
+            let manual = manual.get(&p.id);
+            TensorCheck {
+                elements: p.value.len(),
+                autodiff_vs_finite_difference: relative(&picked(&p.autodiff), &finite),
                 finite_difference_elements: picks.len(),
-            });
-        }
-    }
-    checks
+                manual_vs_autodiff: manual.map(|m| relative(m, &p.autodiff)),
+                manual_vs_finite_difference: manual.map(|m| relative(&picked(m), &finite)),
+                name: p.name,
+            }
+        })
+        .collect()
 }
 
-/// Tolerances of `neurona gradcheck` (f64): manual vs autodiff, manual vs finite differences.
+/// Tolerances of `neurona gradcheck` (f64): manual vs autodiff, either vs finite differences.
 pub const TOLERANCE_AUTODIFF: f64 = 1e-10;
 pub const TOLERANCE_FINITE_DIFFERENCE: f64 = 1e-6;
 
@@ -157,7 +207,7 @@ pub fn run(config: &MlpConfig, batch: usize, max_fd_elements: usize) -> Result<V
     let images = batcher.make(&rows, &device);
     let model = config
         .model
-        .init(data.train.pixels_per_image(), NUM_CLASSES, &device);
+        .init(config.input_shape(), NUM_CLASSES, &device);
     let checks = check(
         &model,
         images.inputs,
@@ -166,27 +216,30 @@ pub fn run(config: &MlpConfig, batch: usize, max_fd_elements: usize) -> Result<V
         config.seed,
     );
     println!(
-        "{:<16} {:>9} {:>20} {:>26}",
-        "tensor", "elements", "manual vs autodiff", "manual vs finite diff (n)"
+        "{:<22} {:>9} {:>30} {:>20} {:>22}",
+        "tensor",
+        "elements",
+        "autodiff vs finite diff (n)",
+        "manual vs autodiff",
+        "manual vs finite diff"
     );
+    let optional = |v: Option<f64>| v.map_or_else(|| "—".to_string(), |v| format!("{v:.3e}"));
     for c in &checks {
         println!(
-            "{:<16} {:>9} {:>20.3e} {:>19.3e} ({})",
+            "{:<22} {:>9} {:>21.3e} ({:>6}) {:>20} {:>22}",
             c.name,
             c.elements,
-            c.manual_vs_autodiff,
-            c.manual_vs_finite_difference,
-            c.finite_difference_elements
+            c.autodiff_vs_finite_difference,
+            c.finite_difference_elements,
+            optional(c.manual_vs_autodiff),
+            optional(c.manual_vs_finite_difference)
         );
     }
-    let worst_auto = checks
-        .iter()
-        .map(|c| c.manual_vs_autodiff)
-        .fold(0.0, f64::max);
-    let worst_fd = checks
-        .iter()
-        .map(|c| c.manual_vs_finite_difference)
-        .fold(0.0, f64::max);
+    let worst =
+        |f: &dyn Fn(&TensorCheck) -> Option<f64>| checks.iter().filter_map(f).fold(0.0, f64::max);
+    let worst_auto = worst(&|c| c.manual_vs_autodiff);
+    let worst_fd = worst(&|c| Some(c.autodiff_vs_finite_difference))
+        .max(worst(&|c| c.manual_vs_finite_difference));
     if worst_auto > TOLERANCE_AUTODIFF || worst_fd > TOLERANCE_FINITE_DIFFERENCE {
         return Err(Error::CheckFailed(format!(
             "gradient check failed: manual vs autodiff {worst_auto:.3e} (tolerance {TOLERANCE_AUTODIFF:e}), \

@@ -4,6 +4,7 @@
 //! evaluation ([`eval`]) and prediction ([`inference`]); beside them the gradient check, the
 //! training-step benchmark and the XOR workshop, which trains the same network on four points.
 
+pub mod architecture;
 pub mod backprop;
 pub mod bench;
 pub mod config;

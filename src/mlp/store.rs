@@ -9,7 +9,7 @@ use burn::store::ModuleRecord;
 use sha2::{Digest, Sha256};
 
 use crate::error::{Error, Result};
-use crate::mlp::model::Mlp;
+use crate::mlp::model::Network;
 
 fn checksum_path(path: &Path) -> PathBuf {
     let mut name = path.as_os_str().to_owned();
@@ -26,7 +26,7 @@ fn sha256(path: &Path) -> Result<String> {
 }
 
 /// Saves `model` as `path` and records its checksum.
-pub fn save(model: &Mlp, path: &Path) -> Result<()> {
+pub fn save(model: &Network, path: &Path) -> Result<()> {
     model
         .clone()
         .save_file(path)
@@ -44,7 +44,7 @@ pub fn save(model: &Mlp, path: &Path) -> Result<()> {
 /// Loads the weights at `path` into `model` (freshly built with the run's architecture, which
 /// `architecture` describes for the error message). A checksum recorded at training must match;
 /// a file that is not a readable burnpack is told apart from one of another architecture.
-pub fn load(model: Mlp, path: &Path, architecture: &str) -> Result<Mlp> {
+pub fn load(model: Network, path: &Path, architecture: &str) -> Result<Network> {
     let bad = |reason: String| Error::Checkpoint {
         path: path.to_path_buf(),
         reason,

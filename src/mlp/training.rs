@@ -25,7 +25,7 @@ use crate::mlp::config::MlpConfig;
 use crate::mlp::data::batcher::{Batch, ImageBatcher};
 use crate::mlp::data::{MnistData, NUM_CLASSES};
 use crate::mlp::eval::{EvalReport, evaluate_test, load_model};
-use crate::mlp::model::Mlp;
+use crate::mlp::model::Network;
 use crate::progress::EpochRenderer;
 use crate::run_dir::Start;
 use crate::sampling::{EpochShuffled, IndexDataset};
@@ -33,7 +33,7 @@ use crate::sampling::{EpochShuffled, IndexDataset};
 /// `metrics.json` of an image run: its epochs and the final test evaluation.
 pub type RunMetrics = crate::progress::RunMetrics<EvalReport>;
 
-impl TrainStep for Mlp {
+impl TrainStep for Network {
     type Input = Batch;
     type Output = ClassificationOutput;
 
@@ -43,7 +43,7 @@ impl TrainStep for Mlp {
     }
 }
 
-impl InferenceStep for Mlp {
+impl InferenceStep for Network {
     type Input = Batch;
     type Output = ClassificationOutput;
 
@@ -225,8 +225,9 @@ pub fn train(mut config: MlpConfig, options: TrainOptions) -> Result<TrainReport
 /// parameter) cannot fit in the memory available now, before anything is allocated or written:
 /// the allocation would abort the process.
 fn check_memory(config: &MlpConfig) -> Result<()> {
-    let inputs = crate::mlp::data::SIDE * crate::mlp::data::SIDE;
-    let parameters = config.model.parameter_count(inputs, NUM_CLASSES);
+    let parameters = config
+        .model
+        .parameter_count(config.input_shape(), NUM_CLASSES);
     let needed = parameters * 4 * config.precision.bytes() as u128;
     let Some(available) = available_memory() else {
         return Ok(());
@@ -234,10 +235,10 @@ fn check_memory(config: &MlpConfig) -> Result<()> {
     if needed > available {
         let gib = |bytes: u128| bytes as f64 / f64::from(1u32 << 30);
         return Err(Error::Config(format!(
-            "model.hidden = {:?} has {parameters} parameters: training them needs about {:.1} GiB \
+            "the model ({}) has {parameters} parameters: training them needs about {:.1} GiB \
              (weights, gradients, optimizer state), more than the {:.1} GiB of memory available; \
-             use fewer or narrower hidden layers",
-            config.model.hidden,
+             use fewer or narrower layers",
+            config.model.describe(),
             gib(needed),
             gib(available)
         )));
@@ -261,7 +262,7 @@ fn launch(
     device: &Device,
     metrics: RunMetrics,
     resume_from: Option<usize>,
-) -> Result<(Mlp, RunMetrics)> {
+) -> Result<(Network, RunMetrics)> {
     let run_dir = config.run_dir();
     let batcher = ImageBatcher {
         images: data.train.clone(),
@@ -282,7 +283,7 @@ fn launch(
     let model = config
         .model
         .init(
-            data.train.pixels_per_image(),
+            config.input_shape(),
             NUM_CLASSES,
             &device.clone().autodiff(),
         )
@@ -337,7 +338,7 @@ fn finish(
     config: &MlpConfig,
     data: &MnistData,
     device: &Device,
-    last_model: Mlp,
+    last_model: Network,
     mut metrics: RunMetrics,
 ) -> Result<TrainReport> {
     let run_dir = config.run_dir();

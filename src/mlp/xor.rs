@@ -13,7 +13,7 @@ use crate::error::{Error, Result};
 use crate::experiment::ExperimentFile;
 use crate::mlp::config::MlpConfig;
 use crate::mlp::data::batcher::Batch;
-use crate::mlp::model::Mlp;
+use crate::mlp::model::Network;
 use crate::numeric::{scalar, to_f64s};
 use crate::run_dir::Start;
 
@@ -52,7 +52,7 @@ pub struct XorReport {
 }
 
 /// `P(1)` for each point of the truth table.
-pub fn probabilities(model: &Mlp, config: &MlpConfig, device: &Device) -> Vec<f64> {
+pub fn probabilities(model: &Network, config: &MlpConfig, device: &Device) -> Vec<f64> {
     let points: Vec<[f64; 2]> = TRUTH_TABLE.iter().map(|(p, _)| *p).collect();
     to_f64s(sigmoid(model.forward(inputs(config, &points, device))))
 }
@@ -108,7 +108,7 @@ pub fn train(config: &MlpConfig, start: Start) -> Result<XorReport> {
 
 /// The training loop: one optimizer step on all four points per epoch, until the loss is below
 /// [`TARGET_LOSS`] with all four points right.
-fn fit(config: &MlpConfig, device: &Device) -> Result<(Mlp, XorReport)> {
+fn fit(config: &MlpConfig, device: &Device) -> Result<(Network, XorReport)> {
     let points: Vec<[f64; 2]> = TRUTH_TABLE.iter().map(|(p, _)| *p).collect();
     let batch = Batch {
         inputs: inputs(config, &points, device),
@@ -119,7 +119,7 @@ fn fit(config: &MlpConfig, device: &Device) -> Result<(Mlp, XorReport)> {
     };
     let mut model = config
         .model
-        .init(batch.inputs.dims()[1], 2, device)
+        .init(config.input_shape(), 2, device)
         .with_gradients(config.training.gradients);
     let mut optimizer = config.optimizer.init();
     let lr = config.optimizer.learning_rate;
@@ -161,7 +161,12 @@ pub fn print_truth_table(probabilities: &[f64]) {
     }
 }
 
-fn plot_regions(run_dir: &Path, model: &Mlp, config: &MlpConfig, device: &Device) -> Result<()> {
+fn plot_regions(
+    run_dir: &Path,
+    model: &Network,
+    config: &MlpConfig,
+    device: &Device,
+) -> Result<()> {
     let points: Vec<(f64, f64)> = TRUTH_TABLE.iter().map(|(p, _)| (p[0], p[1])).collect();
     let positive: Vec<bool> = TRUTH_TABLE.iter().map(|(_, y)| *y == 1).collect();
     let probability =
@@ -179,9 +184,8 @@ fn plot_regions(run_dir: &Path, model: &Mlp, config: &MlpConfig, device: &Device
 /// `neurona predict` of an XOR run: reloads `model.bpk` and prints the truth table.
 pub fn predict(run_dir: &Path, config: &MlpConfig) -> Result<Vec<f64>> {
     let device = crate::backend::device(config.backend, config.precision)?;
-    let width = 2 + usize::from(config.data.constant_input);
     let path = run_dir.join("model.bpk");
-    let network = config.model.init(width, 2, &device);
+    let network = config.model.init(config.input_shape(), 2, &device);
     let model = crate::mlp::store::load(network, &path, "the run's XOR network")?;
     let p = probabilities(&model, config, &device);
     print_truth_table(&p);

@@ -17,8 +17,7 @@ pub use idx::LabelledImages;
 /// Number of classes in MNIST and Fashion-MNIST.
 pub const NUM_CLASSES: usize = 10;
 
-/// Images are `SIDE × SIDE` pixels.
-pub const SIDE: usize = 28;
+pub use crate::mlp::architecture::SIDE;
 
 /// A published MNIST-format data set: its four files, its mirrors and its class names.
 #[derive(Debug)]
