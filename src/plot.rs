@@ -1,7 +1,9 @@
 //! SVG plots (plotters, SVG backend only: no font or bitmap dependencies) over plain slices, so
 //! that every model family can draw without this module knowing any of them: a value per epoch,
-//! regularisation paths, cross-validation curves, ROC curves, decision regions and fitted
-//! probabilities. Scatter plots draw at most [`MAX_SCATTER_POINTS`] observations.
+//! learning curves (loss and accuracy, training and validation), regularisation paths,
+//! cross-validation curves, ROC curves, decision regions and fitted probabilities. Scatter plots
+//! draw at most [`MAX_SCATTER_POINTS`] observations. Weight tiles are a PNG (one pixel per value,
+//! scaled up), written by hand with the `png` crate.
 
 use std::path::Path;
 
@@ -28,8 +30,55 @@ struct Frame<'a> {
     y_desc: &'a str,
     /// Width of the y-axis label area, in pixels.
     y_area: u32,
-    /// Draw a legend of the labelled series in the upper right corner.
-    legend: bool,
+    /// Where to draw a legend of the labelled series, if anywhere.
+    legend: Option<SeriesLabelPosition>,
+}
+
+/// Renders an SVG file of `size` pixels: `paint` draws on a white canvas, which is then saved.
+fn svg(
+    path: &Path,
+    size: (u32, u32),
+    paint: impl FnOnce(&DrawingArea<SVGBackend<'_>, Shift>) -> Result<(), SvgError>,
+) -> Result<()> {
+    let root: DrawingArea<SVGBackend, Shift> = SVGBackend::new(path, size).into_drawing_area();
+    let drawn = (|| {
+        root.fill(&WHITE)?;
+        paint(&root)?;
+        root.present()
+    })();
+    drawn.map_err(|e| Error::Io {
+        path: path.to_path_buf(),
+        source: std::io::Error::other(e.to_string()),
+    })
+}
+
+/// Draws `frame` into `area` (a whole canvas or one panel of it), then lets `body` draw the series.
+fn chart<'b>(
+    area: &DrawingArea<SVGBackend<'b>, Shift>,
+    frame: Frame,
+    body: impl FnOnce(&mut Chart<'_, 'b>) -> Result<(), SvgError>,
+) -> Result<(), SvgError> {
+    let mut chart = ChartBuilder::on(area)
+        .caption(frame.caption, ("sans-serif", 22))
+        .margin(12)
+        .x_label_area_size(40)
+        .y_label_area_size(frame.y_area)
+        .build_cartesian_2d(frame.x.0..frame.x.1, frame.y.0..frame.y.1)?;
+    chart
+        .configure_mesh()
+        .x_desc(frame.x_desc)
+        .y_desc(frame.y_desc)
+        .draw()?;
+    body(&mut chart)?;
+    if let Some(position) = frame.legend {
+        chart
+            .configure_series_labels()
+            .border_style(BLACK)
+            .background_style(WHITE.mix(0.8))
+            .position(position)
+            .draw()?;
+    }
+    Ok(())
 }
 
 /// Draws `frame` into an SVG file of `size` pixels, then lets `body` draw the series.
@@ -39,35 +88,7 @@ fn draw(
     frame: Frame,
     body: impl FnOnce(&mut Chart<'_, '_>) -> Result<(), SvgError>,
 ) -> Result<()> {
-    let root: DrawingArea<SVGBackend, Shift> = SVGBackend::new(path, size).into_drawing_area();
-    let drawn = (|| {
-        root.fill(&WHITE)?;
-        let mut chart = ChartBuilder::on(&root)
-            .caption(frame.caption, ("sans-serif", 22))
-            .margin(12)
-            .x_label_area_size(40)
-            .y_label_area_size(frame.y_area)
-            .build_cartesian_2d(frame.x.0..frame.x.1, frame.y.0..frame.y.1)?;
-        chart
-            .configure_mesh()
-            .x_desc(frame.x_desc)
-            .y_desc(frame.y_desc)
-            .draw()?;
-        body(&mut chart)?;
-        if frame.legend {
-            chart
-                .configure_series_labels()
-                .border_style(BLACK)
-                .background_style(WHITE.mix(0.8))
-                .position(SeriesLabelPosition::UpperRight)
-                .draw()?;
-        }
-        root.present()
-    })();
-    drawn.map_err(|e| Error::Io {
-        path: path.to_path_buf(),
-        source: std::io::Error::other(e.to_string()),
-    })
+    svg(path, size, |root| chart(root, frame, body))
 }
 
 /// `(min, max)` of the finite `values`, widened a little so nothing sits on the frame; a single
@@ -154,7 +175,7 @@ pub fn regularisation_path(
         x_desc: &x_desc,
         y_desc: "coefficient",
         y_area: 70,
-        legend: true,
+        legend: Some(SeriesLabelPosition::UpperRight),
     };
     let y = frame.y;
     draw(file, (900, 600), frame, |chart| {
@@ -193,7 +214,7 @@ pub fn cv_curve(
         x_desc: &x_desc,
         y_desc: &y_desc,
         y_area: 80,
-        legend: false,
+        legend: None,
     };
     let y = frame.y;
     draw(file, (900, 600), frame, |chart| {
@@ -226,7 +247,7 @@ pub fn roc(file: &Path, curve: &[(f64, f64)], auc: f64) -> Result<()> {
         x_desc: "false-positive rate (1 - specificity)",
         y_desc: "true-positive rate (recall)",
         y_area: 50,
-        legend: false,
+        legend: None,
     };
     draw(file, (640, 640), frame, |chart| {
         chart.draw_series(LineSeries::new(
@@ -255,7 +276,7 @@ pub fn decision_regions(
         x_desc: axes[0],
         y_desc: axes[1],
         y_area: 60,
-        legend: false,
+        legend: None,
     };
     let ((x0, x1), (y0, y1)) = (frame.x, frame.y);
     let marked: Vec<((f64, f64), bool)> = points
@@ -301,7 +322,7 @@ pub fn probability_curve(
         x_desc: axis,
         y_desc: "P(positive)",
         y_area: 50,
-        legend: false,
+        legend: None,
     };
     let (x0, x1) = frame.x;
     draw(file, (800, 500), frame, |chart| {
@@ -328,7 +349,7 @@ pub fn series(file: &Path, title: &str, y_label: &str, values: &[f64]) -> Result
         x_desc: "epoch",
         y_desc: y_label,
         y_area: 60,
-        legend: false,
+        legend: None,
     };
     draw(file, (800, 500), frame, |chart| {
         chart.draw_series(LineSeries::new(
@@ -337,4 +358,247 @@ pub fn series(file: &Path, title: &str, y_label: &str, values: &[f64]) -> Result
         ))?;
         Ok(())
     })
+}
+
+/// Per-epoch values of a training run, index `i` = epoch `i + 1`. `None` where a value was not
+/// measured (no validation set, or validation only every few epochs). Accuracies are fractions
+/// (0–1), as `metrics.json` records them, and are drawn in %.
+pub struct LearningCurves<'a> {
+    pub train_loss: &'a [f64],
+    pub valid_loss: &'a [Option<f64>],
+    pub train_accuracy: &'a [Option<f64>],
+    pub valid_accuracy: &'a [Option<f64>],
+}
+
+/// Colour of the training series in [`learning_curves`].
+const TRAINING: RGBColor = BLUE;
+/// Colour of the validation series in [`learning_curves`] (orange).
+const VALIDATION: RGBColor = RGBColor(230, 85, 13);
+
+/// The measured `(epoch, value × scale)` points of a per-epoch series; unmeasured and non-finite
+/// values are left out (a diverged epoch has no place on the axis).
+fn measured(values: impl IntoIterator<Item = Option<f64>>, scale: f64) -> Vec<(f64, f64)> {
+    values
+        .into_iter()
+        .enumerate()
+        .filter_map(|(i, v)| Some(((i + 1) as f64, v.filter(|v| v.is_finite())? * scale)))
+        .collect()
+}
+
+/// The training and validation points of one panel, each a line with a small marker at every
+/// point (so that a one-epoch run still shows); an empty series is not drawn nor listed.
+fn training_and_validation(
+    chart: &mut Chart<'_, '_>,
+    [training, validation]: &[Vec<(f64, f64)>; 2],
+) -> Result<(), SvgError> {
+    for (points, colour, label) in [
+        (training, TRAINING, "training"),
+        (validation, VALIDATION, "validation"),
+    ] {
+        if points.is_empty() {
+            continue;
+        }
+        chart
+            .draw_series(
+                LineSeries::new(points.iter().copied(), colour.filled().stroke_width(2))
+                    .point_size(3),
+            )?
+            .label(label)
+            .legend(move |(x, y)| {
+                PathElement::new(vec![(x, y), (x + 16, y)], colour.stroke_width(2))
+            });
+    }
+    Ok(())
+}
+
+/// The learning curves of a run in one SVG: loss against epoch on the left, accuracy (in %)
+/// against epoch on the right, training solid blue and validation orange, each panel with a
+/// legend. Without any accuracy value the accuracy panel is left out; a validation series with
+/// no value is not drawn. Validation points measured only every few epochs are joined by lines.
+pub fn learning_curves(file: &Path, title: &str, curves: &LearningCurves) -> Result<()> {
+    let loss = [
+        measured(curves.train_loss.iter().map(|&v| Some(v)), 1.0),
+        measured(curves.valid_loss.iter().copied(), 1.0),
+    ];
+    let accuracy = [
+        measured(curves.train_accuracy.iter().copied(), 100.0),
+        measured(curves.valid_accuracy.iter().copied(), 100.0),
+    ];
+    let epochs = [
+        curves.train_loss.len(),
+        curves.valid_loss.len(),
+        curves.train_accuracy.len(),
+        curves.valid_accuracy.len(),
+    ]
+    .into_iter()
+    .max()
+    .unwrap_or(0)
+    .max(1);
+    let x = range([1.0, epochs as f64].into_iter());
+    let has_accuracy = accuracy.iter().any(|points| !points.is_empty());
+    let legend = |series: &[Vec<(f64, f64)>; 2], position| {
+        series
+            .iter()
+            .any(|points| !points.is_empty())
+            .then_some(position)
+    };
+    let loss_frame = Frame {
+        caption: "Loss".into(),
+        x,
+        y: range(loss.iter().flatten().map(|p| p.1).chain([0.0])),
+        x_desc: "epoch",
+        y_desc: "loss",
+        y_area: 60,
+        legend: legend(&loss, SeriesLabelPosition::UpperRight),
+    };
+    let accuracy_frame = Frame {
+        caption: "Accuracy".into(),
+        x,
+        y: range(accuracy.iter().flatten().map(|p| p.1)),
+        x_desc: "epoch",
+        y_desc: "accuracy (%)",
+        y_area: 60,
+        legend: legend(&accuracy, SeriesLabelPosition::LowerRight),
+    };
+    let size = if has_accuracy {
+        (1200, 500)
+    } else {
+        (800, 500)
+    };
+    svg(file, size, |root| {
+        let area = root.titled(title, ("sans-serif", 24))?;
+        let panels = area.split_evenly((1, if has_accuracy { 2 } else { 1 }));
+        chart(&panels[0], loss_frame, |c| {
+            training_and_validation(c, &loss)
+        })?;
+        if has_accuracy {
+            chart(&panels[1], accuracy_frame, |c| {
+                training_and_validation(c, &accuracy)
+            })?;
+        }
+        Ok(())
+    })
+}
+
+/// Colour of the 1-pixel gaps and border between the tiles of [`weight_tiles`] (light grey); no
+/// weight is drawn in it, as the diverging scale runs from blue through white to red.
+pub const TILE_GAP: [u8; 3] = [200, 200, 200];
+
+/// The least height of a tile drawn by [`weight_tiles`], in pixels: each value becomes a square
+/// of `max(1, ⌈TILE_MIN_HEIGHT / rows⌉)` pixels, so 28×28 tiles are drawn 1:1 and 3×3
+/// convolution kernels 8× (24×24 pixels).
+pub const TILE_MIN_HEIGHT: usize = 24;
+
+/// The colour of `value` in a tile whose largest finite |value| is `peak`: white at 0, pure red
+/// at `+peak`, pure blue at `-peak`, linear in between; white throughout an all-zero tile, and
+/// black for a non-finite value (a diverged weight).
+fn diverging(value: f64, peak: f64) -> [u8; 3] {
+    if !value.is_finite() {
+        return [0, 0, 0];
+    }
+    if peak <= 0.0 {
+        return [255, 255, 255];
+    }
+    let t = (value / peak).clamp(-1.0, 1.0);
+    let fade = (255.0 * (1.0 - t.abs())).round() as u8;
+    if t >= 0.0 {
+        [255, fade, fade]
+    } else {
+        [fade, fade, 255]
+    }
+}
+
+/// A PNG of weight tiles (e.g. the input weights of each first-layer unit, or convolution
+/// kernels): each tile holds `tile.0` rows × `tile.1` columns of values, row-major, and the
+/// tiles are laid out left to right, `columns` to a row (fewer when there are fewer tiles), in
+/// the order given. Each value is a square of `max(1, ⌈TILE_MIN_HEIGHT / tile.0⌉)` pixels; the
+/// tiles are separated and surrounded by 1-pixel lines of [`TILE_GAP`], which also fills the
+/// unused places of the last row. The image is thus
+/// `across × (tile.1 × scale + 1) + 1` pixels wide and `down × (tile.0 × scale + 1) + 1` high.
+///
+/// Colours are diverging (blue negative, white zero, red positive), and each tile is normalised
+/// by its own largest |value|: units learn weights of very different sizes, and one scale for
+/// all would leave most tiles a uniform pale; per tile, each unit's pattern shows whatever its
+/// scale (the colours compare signs and shapes, not magnitudes across tiles).
+///
+/// No tile, a tile of the wrong length, an empty tile shape or no column is an
+/// [`Error::Internal`] (a caller's mistake, not the user's). The file is written atomically.
+pub fn weight_tiles(
+    file: &Path,
+    tiles: &[Vec<f64>],
+    tile: (usize, usize),
+    columns: usize,
+) -> Result<()> {
+    let wrong = |what: String| Error::Internal(format!("weight tiles {}: {what}", file.display()));
+    let (rows, cols) = tile;
+    if tiles.is_empty() {
+        return Err(wrong("no tile to draw".into()));
+    }
+    if rows == 0 || cols == 0 || columns == 0 {
+        return Err(wrong(format!(
+            "tiles of {rows}×{cols} values, {columns} to a row: nothing to draw"
+        )));
+    }
+    let Some(values) = rows.checked_mul(cols) else {
+        return Err(wrong(format!(
+            "tiles of {rows}×{cols} values are too large"
+        )));
+    };
+    if let Some((i, t)) = tiles.iter().enumerate().find(|(_, t)| t.len() != values) {
+        return Err(wrong(format!(
+            "tile {i} has {} values, a {rows}×{cols} tile has {values}",
+            t.len()
+        )));
+    }
+    let scale = TILE_MIN_HEIGHT.div_ceil(rows).max(1);
+    let across = columns.min(tiles.len());
+    let down = tiles.len().div_ceil(across);
+    let side = |count: usize, cells: usize| {
+        cells
+            .checked_mul(scale)?
+            .checked_add(1)?
+            .checked_mul(count)?
+            .checked_add(1)
+            .filter(|&px| u32::try_from(px).is_ok())
+    };
+    let (Some(width), Some(height)) = (side(across, cols), side(down, rows)) else {
+        return Err(wrong(format!(
+            "{} tiles of {rows}×{cols} make too large an image",
+            tiles.len()
+        )));
+    };
+    let size = width
+        .checked_mul(height)
+        .and_then(|px| px.checked_mul(3))
+        .ok_or_else(|| wrong("too large an image".into()))?;
+    let mut pixels = TILE_GAP.repeat(size / 3);
+    for (k, values) in tiles.iter().enumerate() {
+        let left = 1 + (k % across) * (cols * scale + 1);
+        let top = 1 + (k / across) * (rows * scale + 1);
+        let peak = values
+            .iter()
+            .filter(|v| v.is_finite())
+            .fold(0.0, |peak: f64, v| peak.max(v.abs()));
+        for (i, &value) in values.iter().enumerate() {
+            let colour = diverging(value, peak);
+            let (x, y) = (left + (i % cols) * scale, top + (i / cols) * scale);
+            for row in y..y + scale {
+                let start = 3 * (row * width + x);
+                for pixel in pixels[start..start + 3 * scale].chunks_exact_mut(3) {
+                    pixel.copy_from_slice(&colour);
+                }
+            }
+        }
+    }
+    let mut bytes = Vec::new();
+    let mut encoder = png::Encoder::new(&mut bytes, width as u32, height as u32);
+    encoder.set_color(png::ColorType::Rgb);
+    encoder.set_depth(png::BitDepth::Eight);
+    let encoded = (|| {
+        let mut writer = encoder.write_header()?;
+        writer.write_image_data(&pixels)?;
+        writer.finish()
+    })();
+    encoded.map_err(|e| wrong(format!("PNG encoding failed: {e}")))?;
+    crate::run_dir::write_atomic(file, &bytes)
 }

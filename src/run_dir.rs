@@ -91,6 +91,7 @@ const OWN_FILES: &[&str] = &[
     "model.bpk",
     "model.bpk.sha256",
     "loss.svg",
+    "first_layer.png",
     "decision.svg",
     "probability.svg",
     "roc.svg",

@@ -5,9 +5,17 @@ mod common;
 
 use std::path::PathBuf;
 
+use burn::nn::PaddingConfig2d;
+use burn::nn::conv::Conv2dConfig;
+use burn::prelude::*;
+use common::stacks::{CONV_BLOCK, device, layer, parse, tiny};
 use neurona::backend::Precision;
+use neurona::mlp::architecture::IMAGE;
+use neurona::mlp::config::Activation;
 use neurona::mlp::config::{DatasetName, MlpConfig};
+use neurona::mlp::eval::eval_run;
 use neurona::mlp::training::{TrainOptions, train};
+use neurona::neuron::activations::{maxout, maxout_derivative};
 
 #[test]
 fn trains_and_reevaluates_in_f64() {
@@ -34,4 +42,71 @@ fn trains_and_reevaluates_in_f64() {
     // Asking this process for f32 now is a clear error, not a silent dtype mix.
     let err = neurona::backend::device(c.backend, Precision::F32).unwrap_err();
     assert!(err.to_string().contains("F64"), "{err}");
+}
+
+#[test]
+fn im2col_convolution_equals_burns_conv2d() {
+    let device = device(Precision::F64);
+    for (kernel, pad, channels) in [(3, 1, 1), (3, 0, 4), (5, 2, 2), (1, 0, 3)] {
+        let conv = Conv2dConfig::new([channels, 6], [kernel, kernel])
+            .with_padding(PaddingConfig2d::Explicit(pad, pad, pad, pad))
+            .init(&device);
+        let x = Tensor::<4>::random(
+            [3, channels, 9, 8],
+            burn::tensor::Distribution::Normal(0.0, 1.0),
+            &device,
+        );
+        let ours = neurona::mlp::model::convolve(&conv, x.clone(), kernel, pad);
+        let burns = conv.forward(x);
+        assert_eq!(ours.dims(), burns.dims());
+        let diff = neurona::numeric::scalar((ours - burns).abs().max());
+        assert!(diff < 1e-12, "k {kernel} pad {pad}: {diff:e}");
+    }
+}
+
+#[test]
+fn maxout_takes_the_largest_piece_and_routes_the_gradient_to_it() {
+    let device = device(Precision::F64).autodiff();
+    let config = parse(&layer(
+        "dense",
+        "units = 2\nactivation = \"maxout\"\npieces = 3",
+    ))
+    .unwrap();
+    let network = config.model.init(IMAGE, 10, &device);
+    // Two rows of two units × three pieces, in the layer's column order (unit-major).
+    let z = [
+        [0.5, -1.0, 2.0, -3.0, -0.5, -2.0],
+        [1.0, 1.5, 0.0, 4.0, 3.0, 3.5],
+    ];
+    let flat: Vec<f64> = z.iter().flatten().copied().collect();
+    let zt = Tensor::<2>::from_data(TensorData::new(flat, [2, 6]), &device).require_grad();
+    let a = network.activate_dense(Activation::Maxout, 3, zt.clone());
+    let got = neurona::numeric::to_f64s(a.clone());
+    let mut expected = Vec::new();
+    let mut gradient = Vec::new();
+    for row in &z {
+        for unit in row.chunks(3) {
+            expected.push(maxout(unit).unwrap());
+            gradient.extend(maxout_derivative(unit));
+        }
+    }
+    assert_eq!(got, expected);
+    let grads = a.sum().backward();
+    let autodiff = neurona::numeric::to_f64s(zt.grad(&grads).unwrap());
+    assert_eq!(autodiff, gradient);
+    assert_eq!(maxout_derivative(&[1.0, 1.0]), vec![1.0, 0.0]);
+    assert_eq!(maxout(&[]), None);
+}
+
+#[test]
+fn a_cnn_trains_in_f64() {
+    let out = common::scratch("layers-f64");
+    let mut config = tiny(&out, "cnn64", CONV_BLOCK, 1);
+    config.precision = Precision::F64;
+    let report = train(config, TrainOptions::default()).unwrap();
+    assert!(report.test.loss.is_finite());
+    assert_eq!(
+        eval_run(&out.join("cnn64"), None, None).unwrap(),
+        report.test
+    );
 }

@@ -274,6 +274,17 @@ impl Network {
         )
     }
 
+    /// The same network with every dropout layer switched off (`p = 0`): what a gradient check
+    /// differentiates, since a fresh random mask per forward pass has no finite differences.
+    pub fn without_dropout(mut self) -> Self {
+        for step in &mut self.steps {
+            if let Step::Dropout { p } = step {
+                *p = 0.0;
+            }
+        }
+        self
+    }
+
     /// The activation of hidden dense layer `l` (0-based among the dense layers).
     pub fn hidden_activation(&self, l: usize) -> Activation {
         self.steps
@@ -481,7 +492,7 @@ impl Network {
 /// `[batch, c·k·k, h·w]`, which the filters `[out, c·k·k]` multiply. The same numbers as
 /// `Conv2d::forward`; on the CPU backend its gradients are matrix products too, which trains
 /// about 1.6 times faster than Burn's direct convolution (see BENCHMARKS.md).
-fn convolve(layer: &Conv2d, x: Tensor<4>, kernel: usize, pad: usize) -> Tensor<4> {
+pub fn convolve(layer: &Conv2d, x: Tensor<4>, kernel: usize, pad: usize) -> Tensor<4> {
     let [batch, channels, height, width] = x.dims();
     let x = if pad > 0 {
         x.pad(

@@ -359,13 +359,7 @@ fn finish(
     };
     crate::mlp::store::save(&best_model, &model_path)?;
     prune_checkpoints(&run_dir, best, last);
-    let losses: Vec<f64> = metrics.epochs.iter().map(|e| e.train_loss).collect();
-    crate::plot::series(
-        &run_dir.join("loss.svg"),
-        "Training loss",
-        "cross-entropy",
-        &losses,
-    )?;
+    draw_run(&run_dir, &metrics, &best_model)?;
     let test = evaluate_test(&best_model, config, data, device, &model_path)?;
     metrics.best_epoch = Some(best);
     metrics.test = Some(test.clone());
@@ -380,6 +374,31 @@ fn finish(
         metrics,
         test,
     })
+}
+
+/// The run's pictures: `loss.svg` (training and validation loss and accuracy per epoch, so
+/// overfitting shows as the curves parting) and `first_layer.png` (what the first layer's units
+/// or filters look at; not for recurrent first layers).
+fn draw_run(run_dir: &Path, metrics: &RunMetrics, model: &Network) -> Result<()> {
+    let column = |f: fn(&crate::progress::EpochRecord) -> Option<f64>| -> Vec<Option<f64>> {
+        metrics.epochs.iter().map(f).collect()
+    };
+    let train_loss: Vec<f64> = metrics.epochs.iter().map(|e| e.train_loss).collect();
+    crate::plot::learning_curves(
+        &run_dir.join("loss.svg"),
+        &format!("{}: learning curves", metrics.run),
+        &crate::plot::LearningCurves {
+            train_loss: &train_loss,
+            valid_loss: &column(|e| e.valid_loss),
+            train_accuracy: &column(|e| e.train_accuracy),
+            valid_accuracy: &column(|e| e.valid_accuracy),
+        },
+    )?;
+    if let Some((tiles, shape)) = model.first_layer_filters() {
+        let columns = (tiles.len() as f64).sqrt().ceil() as usize;
+        crate::plot::weight_tiles(&run_dir.join("first_layer.png"), &tiles, shape, columns)?;
+    }
+    Ok(())
 }
 
 /// Deletes checkpoints other than the best epoch's model and the last epoch's full state

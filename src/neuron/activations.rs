@@ -1,5 +1,5 @@
 //! The course's catalogue of activation functions and their derivatives, as plain `f64`
-//! functions: the reference the tensor code (`Mlp::activate`, `backprop::derivative`) is checked
+//! functions: the reference the tensor code (`Network::activate`, `backprop::derivative`) is checked
 //! against, and what the perceptron uses.
 
 use serde::{Deserialize, Serialize};
@@ -75,4 +75,27 @@ impl ActivationFn {
             }
         }
     }
+}
+
+/// Maxout (Goodfellow et al., 2013): a unit computes `k` linear pieces `z₁…z_k` of its input and
+/// outputs the largest, `max_j z_j`, a learned convex piecewise-linear activation (relu is the
+/// case `k = 2` with one piece fixed at 0). `None` for no pieces.
+pub fn maxout(pieces: &[f64]) -> Option<f64> {
+    pieces.iter().copied().reduce(f64::max)
+}
+
+/// `∂ maxout / ∂z_j`: 1 for the largest piece, 0 for the others (the first of equal largest
+/// ones, as back-propagation through a max picks one).
+pub fn maxout_derivative(pieces: &[f64]) -> Vec<f64> {
+    let winner = pieces
+        .iter()
+        .enumerate()
+        .fold(None, |best: Option<(usize, f64)>, (j, &z)| match best {
+            Some((_, b)) if b >= z => best,
+            _ => Some((j, z)),
+        })
+        .map(|(j, _)| j);
+    (0..pieces.len())
+        .map(|j| f64::from(u8::from(Some(j) == winner)))
+        .collect()
 }

@@ -1,0 +1,164 @@
+//! The layer catalogue: stacks from TOML with their shapes checked at load, parameter counts
+//! against Burn's own, the im2col convolution against Burn's `Conv2d`, maxout against the
+//! activation catalogue, autodiff against finite differences for every layer kind, and every
+//! architecture through train → checkpoint → resume → eval → predict.
+
+mod common;
+
+use common::stacks::{CONV_BLOCK, catalogue, device, layer, parse, tiny};
+
+use burn::module::Module;
+use neurona::Error;
+use neurona::backend::Precision;
+use neurona::mlp::architecture::{IMAGE, Shape};
+use neurona::mlp::eval::{eval_run, load_model};
+use neurona::mlp::inference::{ImageSource, predict};
+use neurona::mlp::training::{RunMetrics, TrainOptions, train};
+
+#[test]
+fn stacks_that_do_not_fit_28x28_images_are_refused_naming_the_layer_and_shapes() {
+    for (stack, expected) in [
+        // Convolution after a dense layer: its input is flat.
+        (
+            layer("dense", "units = 8") + &layer("conv2d", "channels = 2\nkernel = 3"),
+            "model.layers[1] (conv2d) does not fit its input, a 8 features",
+        ),
+        // Four 2×2 poolings: 28 → 14 → 7 → 3 → 1, and a fifth has nothing left.
+        (
+            layer("max_pool2d", "size = 2").repeat(5),
+            "model.layers[4] (max_pool2d) does not fit its input, a 1×1×1 image",
+        ),
+        (
+            layer("conv2d", "channels = 2\nkernel = 29\npadding = \"valid\""),
+            "model.layers[0] (conv2d) does not fit its input, a 1×28×28 image: its 29×29 kernel",
+        ),
+        (
+            layer("dense", "units = 8") + &layer("lstm", "units = 4"),
+            "model.layers[1] (lstm) does not fit its input, a 8 features",
+        ),
+        (
+            layer("conv2d", "channels = 2\nkernel = 4"),
+            "model.layers[0] (conv2d): padding = \"same\" needs an odd kernel",
+        ),
+        (
+            layer("dense", "units = 8\nactivation = \"maxout\""),
+            "model.layers[0] (dense): maxout needs `pieces`",
+        ),
+        (
+            layer("dense", "units = 8\npieces = 3"),
+            "`pieces` applies to activation = \"maxout\" only",
+        ),
+        (layer("dropout", "p = 1.0"), "p must be in [0, 1)"),
+        (layer("gru", "units = 0"), "model.layers[0] (gru): units"),
+        (
+            "[model]\nhidden = [8]\n".to_string() + &layer("dense", "units = 4"),
+            "model.hidden and [[model.layers]] both",
+        ),
+        (
+            "[training]\ngradients = \"manual\"\n".to_string() + CONV_BLOCK,
+            "train with \"autodiff\"",
+        ),
+    ] {
+        let err = parse(&stack).unwrap_err().to_string();
+        assert!(err.contains(expected), "{stack}\n→ {err}");
+    }
+    // A key a layer does not have, and a type that does not exist, are refused too.
+    for (stack, expected) in [
+        (layer("max_pool2d", "size = 2\nunits = 3"), "units"),
+        (layer("convolution", "channels = 2"), "convolution"),
+    ] {
+        let err = parse(&stack).unwrap_err().to_string();
+        assert!(err.contains(expected), "{stack}\n→ {err}");
+    }
+}
+
+#[test]
+fn shapes_follow_the_closed_forms() {
+    let config = parse(
+        &(layer("conv2d", "channels = 6\nkernel = 5\npadding = \"valid\"")
+            + &layer("avg_pool2d", "size = 2")
+            + &layer("conv2d", "channels = 16\nkernel = 3\nstride = 2")
+            + &layer("rnn", "units = 5")
+            + &layer("dense", "units = 7")),
+    )
+    .unwrap();
+    let shapes = config.model.shapes(IMAGE).unwrap();
+    let image = |channels, height, width| Shape::Image {
+        channels,
+        height,
+        width,
+    };
+    assert_eq!(
+        shapes,
+        vec![
+            image(6, 24, 24), // 28 − 5 + 1
+            image(6, 12, 12), // ⌊(24 − 2)/2⌋ + 1
+            image(16, 6, 6),  // ⌊(12 + 2 − 3)/2⌋ + 1
+            Shape::Sequence {
+                steps: 6,
+                features: 5
+            },
+            Shape::Flat(7),
+        ]
+    );
+}
+
+#[test]
+fn parameter_counts_match_burns_modules() {
+    let device = device(Precision::F32);
+    for (name, stack) in catalogue() {
+        let config = parse(&stack).unwrap();
+        let network = config.model.init(IMAGE, 10, &device);
+        assert_eq!(
+            config.model.parameter_count(IMAGE, 10),
+            network.num_params() as u128,
+            "{name}"
+        );
+    }
+}
+
+#[test]
+fn every_architecture_trains_resumes_evaluates_and_predicts() {
+    let out = common::scratch("layers-e2e");
+    for (name, stack) in catalogue() {
+        let name = name.replace([' ', '+'], "-");
+        train(tiny(&out, &name, &stack, 1), TrainOptions::default()).unwrap();
+        let report = train(
+            tiny(&out, &name, &stack, 2),
+            TrainOptions {
+                resume: true,
+                force: false,
+            },
+        )
+        .unwrap();
+        let run = out.join(&name);
+        let epochs: Vec<usize> = report.metrics.epochs.iter().map(|e| e.epoch).collect();
+        assert_eq!(epochs, vec![1, 2], "{name}");
+        assert!(report.test.loss.is_finite(), "{name}");
+        let metrics = RunMetrics::load(&run.join("metrics.json")).unwrap();
+        assert_eq!(metrics.test.as_ref(), Some(&report.test), "{name}");
+        // A fresh process: the config and weights reload and give the same test numbers.
+        assert_eq!(eval_run(&run, None, None).unwrap(), report.test, "{name}");
+        let predictions = predict(
+            &run,
+            &ImageSource::Idx {
+                path: common::fashion_file("t10k-images-idx3-ubyte.gz"),
+                index: 0,
+            },
+            None,
+        )
+        .unwrap();
+        assert_eq!(predictions.len(), 1);
+    }
+    // Weights of one architecture do not load into another.
+    let cnn = tiny(&out, "conv-max_pool", &catalogue()[0].1, 2);
+    let lstm = tiny(&out, "lstm", &catalogue()[5].1, 2);
+    let device = device(Precision::F32);
+    let err = load_model(&lstm, &out.join("conv-max_pool/model.bpk"), &device).unwrap_err();
+    assert!(
+        matches!(err, Error::Checkpoint { .. }) && err.to_string().contains("lstm 5"),
+        "{err}"
+    );
+    let err = load_model(&cnn, &out.join("lstm/model.bpk"), &device).unwrap_err();
+    assert!(err.to_string().contains("does not fit"), "{err}");
+}
