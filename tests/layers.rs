@@ -162,3 +162,26 @@ fn every_architecture_trains_resumes_evaluates_and_predicts() {
     let err = load_model(&cnn, &out.join("lstm/model.bpk"), &device).unwrap_err();
     assert!(err.to_string().contains("does not fit"), "{err}");
 }
+
+#[test]
+fn every_shipped_layer_config_loads_and_fits_28x28_images() {
+    for name in [
+        "fashion-mnist-cnn",
+        "mnist-cnn",
+        "fashion-mnist-lstm",
+        "fashion-mnist-maxout",
+        "overfit-plain",
+        "overfit-dropout",
+    ] {
+        let path = format!("configs/{name}.toml");
+        let config =
+            parse(&std::fs::read_to_string(&path).unwrap()).unwrap_or_else(|e| panic!("{e}"));
+        assert!(!config.model.layers.is_empty(), "{path}");
+    }
+    // conv32-pool-conv64-pool-fc128: (9·32 + 32) + (288·64 + 64) + (3136·128 + 128) + (128·10 + 10).
+    let cnn = parse(&std::fs::read_to_string("configs/fashion-mnist-cnn.toml").unwrap()).unwrap();
+    assert_eq!(
+        cnn.model.parameter_count(IMAGE, 10),
+        320 + 18_496 + 401_536 + 1_290
+    );
+}
