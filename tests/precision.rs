@@ -47,8 +47,16 @@ fn trains_and_reevaluates_in_f64() {
 #[test]
 fn im2col_convolution_equals_burns_conv2d() {
     let device = device(Precision::F64);
-    for (kernel, pad, channels) in [(3, 1, 1), (3, 0, 4), (5, 2, 2), (1, 0, 3)] {
+    for (kernel, stride, pad, channels) in [
+        (3, 1, 1, 1),
+        (3, 1, 0, 4),
+        (5, 1, 2, 2),
+        (1, 1, 0, 3),
+        (3, 2, 1, 2),
+        (2, 3, 0, 1),
+    ] {
         let conv = Conv2dConfig::new([channels, 6], [kernel, kernel])
+            .with_stride([stride, stride])
             .with_padding(PaddingConfig2d::Explicit(pad, pad, pad, pad))
             .init(&device);
         let x = Tensor::<4>::random(
@@ -56,11 +64,14 @@ fn im2col_convolution_equals_burns_conv2d() {
             burn::tensor::Distribution::Normal(0.0, 1.0),
             &device,
         );
-        let ours = neurona::mlp::model::convolve(&conv, x.clone(), kernel, pad);
+        let ours = neurona::mlp::model::convolve(&conv, x.clone(), kernel, stride, pad);
         let burns = conv.forward(x);
         assert_eq!(ours.dims(), burns.dims());
         let diff = neurona::numeric::scalar((ours - burns).abs().max());
-        assert!(diff < 1e-12, "k {kernel} pad {pad}: {diff:e}");
+        assert!(
+            diff < 1e-12,
+            "k {kernel} stride {stride} pad {pad}: {diff:e}"
+        );
     }
 }
 
