@@ -9,19 +9,31 @@ repeats=${2:-3}
 threads=${THREADS:-$(nproc)}
 bin=target/release/neurona
 [ -x "$bin" ] || cargo build --release
+# The PyTorch side runs the config's network: a conv2d layer -> the CNN, an lstm layer -> the LSTM
+# (bench/torch_layers.py), otherwise the MLP (bench/torch_mlp.py). Comments are ignored.
+layers=$(sed 's/#.*//' "$config")
+key='(^|[^[:alnum:]_-])type[[:space:]]*=[[:space:]]*'
+if grep -Eq "$key[\"']conv2d[\"']" <<<"$layers"; then
+  torch_cmd=(python3 bench/torch_layers.py --model cnn)
+elif grep -Eq "$key[\"']lstm[\"']" <<<"$layers"; then
+  torch_cmd=(python3 bench/torch_layers.py --model lstm)
+else
+  torch_cmd=(python3 bench/torch_mlp.py)
+fi
+# Same Adam epsilon as the config (Burn's default differs from PyTorch's).
+eps=$(sed -n 's/^epsilon *= *\([^ #]*\).*/\1/p' "$config")
 out=$(mktemp)
 for _ in $(seq "$repeats"); do
   "$bin" bench "$config" >>"$out"
-  # Same Adam epsilon as the config (Burn's default differs from PyTorch's).
-  eps=$(sed -n 's/^epsilon *= *\([^ #]*\).*/\1/p' "$config")
-  python3 bench/torch_mlp.py --threads "$threads" --epochs 1 --eps "${eps:-1e-8}" >>"$out"
+  "${torch_cmd[@]}" --threads "$threads" --epochs 1 --eps "${eps:-1e-8}" >>"$out"
 done
 python3 - "$out" <<'PY'
 import json, statistics, sys
 rows = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
 torch = [r["median_epoch_seconds"] for r in rows if r["framework"] == "pytorch"]
 t = statistics.median(torch)
-print(f"pytorch {next(r['version'] for r in rows if r['framework'] == 'pytorch')}: median {t:.3f} s/epoch over {len(torch)} runs, peak RSS {max(r['peak_rss_mb'] for r in rows if r['framework']=='pytorch'):.0f} MiB")
+pt = next(r for r in rows if r["framework"] == "pytorch")
+print(f"pytorch {pt['version']} ({pt.get('model', 'mlp')}): median {t:.3f} s/epoch over {len(torch)} runs, peak RSS {max(r['peak_rss_mb'] for r in rows if r['framework']=='pytorch'):.0f} MiB")
 for backend in sorted({r["backend"] for r in rows if r["framework"] == "burn"}):
     b = [r for r in rows if r.get("backend") == backend]
     s = statistics.median(r["seconds"] for r in b)

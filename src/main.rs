@@ -50,7 +50,7 @@ enum Command {
         #[arg(long)]
         force: bool,
     },
-    /// Compare explicit back-propagation, autodiff and finite differences on a small batch (f64).
+    /// Compare autodiff with finite differences for every parameter, and the explicit back-propagation for dense networks, on a small batch (f64).
     Gradcheck {
         config: PathBuf,
         /// Training images in the batch.

@@ -389,8 +389,26 @@ fn gradcheck_and_perceptron_commands() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(
-        stdout.contains("gradient check passed") && stdout.contains("layer 3 bias"),
+        stdout.contains("gradient check passed")
+            && stdout.contains("hidden.1.weight")
+            && stdout.contains("output.bias"),
         "{stdout}"
+    );
+
+    // The shipped CNN on real images, whose flat backgrounds tie max-pool windows exactly.
+    let out = neurona(&[
+        "gradcheck",
+        "configs/fashion-mnist-cnn.toml",
+        "--batch",
+        "4",
+        "--elements",
+        "20",
+    ]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && stdout.contains("conv.1.weight"),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
     );
 
     let out = neurona(&["perceptron", "and"]);

@@ -9,6 +9,7 @@ use std::path::PathBuf;
 
 use burn::prelude::*;
 use neurona::backend::{BackendChoice, Precision, device};
+use neurona::mlp::architecture::IMAGE;
 use neurona::mlp::config::{DatasetName, MlpConfig, ModelConfig};
 use neurona::mlp::data::MnistData;
 use neurona::mlp::data::batcher::ImageBatcher;
@@ -37,6 +38,24 @@ fn subset() -> MlpConfig {
 
 #[test]
 fn same_weights_same_outputs_and_training_steps() {
+    let dense = ModelConfig {
+        hidden: Some(vec![64, 32]),
+        ..ModelConfig::default()
+    };
+    let stack = |text: &str| common::stacks::parse(text).unwrap().model;
+    let cnn = stack(
+        &(common::stacks::CONV_BLOCK.to_string()
+            + &common::stacks::layer("dense", "units = 16")
+            + &common::stacks::layer("dropout", "p = 0.3")),
+    );
+    let lstm = stack(&common::stacks::layer("lstm", "units = 16"));
+    for (name, model_config) in [("dense", dense), ("cnn", cnn), ("lstm", lstm)] {
+        parity(name, &model_config);
+    }
+}
+
+/// The same weights on flex and wgpu: forward outputs, then ten Adam steps on the same batches.
+fn parity(name: &str, model_config: &ModelConfig) {
     let flex = device(BackendChoice::Flex, Precision::F32).unwrap();
     let gpu = device(BackendChoice::Wgpu, Precision::F32).unwrap();
     let config = subset();
@@ -47,17 +66,13 @@ fn same_weights_same_outputs_and_training_steps() {
     };
     let rows: Vec<usize> = (0..256).collect();
     let dir = common::scratch("parity");
-    let model_config = ModelConfig {
-        hidden: Some(vec![64, 32]),
-        ..ModelConfig::default()
-    };
     model_config
-        .init(784, 10, &flex)
+        .init(IMAGE, 10, &flex)
         .save_file(dir.join("init.bpk"))
         .unwrap();
     let on = |d: &Device| {
         model_config
-            .init(784, 10, d)
+            .init(IMAGE, 10, d)
             .load_file(dir.join("init.bpk"))
     };
     let (a, b) = (on(&flex), on(&gpu));
@@ -65,14 +80,16 @@ fn same_weights_same_outputs_and_training_steps() {
         values(m.forward(batcher.make(&rows, d).inputs))
     };
     let diff = max_abs_diff(&outputs(&a, &flex), &outputs(&b, &gpu));
-    assert!(diff < 1e-4, "forward outputs differ by {diff}");
+    assert!(diff < 1e-4, "{name}: forward outputs differ by {diff}");
 
-    // Ten Adam steps on the same batches from the same weights.
+    // Ten Adam steps on the same batches from the same weights (dropout switched off: the two
+    // backends draw different masks).
     let train = |d: &Device| {
         let ad = d.clone().autodiff();
         let mut model = model_config
-            .init(784, 10, &ad)
-            .load_file(dir.join("init.bpk"));
+            .init(IMAGE, 10, &ad)
+            .load_file(dir.join("init.bpk"))
+            .without_dropout();
         let mut optim = burn::optim::AdamConfig::new().init();
         for step in 0..10 {
             let chunk: Vec<usize> = (step * 64..(step + 1) * 64).collect();
@@ -90,7 +107,7 @@ fn same_weights_same_outputs_and_training_steps() {
     let (lf, lg) = (train(&flex), train(&gpu));
     assert!(
         (lf - lg).abs() < 1e-3 * lf.abs(),
-        "loss after 10 steps: flex {lf}, wgpu {lg}"
+        "{name}: loss after 10 steps: flex {lf}, wgpu {lg}"
     );
 }
 

@@ -204,6 +204,19 @@ pub fn run(config: &MlpConfig, batch: usize, max_fd_elements: usize) -> Result<V
         .take(batch.max(1))
         .collect();
     let images = batcher.make(&rows, &device);
+    // Real images have flat backgrounds, so neighbouring units often tie exactly, and a max-pool
+    // window of tied values is not differentiable: autodiff routes the gradient to one of them,
+    // a finite difference sees whichever moves. A little seeded noise (±0.001, far above the
+    // finite-difference step) separates the ties without changing what is checked.
+    let noise = Tensor::<2>::random(
+        images.inputs.dims(),
+        burn::tensor::Distribution::Uniform(-1e-3, 1e-3),
+        &device,
+    );
+    let images = crate::mlp::data::batcher::Batch {
+        inputs: images.inputs + noise,
+        targets: images.targets,
+    };
     let model = config
         .model
         .init(config.input_shape(), NUM_CLASSES, &device);

@@ -1,0 +1,157 @@
+#!/usr/bin/env python3
+"""PyTorch CPU reference for `neurona bench` on the CNN and LSTM configs, timed like torch_mlp.py.
+
+Install: as in bench/torch_mlp.py's docstring (torch 2.15.0 from PyPI, CPython 3.11, x86_64).
+
+Method (everything not named here is exactly as in bench/torch_mlp.py):
+  * Data: the 60000 Fashion-MNIST training images (gzip IDX), as float32 x/255, held in memory in
+    the model's input shape (or `--data synthetic`: random tensors of the same shapes).
+  * `--model cnn`: input [b,1,28,28]; Conv2d(1,32,3,padding=1) -> ReLU -> MaxPool2d(2,2) ->
+    Conv2d(32,64,3,padding=1) -> ReLU -> MaxPool2d(2,2) -> Flatten (64*7*7 = 3136) ->
+    Linear(3136,128) -> ReLU -> Dropout(0.3) -> Linear(128,10). The model is in train mode
+    throughout, so dropout is active in every timed step.
+  * `--model lstm`: the image read row by row, input [b, 28 steps, 28 features];
+    nn.LSTM(28, 128, batch_first=True), one layer; the last step's hidden output [b,128] ->
+    Linear(128,10).
+  * Both: PyTorch default init; mean cross-entropy on logits; Adam(lr 1e-3, betas (0.9, 0.999),
+    eps from `--eps`, default 1e-5 = Burn 0.22 AdamConfig's default epsilon).
+  * Epoch: a seeded random permutation of all 60000 images split into 469 batches of 128 (the last
+    has 96). The permutation is drawn before the clock starts; each timed step is exactly: index the
+    batch from the in-memory tensors, forward, loss, backward, zero_grad(set_to_none) + Adam step.
+  * Eager mode (no torch.compile); `--threads N` intra-op threads, 1 inter-op thread.
+  * `--warmup-steps` untimed steps first, then `--epochs` epochs timed separately; the median is
+    reported. final_train_loss is the loss of the very last step (a batch of 96).
+Prints one JSON object on stdout (torch_mlp.py's keys plus "model").
+"""
+import argparse
+import json
+import os
+import resource
+import statistics
+import sys
+import time
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+sys.dont_write_bytecode = True  # no bench/__pycache__ from importing the sibling script
+from torch_mlp import read_idx  # noqa: E402
+
+N_TRAIN, SIDE, N_OUT = 60000, 28, 10
+LSTM_HIDDEN = 128
+
+
+class Cnn(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.features = nn.Sequential(
+            nn.Conv2d(1, 32, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2, 2),
+            nn.Conv2d(32, 64, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2, 2),
+            nn.Flatten(),
+        )
+        self.head = nn.Sequential(
+            nn.Linear(64 * 7 * 7, 128), nn.ReLU(), nn.Dropout(0.3), nn.Linear(128, N_OUT),
+        )
+
+    def forward(self, x):  # x: [b, 1, 28, 28]
+        return self.head(self.features(x))
+
+
+class Lstm(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.lstm = nn.LSTM(SIDE, LSTM_HIDDEN, batch_first=True)
+        self.out = nn.Linear(LSTM_HIDDEN, N_OUT)
+
+    def forward(self, x):  # x: [b, 28 steps, 28 features]
+        seq, _ = self.lstm(x)
+        return self.out(seq[:, -1])
+
+
+def load_data(args, gen):
+    """Images as float32 [N, 28, 28] in [0, 1], labels as int64 [N]."""
+    if args.data == "synthetic":
+        x = torch.rand(N_TRAIN, SIDE, SIDE, generator=gen)
+        y = torch.randint(0, N_OUT, (N_TRAIN,), generator=gen)
+        return x, y
+    x = read_idx(os.path.join(args.data_dir, "train-images-idx3-ubyte.gz"))
+    y = read_idx(os.path.join(args.data_dir, "train-labels-idx1-ubyte.gz"))
+    return x.reshape(-1, SIDE, SIDE).float().div_(255.0), y.long()
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--model", choices=["cnn", "lstm"], required=True)
+    p.add_argument("--data", choices=["fashion-mnist", "synthetic"], default="fashion-mnist")
+    p.add_argument("--data-dir", default="/usr/share/datasets/fashion-mnist")
+    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--epochs", type=int, default=3)
+    p.add_argument("--warmup-steps", type=int, default=20)
+    p.add_argument("--batch-size", type=int, default=128)
+    p.add_argument("--lr", type=float, default=1e-3)
+    p.add_argument("--eps", type=float, default=1e-5, help="Adam epsilon (Burn default 1e-5)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--device", default="cpu", help="cpu | cuda (data and model live there; timings synchronise)")
+    args = p.parse_args()
+
+    torch.set_num_threads(args.threads)
+    torch.set_num_interop_threads(1)
+    torch.manual_seed(args.seed)
+    gen = torch.Generator().manual_seed(args.seed)
+
+    x, y = load_data(args, gen)
+    if args.model == "cnn":
+        x = x.unsqueeze(1)  # [N, 1, 28, 28]; the LSTM reads [N, 28 steps, 28 features] as is
+    x = x.contiguous()
+    dev = torch.device(args.device)
+    x, y = x.to(dev), y.to(dev)
+    model = (Cnn() if args.model == "cnn" else Lstm()).to(dev)
+    model.train()
+    sync = torch.cuda.synchronize if dev.type == "cuda" else (lambda: None)
+    opt = torch.optim.Adam(model.parameters(), lr=args.lr, betas=(0.9, 0.999), eps=args.eps)
+
+    def step(idx):
+        xb, yb = x[idx], y[idx]
+        loss = F.cross_entropy(model(xb), yb)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        return loss
+
+    def epoch_batches():
+        return [b.to(dev) for b in torch.randperm(len(x), generator=gen).split(args.batch_size)]
+
+    for idx in epoch_batches()[: args.warmup_steps]:
+        step(idx)
+    sync()
+
+    epoch_seconds, loss = [], None
+    for _ in range(args.epochs):
+        batches = epoch_batches()
+        t0 = time.perf_counter()
+        for idx in batches:
+            loss = step(idx)
+        sync()
+        epoch_seconds.append(time.perf_counter() - t0)
+
+    median = statistics.median(epoch_seconds)
+    print(json.dumps({
+        "framework": "pytorch",
+        "model": args.model,
+        "device": str(dev),
+        "version": torch.__version__,
+        "threads": args.threads,
+        "data": args.data,
+        "steps_per_epoch": len(batches),
+        "batch_size": args.batch_size,
+        "epoch_seconds": [round(s, 4) for s in epoch_seconds],
+        "median_epoch_seconds": round(median, 4),
+        "steps_per_s": round(len(batches) / median, 2),
+        "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+        "final_train_loss": loss.item(),
+    }))
+
+
+if __name__ == "__main__":
+    main()
