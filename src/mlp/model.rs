@@ -1,8 +1,8 @@
 //! The course's networks, written once against Burn's backend-agnostic tensors: a stack of
 //! layers (dense `A[l] = g(A[l−1]·W[l] + b[l])`, maxout, conv2d, max/avg pooling, dropout,
-//! LSTM/GRU/plain recurrent) and an output layer with its loss (softmax + cross-entropy, sigmoid
-//! + binary cross-entropy, or linear + squared error). With no layer at all it is softmax (or
-//! logistic) regression. Shapes between layers follow [`crate::mlp::architecture`], which checks
+//! LSTM/GRU/plain recurrent) and an output layer with its loss (softmax and cross-entropy, sigmoid
+//! and binary cross-entropy, or linear and squared error). With no layer at all it is softmax
+//! (or logistic) regression. Shapes between layers follow [`crate::mlp::architecture`], which checks
 //! them when the config loads.
 
 use burn::module::Param;
@@ -45,8 +45,11 @@ pub struct Network {
     gradients: Gradients,
 }
 
-/// A recurrent layer of any of the three kinds (they differ in their gates).
+/// A recurrent layer of any of the three kinds (they differ in their gates). The variants differ
+/// in size (an LSTM has four gates), but Burn's `Module` is not implemented for `Box`, and a
+/// network holds a handful of these.
 #[derive(Module, Debug)]
+#[allow(clippy::large_enum_variant)]
 pub enum Recurrent {
     Lstm(Lstm),
     Gru(Gru),
@@ -257,6 +260,9 @@ impl ModelConfig {
     }
 }
 
+/// Pictures of `(rows, columns)` values, one per first-layer unit or filter.
+pub type Filters = (Vec<Vec<f64>>, (usize, usize));
+
 /// The most first-layer units drawn in `first_layer.png`.
 pub const MAX_FILTER_TILES: usize = 256;
 
@@ -440,7 +446,7 @@ impl Network {
     /// layer) over a one-channel image, or each conv filter's kernel per input channel. `None`
     /// for flat inputs and recurrent first layers (their weights are not images). At most
     /// [`MAX_FILTER_TILES`] pictures.
-    pub fn first_layer_filters(&self) -> Option<(Vec<Vec<f64>>, (usize, usize))> {
+    pub fn first_layer_filters(&self) -> Option<Filters> {
         let Shape::Image {
             channels,
             height,
