@@ -26,17 +26,13 @@ Prints one JSON object on stdout (torch_mlp.py's keys plus "model").
 import argparse
 import json
 import os
-import resource
-import statistics
 import sys
-import time
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 sys.dont_write_bytecode = True  # no bench/__pycache__ from importing the sibling script
-from torch_mlp import read_idx  # noqa: E402
+from torch_mlp import common_arguments, read_idx, setup, time_epochs  # noqa: E402
 
 N_TRAIN, SIDE, N_OUT = 60000, 28, 10
 LSTM_HIDDEN = 128
@@ -83,74 +79,15 @@ def load_data(args, gen):
 def main():
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--model", choices=["cnn", "lstm"], required=True)
-    p.add_argument("--data", choices=["fashion-mnist", "synthetic"], default="fashion-mnist")
-    p.add_argument("--data-dir", default="/usr/share/datasets/fashion-mnist")
-    p.add_argument("--threads", type=int, default=2)
-    p.add_argument("--epochs", type=int, default=3)
-    p.add_argument("--warmup-steps", type=int, default=20)
-    p.add_argument("--batch-size", type=int, default=128)
-    p.add_argument("--lr", type=float, default=1e-3)
-    p.add_argument("--eps", type=float, default=1e-5, help="Adam epsilon (Burn default 1e-5)")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--device", default="cpu", help="cpu | cuda (data and model live there; timings synchronise)")
+    common_arguments(p)
     args = p.parse_args()
-
-    torch.set_num_threads(args.threads)
-    torch.set_num_interop_threads(1)
-    torch.manual_seed(args.seed)
-    gen = torch.Generator().manual_seed(args.seed)
-
+    gen = setup(args)
     x, y = load_data(args, gen)
     if args.model == "cnn":
         x = x.unsqueeze(1)  # [N, 1, 28, 28]; the LSTM reads [N, 28 steps, 28 features] as is
-    x = x.contiguous()
-    dev = torch.device(args.device)
-    x, y = x.to(dev), y.to(dev)
-    model = (Cnn() if args.model == "cnn" else Lstm()).to(dev)
-    model.train()
-    sync = torch.cuda.synchronize if dev.type == "cuda" else (lambda: None)
-    opt = torch.optim.Adam(model.parameters(), lr=args.lr, betas=(0.9, 0.999), eps=args.eps)
-
-    def step(idx):
-        xb, yb = x[idx], y[idx]
-        loss = F.cross_entropy(model(xb), yb)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-        return loss
-
-    def epoch_batches():
-        return [b.to(dev) for b in torch.randperm(len(x), generator=gen).split(args.batch_size)]
-
-    for idx in epoch_batches()[: args.warmup_steps]:
-        step(idx)
-    sync()
-
-    epoch_seconds, loss = [], None
-    for _ in range(args.epochs):
-        batches = epoch_batches()
-        t0 = time.perf_counter()
-        for idx in batches:
-            loss = step(idx)
-        sync()
-        epoch_seconds.append(time.perf_counter() - t0)
-
-    median = statistics.median(epoch_seconds)
-    print(json.dumps({
-        "framework": "pytorch",
-        "model": args.model,
-        "device": str(dev),
-        "version": torch.__version__,
-        "threads": args.threads,
-        "data": args.data,
-        "steps_per_epoch": len(batches),
-        "batch_size": args.batch_size,
-        "epoch_seconds": [round(s, 4) for s in epoch_seconds],
-        "median_epoch_seconds": round(median, 4),
-        "steps_per_s": round(len(batches) / median, 2),
-        "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
-        "final_train_loss": loss.item(),
-    }))
+    model = Cnn() if args.model == "cnn" else Lstm()
+    report = time_epochs(args, model, x.contiguous(), y, gen)
+    print(json.dumps({"model": args.model, **report}))
 
 
 if __name__ == "__main__":

@@ -63,8 +63,8 @@ def load_data(args, gen):
     return x.reshape(-1, N_IN).float().div_(255.0).contiguous(), y.long()
 
 
-def main():
-    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+def common_arguments(p):
+    """The flags every PyTorch reference takes (torch_layers.py adds --model)."""
     p.add_argument("--data", choices=["fashion-mnist", "synthetic"], default="fashion-mnist")
     p.add_argument("--data-dir", default="/usr/share/datasets/fashion-mnist")
     p.add_argument("--threads", type=int, default=2)
@@ -75,17 +75,22 @@ def main():
     p.add_argument("--eps", type=float, default=1e-5, help="Adam epsilon (Burn default 1e-5)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", default="cpu", help="cpu | cuda (data and model live there; timings synchronise)")
-    args = p.parse_args()
 
+
+def setup(args):
+    """Threads and seeds, before any data is made; returns the permutation generator."""
     torch.set_num_threads(args.threads)
     torch.set_num_interop_threads(1)
     torch.manual_seed(args.seed)
-    gen = torch.Generator().manual_seed(args.seed)
+    return torch.Generator().manual_seed(args.seed)
 
-    x, y = load_data(args, gen)
+
+def time_epochs(args, model, x, y, gen):
+    """Warm-up steps, then `args.epochs` timed epochs of Adam steps; the report as a dict."""
     dev = torch.device(args.device)
     x, y = x.to(dev), y.to(dev)
-    model = nn.Sequential(nn.Linear(N_IN, N_HIDDEN), nn.ReLU(), nn.Linear(N_HIDDEN, N_OUT)).to(dev)
+    model = model.to(dev)
+    model.train()
     sync = torch.cuda.synchronize if dev.type == "cuda" else (lambda: None)
     opt = torch.optim.Adam(model.parameters(), lr=args.lr, betas=(0.9, 0.999), eps=args.eps)
 
@@ -114,7 +119,7 @@ def main():
         epoch_seconds.append(time.perf_counter() - t0)
 
     median = statistics.median(epoch_seconds)
-    print(json.dumps({
+    return {
         "framework": "pytorch",
         "device": str(dev),
         "version": torch.__version__,
@@ -127,7 +132,17 @@ def main():
         "steps_per_s": round(len(batches) / median, 2),
         "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
         "final_train_loss": loss.item(),
-    }))
+    }
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    common_arguments(p)
+    args = p.parse_args()
+    gen = setup(args)
+    x, y = load_data(args, gen)
+    model = nn.Sequential(nn.Linear(N_IN, N_HIDDEN), nn.ReLU(), nn.Linear(N_HIDDEN, N_OUT))
+    print(json.dumps(time_epochs(args, model, x, y, gen)))
 
 
 if __name__ == "__main__":
