@@ -6,10 +6,9 @@ Install: as in bench/torch_mlp.py's docstring (torch 2.15.0 from PyPI, CPython 3
 Method (everything not named here is exactly as in bench/torch_mlp.py):
   * Data: the 60000 Fashion-MNIST training images (gzip IDX), as float32 x/255, held in memory in
     the model's input shape (or `--data synthetic`: random tensors of the same shapes).
-  * `--model cnn` (configs/fashion-mnist-cnn.toml): input [b,1,28,28]; Conv2d(1,32,3,padding=1)
-    -> ReLU -> MaxPool2d(2,2) -> Dropout(0.25) -> Conv2d(32,64,3,padding=1) -> ReLU ->
-    MaxPool2d(2,2) -> Dropout(0.25) -> Flatten (64*7*7 = 3136) -> Linear(3136,128) -> ReLU ->
-    Dropout(0.5) -> Linear(128,10). The model is in train mode
+  * `--model cnn`: input [b,1,28,28]; Conv2d(1,32,3,padding=1) -> ReLU -> MaxPool2d(2,2) ->
+    Conv2d(32,64,3,padding=1) -> ReLU -> MaxPool2d(2,2) -> Flatten (64*7*7 = 3136) ->
+    Linear(3136,128) -> ReLU -> Dropout(0.3) -> Linear(128,10). The model is in train mode
     throughout, so dropout is active in every timed step.
   * `--model lstm`: the image read row by row, input [b, 28 steps, 28 features];
     nn.LSTM(28, 128, batch_first=True), one layer; the last step's hidden output [b,128] ->
@@ -43,12 +42,12 @@ class Cnn(nn.Module):
     def __init__(self):
         super().__init__()
         self.features = nn.Sequential(
-            nn.Conv2d(1, 32, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2, 2), nn.Dropout(0.25),
-            nn.Conv2d(32, 64, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2, 2), nn.Dropout(0.25),
+            nn.Conv2d(1, 32, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2, 2),
+            nn.Conv2d(32, 64, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2, 2),
             nn.Flatten(),
         )
         self.head = nn.Sequential(
-            nn.Linear(64 * 7 * 7, 128), nn.ReLU(), nn.Dropout(0.5), nn.Linear(128, N_OUT),
+            nn.Linear(64 * 7 * 7, 128), nn.ReLU(), nn.Dropout(0.3), nn.Linear(128, N_OUT),
         )
 
     def forward(self, x):  # x: [b, 1, 28, 28]
