@@ -137,6 +137,10 @@ fn every_architecture_trains_resumes_evaluates_and_predicts() {
         assert!(report.test.loss.is_finite(), "{name}");
         let metrics = RunMetrics::load(&run.join("metrics.json")).unwrap();
         assert_eq!(metrics.test.as_ref(), Some(&report.test), "{name}");
+        assert!(run.join("loss.svg").is_file(), "{name}");
+        // Recurrent first layers have no picture of their weights.
+        let recurrent = ["lstm", "gru", "rnn"].contains(&name.as_str());
+        assert_eq!(run.join("first_layer.png").is_file(), !recurrent, "{name}");
         // A fresh process: the config and weights reload and give the same test numbers.
         assert_eq!(eval_run(&run, None, None).unwrap(), report.test, "{name}");
         let predictions = predict(
@@ -184,4 +188,29 @@ fn every_shipped_layer_config_loads_and_fits_28x28_images() {
         cnn.model.parameter_count(IMAGE, 10),
         320 + 18_496 + 401_536 + 1_290
     );
+}
+
+#[test]
+fn first_layer_pictures_are_each_units_input_weights() {
+    // Softmax regression: z = x·W + b, so ∂z_j/∂x is unit j's weights, the picture of tile j.
+    let device = device(Precision::F32).autodiff();
+    let config = parse("[model]\nhidden = []\n").unwrap();
+    let network = config.model.init(IMAGE, 10, &device);
+    let (tiles, shape) = network.first_layer_filters().unwrap();
+    assert_eq!((tiles.len(), shape), (10, (28, 28)));
+    let x = burn::tensor::Tensor::<2>::zeros([1, 784], &device).require_grad();
+    for (j, tile) in tiles.iter().enumerate() {
+        let z = network.forward(x.clone()).narrow(1, j, 1).sum();
+        let gradient = neurona::numeric::to_f64s(x.grad(&z.backward()).unwrap());
+        assert_eq!(&gradient, tile, "unit {j}");
+    }
+    // A conv first layer: one tile per filter, of the kernel's size; LSTM: none.
+    let cnn = parse(CONV_BLOCK).unwrap().model.init(IMAGE, 10, &device);
+    let (tiles, shape) = cnn.first_layer_filters().unwrap();
+    assert_eq!((tiles.len(), shape), (4, (3, 3)));
+    let lstm = parse(&layer("lstm", "units = 3"))
+        .unwrap()
+        .model
+        .init(IMAGE, 10, &device);
+    assert!(lstm.first_layer_filters().is_none());
 }

@@ -459,32 +459,25 @@ impl Network {
             .steps
             .iter()
             .find(|s| !matches!(s, Step::Dropout { .. }));
-        match first {
+        let (values, tile) = match first {
             Some(Step::Conv { .. }) => {
                 let weight = self.conv[0].weight.val();
                 let [_, _, kh, kw] = weight.dims();
-                let values = to_f64s(weight);
-                let tiles = values
-                    .chunks(kh * kw)
-                    .take(MAX_FILTER_TILES)
-                    .map(<[f64]>::to_vec)
-                    .collect();
-                Some((tiles, (kh, kw)))
+                (to_f64s(weight), (kh, kw))
             }
             Some(Step::Dense { .. }) | None if channels == 1 => {
                 let linear = self.layers().next().expect("an output layer");
                 // Burn stores `[inputs, outputs]`: unit j's picture is column j.
-                let weight = linear.weight.val().transpose();
-                let values = to_f64s(weight);
-                let tiles = values
-                    .chunks(height * width)
-                    .take(MAX_FILTER_TILES)
-                    .map(<[f64]>::to_vec)
-                    .collect();
-                Some((tiles, (height, width)))
+                (to_f64s(linear.weight.val().transpose()), (height, width))
             }
-            _ => None,
-        }
+            _ => return None,
+        };
+        let tiles = values
+            .chunks(tile.0 * tile.1)
+            .take(MAX_FILTER_TILES)
+            .map(<[f64]>::to_vec)
+            .collect();
+        Some((tiles, tile))
     }
 }
 
