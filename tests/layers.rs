@@ -107,13 +107,16 @@ fn shapes_follow_the_closed_forms() {
 fn parameter_counts_match_burns_modules() {
     let device = device(Precision::F32);
     for (name, stack) in catalogue() {
-        let config = parse(&stack).unwrap();
-        let network = config.model.init(IMAGE, 10, &device);
-        assert_eq!(
-            config.model.parameter_count(IMAGE, 10),
-            network.num_params() as u128,
-            "{name}"
-        );
+        for bias in [true, false] {
+            let mut config = parse(&stack).unwrap();
+            config.model.bias = bias;
+            let network = config.model.init(IMAGE, 10, &device);
+            assert_eq!(
+                config.model.parameter_count(IMAGE, 10),
+                network.num_params() as u128,
+                "{name}, bias {bias}"
+            );
+        }
     }
 }
 

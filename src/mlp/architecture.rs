@@ -359,7 +359,7 @@ impl LayerConfig {
                     Shape::Flat(n) => n,
                 } as u128;
                 let u = r.units as u128;
-                self.gates() as u128 * (features * u + u * u + 2 * u)
+                self.gates() as u128 * (features * u + u * u + 2 * u * bias)
             }
             _ => 0,
         }
