@@ -7,7 +7,7 @@ Method (everything not named here is exactly as in bench/torch_mlp.py):
   * Data: the 60000 Fashion-MNIST training images (gzip IDX), as float32 x/255, held in memory in
     the model's input shape (or `--data synthetic`: random tensors of the same shapes).
   * `--model cnn`: input [b,1,28,28]; Conv2d(1,32,3,padding=1) -> ReLU -> MaxPool2d(2,2) ->
-    Conv2d(32,64,3,padding=1) -> ReLU -> MaxPool2d(2,2) -> Flatten (64*7*7 = 3136) ->
+    Conv2d(32,64,3,padding=1) -> ReLU -> MaxPool2d(2,2) -> Dropout(0.2) -> Flatten (64*7*7 = 3136) ->
     Linear(3136,128) -> ReLU -> Dropout(0.3) -> Linear(128,10). The model is in train mode
     throughout, so dropout is active in every timed step.
   * `--model lstm`: the image read row by row, input [b, 28 steps, 28 features];
@@ -43,7 +43,7 @@ class Cnn(nn.Module):
         super().__init__()
         self.features = nn.Sequential(
             nn.Conv2d(1, 32, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2, 2),
-            nn.Conv2d(32, 64, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2, 2),
+            nn.Conv2d(32, 64, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2, 2), nn.Dropout(0.2),
             nn.Flatten(),
         )
         self.head = nn.Sequential(
