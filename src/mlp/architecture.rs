@@ -86,6 +86,16 @@ pub struct ConvLayer {
     pub activation: Option<Activation>,
 }
 
+impl ConvLayer {
+    /// Zeros added on each side: `(kernel − 1)/2` for `"same"`, none for `"valid"`.
+    pub fn pad(&self) -> usize {
+        match self.padding {
+            Padding::Same => (self.kernel - 1) / 2,
+            Padding::Valid => 0,
+        }
+    }
+}
+
 fn one() -> usize {
     1
 }
@@ -107,6 +117,13 @@ pub struct PoolLayer {
     /// Unset: `size` (windows that do not overlap).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stride: Option<usize>,
+}
+
+impl PoolLayer {
+    /// The step between windows (`size` when unset).
+    pub fn stride(&self) -> usize {
+        self.stride.unwrap_or(self.size)
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -153,6 +170,18 @@ impl Shape {
                 width,
             } => channels * height * width,
             Shape::Sequence { steps, features } => steps * features,
+        }
+    }
+
+    /// What a recurrent layer reads at each step: an image's row (`c·w` values), a sequence's
+    /// step.
+    pub fn step_features(self) -> usize {
+        match self {
+            Shape::Image {
+                channels, width, ..
+            } => channels * width,
+            Shape::Sequence { features, .. } => features,
+            Shape::Flat(n) => n,
         }
     }
 
@@ -245,7 +274,7 @@ impl LayerConfig {
             }
             LayerConfig::MaxPool2d(p) | LayerConfig::AvgPool2d(p) => {
                 at_least_one("size", p.size)?;
-                at_least_one("stride", p.stride.unwrap_or(p.size))
+                at_least_one("stride", p.stride())
             }
             LayerConfig::Dropout(d) => {
                 if (0.0..1.0).contains(&d.p) {
@@ -266,10 +295,7 @@ impl LayerConfig {
             (LayerConfig::Dense(d), _) => Ok(Shape::Flat(d.units)),
             (LayerConfig::Dropout(_), shape) => Ok(shape),
             (LayerConfig::Conv2d(c), Shape::Image { height, width, .. }) => {
-                let pad = match c.padding {
-                    Padding::Same => (c.kernel - 1) / 2,
-                    Padding::Valid => 0,
-                };
+                let pad = c.pad();
                 let side = |n: usize| {
                     (n + 2 * pad)
                         .checked_sub(c.kernel)
@@ -295,7 +321,7 @@ impl LayerConfig {
                     width,
                 },
             ) => {
-                let stride = p.stride.unwrap_or(p.size);
+                let stride = p.stride();
                 let side = |n: usize| n.checked_sub(p.size).map(|r| r / stride + 1);
                 match (side(height), side(width)) {
                     (Some(h), Some(w)) => Ok(Shape::Image {
@@ -351,13 +377,7 @@ impl LayerConfig {
                 channels_in * c.channels as u128 * k * k + c.channels as u128
             }
             LayerConfig::Lstm(r) | LayerConfig::Gru(r) | LayerConfig::Rnn(r) => {
-                let features = match input {
-                    Shape::Image {
-                        channels, width, ..
-                    } => channels * width,
-                    Shape::Sequence { features, .. } => features,
-                    Shape::Flat(n) => n,
-                } as u128;
+                let features = input.step_features() as u128;
                 let u = r.units as u128;
                 self.gates() as u128 * (features * u + u * u + 2 * u * bias)
             }

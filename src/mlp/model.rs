@@ -17,7 +17,7 @@ use burn::prelude::*;
 use burn::tensor::activation;
 use burn::train::ClassificationOutput;
 
-use crate::mlp::architecture::{LayerConfig, Padding, Shape};
+use crate::mlp::architecture::{LayerConfig, Shape};
 use crate::mlp::config::{Activation, Gradients, Init, ModelConfig, Output};
 use crate::mlp::data::batcher::Batch;
 use crate::numeric::to_f64s;
@@ -169,13 +169,6 @@ impl ModelConfig {
         before: Shape,
         device: &Device,
     ) -> Step {
-        let features = |shape: Shape| match shape {
-            Shape::Image {
-                channels, width, ..
-            } => channels * width,
-            Shape::Sequence { features, .. } => features,
-            Shape::Flat(n) => n,
-        };
         match layer {
             LayerConfig::Dense(d) => {
                 let activation = d.activation.unwrap_or(self.activation);
@@ -188,10 +181,7 @@ impl ModelConfig {
                 let Shape::Image { channels, .. } = before else {
                     unreachable!("architecture::shapes refuses a conv2d without an image")
                 };
-                let pad = match c.padding {
-                    Padding::Same => (c.kernel - 1) / 2,
-                    Padding::Valid => 0,
-                };
+                let pad = c.pad();
                 let mut conv = Conv2dConfig::new([channels, c.channels], [c.kernel, c.kernel])
                     .with_stride([c.stride, c.stride])
                     .with_padding(PaddingConfig2d::Explicit(pad, pad, pad, pad))
@@ -208,25 +198,25 @@ impl ModelConfig {
             }
             LayerConfig::MaxPool2d(p) => Step::MaxPool {
                 size: p.size,
-                stride: p.stride.unwrap_or(p.size),
+                stride: p.stride(),
             },
             LayerConfig::AvgPool2d(p) => Step::AvgPool {
                 size: p.size,
-                stride: p.stride.unwrap_or(p.size),
+                stride: p.stride(),
             },
             LayerConfig::Dropout(d) => Step::Dropout { p: d.p },
             LayerConfig::Lstm(r) => {
-                let lstm = LstmConfig::new(features(before), r.units, self.bias).init(device);
+                let lstm = LstmConfig::new(before.step_features(), r.units, self.bias).init(device);
                 network.recurrent.push(Recurrent::Lstm(lstm));
                 Step::Recurrent
             }
             LayerConfig::Gru(r) => {
-                let gru = GruConfig::new(features(before), r.units, self.bias).init(device);
+                let gru = GruConfig::new(before.step_features(), r.units, self.bias).init(device);
                 network.recurrent.push(Recurrent::Gru(gru));
                 Step::Recurrent
             }
             LayerConfig::Rnn(r) => {
-                let rnn = RnnConfig::new(features(before), r.units, self.bias).init(device);
+                let rnn = RnnConfig::new(before.step_features(), r.units, self.bias).init(device);
                 network.recurrent.push(Recurrent::Rnn(rnn));
                 Step::Recurrent
             }
