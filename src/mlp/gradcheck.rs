@@ -6,15 +6,13 @@
 //! mask drawn afresh on every forward pass has no finite differences (its own derivative, the
 //! mask scaled by `1/(1 − p)`, is tested on its own).
 
-use std::collections::HashMap;
-
 use burn::module::{Module, ModuleMapper, ModuleVisitor, Param, ParamId};
 use burn::optim::GradientsParams;
 use burn::prelude::*;
 use serde::Serialize;
 
 use crate::error::{Error, Result};
-use crate::mlp::backprop::{Targets, loss_and_gradients};
+use crate::mlp::backprop::{Targets, loss_and_gradients, to_params};
 use crate::mlp::config::MlpConfig;
 use crate::mlp::data::batcher::ImageBatcher;
 use crate::mlp::data::{MnistData, NUM_CLASSES};
@@ -66,18 +64,20 @@ impl ModuleMapper for Replace {
     }
 }
 
-/// One parameter tensor: its path, id, values and autodiff gradient.
+/// One parameter tensor: its path, id, values, autodiff gradient and manual one (if any).
 struct Parameter {
     name: String,
     id: ParamId,
     value: Vec<f64>,
     autodiff: Vec<f64>,
+    manual: Option<Vec<f64>>,
 }
 
-/// Lists every float parameter with its path and autodiff gradient.
+/// Lists every float parameter with its path and gradients.
 struct Collect<'a> {
     path: Vec<String>,
-    gradients: &'a GradientsParams,
+    autodiff: &'a GradientsParams,
+    manual: Option<&'a GradientsParams>,
     found: Vec<Parameter>,
 }
 
@@ -92,15 +92,17 @@ impl ModuleVisitor for Collect<'_> {
 
     fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
         let autodiff = self
-            .gradients
+            .autodiff
             .get::<D>(param.id)
             .map(host)
             .unwrap_or_else(|| vec![0.0; param.val().shape().num_elements()]);
+        let manual = self.manual.and_then(|m| m.get::<D>(param.id)).map(host);
         self.found.push(Parameter {
             name: self.path.join("."),
             id: param.id,
             value: host(param.val()),
             autodiff,
+            manual,
         });
     }
 }
@@ -126,25 +128,17 @@ pub fn check(
 ) -> Vec<TensorCheck> {
     let model = &model.clone().without_dropout();
     let autodiff = GradientsParams::from_grads(loss_tensor(model, &x, targets).backward(), model);
+    let manual = model.is_dense().then(|| {
+        let (_, _, gradients) = loss_and_gradients(model, x.clone(), targets);
+        to_params(model, gradients)
+    });
     let mut collect = Collect {
         path: Vec::new(),
-        gradients: &autodiff,
+        autodiff: &autodiff,
+        manual: manual.as_ref(),
         found: Vec::new(),
     };
     model.visit(&mut collect);
-    let manual: HashMap<ParamId, Vec<f64>> = if model.is_dense() {
-        let (_, _, gradients) = loss_and_gradients(model, x.clone(), targets);
-        let mut by_id = HashMap::new();
-        for (layer, g) in model.layers().zip(gradients) {
-            by_id.insert(layer.weight.id, host(g.weight));
-            if let (Some(b), Some(gb)) = (&layer.bias, g.bias) {
-                by_id.insert(b.id, host(gb));
-            }
-        }
-        by_id
-    } else {
-        HashMap::new()
-    };
     let loss = |m: &Network| host(loss_tensor(m, &x, targets))[0];
     collect
         .found
@@ -169,7 +163,7 @@ pub fn check(
                 })
                 .collect();
             let picked = |g: &[f64]| picks.iter().map(|&i| g[i]).collect::<Vec<_>>();
-            let manual = manual.get(&p.id);
+            let manual = p.manual.as_deref();
             TensorCheck {
                 elements: p.value.len(),
                 autodiff_vs_finite_difference: relative(&picked(&p.autodiff), &finite),
