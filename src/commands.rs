@@ -122,7 +122,7 @@ pub fn eval(run: &Path, overrides: Overrides, checkpoint: Option<&Path>) -> Resu
 }
 
 /// `neurona predict`: prints one line per image (or the truth table of an XOR run).
-pub fn predict(run: &Path, overrides: Overrides, source: &ImageSource) -> Result<()> {
+pub fn predict(run: &Path, overrides: Overrides, source: &ImageSource, json: bool) -> Result<()> {
     let run = run_dir(run, overrides)?;
     let config = MlpConfig::load_run(&run)?;
     if config.is_xor() {
@@ -131,7 +131,14 @@ pub fn predict(run: &Path, overrides: Overrides, source: &ImageSource) -> Result
     let predictions: Vec<Prediction> =
         crate::mlp::inference::predict(&run, source, overrides.backend)?;
     for p in predictions {
-        println!("{p}");
+        if json {
+            println!(
+                "{}",
+                serde_json::to_string(&p).expect("a prediction serialises")
+            );
+        } else {
+            println!("{p}");
+        }
     }
     Ok(())
 }

@@ -1,7 +1,7 @@
 //! neurona: the models of an introductory ML/DL course as Burn modules, trained from TOML
 //! experiments on any compiled-in backend. See ARCHITECTURE.md for the layers:
 //! leaves (`error`, `numeric`) ← shared infrastructure ← model families (`neuron`, `mlp`,
-//! `glm`) ← `commands` ← the binary.
+//! `glm`) ← `commands` and `serve` (the web page) ← the binary.
 
 pub mod error;
 pub mod numeric;
@@ -20,5 +20,6 @@ pub mod mlp;
 pub mod neuron;
 
 pub mod commands;
+pub mod serve;
 
 pub use error::{Error, Result};

@@ -77,6 +77,19 @@ enum Command {
         #[arg(long)]
         checkpoint: Option<PathBuf>,
     },
+    /// Serve a local web page: the runs with their plots and per-epoch tables, and a pad to draw
+    /// a digit on and see a run's model answer.
+    Serve {
+        /// The folder holding the runs.
+        #[arg(long, default_value = "artifacts")]
+        runs: PathBuf,
+        /// The port (0 picks a free one).
+        #[arg(long, default_value_t = 8080)]
+        port: u16,
+        /// The address to listen on; anything but loopback lets other machines in.
+        #[arg(long, default_value = "127.0.0.1")]
+        host: std::net::IpAddr,
+    },
     /// Classify 28×28 grey images (PNG or PGM) with a trained run.
     Predict {
         run: PathBuf,
@@ -87,6 +100,9 @@ enum Command {
         /// ...at this position.
         #[arg(long, requires = "idx")]
         index: Option<usize>,
+        /// One JSON object per image (all probabilities at full precision) instead of a line.
+        #[arg(long)]
+        json: bool,
     },
     /// Time one epoch of training steps on every compiled backend (image configs), a linear
     /// config's cross-validation or a logistic config's fit (`--steps` repetitions, median).
@@ -134,11 +150,19 @@ fn run(cli: &Cli) -> Result<()> {
             learning_rate,
         } => perceptron::run(*gate, *epochs, *learning_rate).map(drop),
         Command::Eval { run, checkpoint } => commands::eval(run, overrides, checkpoint.as_deref()),
+        Command::Serve { runs, port, host } => {
+            neurona::serve::serve(&neurona::serve::ServeOptions {
+                runs: runs.clone(),
+                host: *host,
+                port: *port,
+            })
+        }
         Command::Predict {
             run,
             images,
             idx,
             index,
+            json,
         } => {
             let source = match (idx, index) {
                 (Some(path), Some(index)) => ImageSource::Idx {
@@ -147,7 +171,7 @@ fn run(cli: &Cli) -> Result<()> {
                 },
                 _ => ImageSource::Files(images.clone()),
             };
-            commands::predict(run, overrides, &source)
+            commands::predict(run, overrides, &source, *json)
         }
         Command::Bench {
             config,

@@ -215,6 +215,22 @@ fn mark(run_dir: &Path, kind: &str, lock: std::fs::File) -> Result<Claim> {
     Ok(Claim { _lock: lock })
 }
 
+/// The kind of run `run_dir` holds (`image_classification`, `xor`, …), if it is a run.
+pub fn kind(run_dir: &Path) -> Option<String> {
+    if !config_path(run_dir).is_file() {
+        return None;
+    }
+    std::fs::read_to_string(run_dir.join(KIND_FILE))
+        .ok()
+        .map(|k| k.trim().to_string())
+}
+
+/// Whether a process holds `run_dir` now (a training in progress): its lock is taken.
+pub fn in_use(run_dir: &Path) -> bool {
+    std::fs::File::open(run_dir.join(LOCK_FILE))
+        .is_ok_and(|f| matches!(f.try_lock_shared(), Err(std::fs::TryLockError::WouldBlock)))
+}
+
 /// The text of a run's `config.toml`, or an error saying the folder is not a run directory.
 pub fn read_config(run_dir: &Path) -> Result<(PathBuf, String)> {
     let path = config_path(run_dir);

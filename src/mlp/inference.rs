@@ -11,6 +11,7 @@ use crate::error::{Error, Result};
 use crate::mlp::config::MlpConfig;
 use crate::mlp::data::idx::read_idx;
 use crate::mlp::data::{NUM_CLASSES, Normalization, SIDE};
+use crate::mlp::model::Network;
 use crate::numeric::to_f64s;
 
 /// Where the images to classify come from.
@@ -20,7 +21,7 @@ pub enum ImageSource {
     Idx { path: PathBuf, index: usize },
 }
 
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct Prediction {
     pub source: String,
     pub class: usize,
@@ -55,7 +56,6 @@ pub fn predict(
     source: &ImageSource,
     backend: Option<crate::backend::BackendChoice>,
 ) -> Result<Vec<Prediction>> {
-    let config = MlpConfig::load_run(run_dir)?;
     let images: Vec<(String, Vec<u8>)> = match source {
         ImageSource::Files(paths) if paths.is_empty() => {
             return Err(Error::Usage(
@@ -71,37 +71,79 @@ pub fn predict(
             idx_image(path, *index)?,
         )],
     };
-    let device = crate::backend::device(backend.unwrap_or(config.backend), config.precision)?;
-    let model = crate::mlp::eval::load_model(&config, &run_dir.join("model.bpk"), &device)?;
-    let normalization = match (config.data.mean, config.data.std) {
-        (Some(mean), Some(std)) if config.data.standardize => Normalization { mean, std },
-        _ => Normalization::NONE,
-    };
-    let mut pixels = Vec::with_capacity(images.len() * SIDE * SIDE);
-    for (_, image) in &images {
-        normalization.extend(image, &mut pixels);
-    }
-    let x = Tensor::<2>::from_data(
-        TensorData::new(pixels, [images.len(), SIDE * SIDE]),
-        &device,
-    );
-    let probabilities = to_f64s(softmax(model.forward(x), 1));
-    let names = config.data.dataset.spec()?.class_names;
+    let classifier = Classifier::load(run_dir, backend)?;
+    let pixels: Vec<&[u8]> = images.iter().map(|(_, image)| image.as_slice()).collect();
     Ok(images
-        .into_iter()
-        .zip(probabilities.chunks(NUM_CLASSES))
-        .map(|((source, _), p)| {
-            let class = (0..NUM_CLASSES)
-                .max_by(|&a, &b| p[a].total_cmp(&p[b]))
-                .expect("classes");
-            Prediction {
-                source,
-                class,
-                class_name: names[class].to_string(),
-                probabilities: p.to_vec(),
-            }
+        .iter()
+        .zip(classifier.classify(&pixels))
+        .map(|((source, _), prediction)| Prediction {
+            source: source.clone(),
+            ..prediction
         })
         .collect())
+}
+
+/// A run's best model, ready to classify 28×28 grey images as its training data was prepared.
+pub struct Classifier {
+    model: Network,
+    normalization: Normalization,
+    class_names: Vec<String>,
+    device: Device,
+}
+
+impl Classifier {
+    /// Loads the run's `model.bpk` on the run's backend (or `backend`).
+    pub fn load(run_dir: &Path, backend: Option<crate::backend::BackendChoice>) -> Result<Self> {
+        let config = MlpConfig::load_run(run_dir)?;
+        let device = crate::backend::device(backend.unwrap_or(config.backend), config.precision)?;
+        let model = crate::mlp::eval::load_model(&config, &run_dir.join("model.bpk"), &device)?;
+        let normalization = match (config.data.mean, config.data.std) {
+            (Some(mean), Some(std)) if config.data.standardize => Normalization { mean, std },
+            _ => Normalization::NONE,
+        };
+        let class_names = config
+            .data
+            .dataset
+            .spec()?
+            .class_names
+            .iter()
+            .map(|n| n.to_string())
+            .collect();
+        Ok(Self {
+            model,
+            normalization,
+            class_names,
+            device,
+        })
+    }
+
+    /// The class probabilities of each image (`SIDE × SIDE` grey bytes, row by row); the
+    /// predictions' `source` is empty.
+    pub fn classify(&self, images: &[&[u8]]) -> Vec<Prediction> {
+        let mut pixels = Vec::with_capacity(images.len() * SIDE * SIDE);
+        for image in images {
+            self.normalization.extend(image, &mut pixels);
+        }
+        let x = Tensor::<2>::from_data(
+            TensorData::new(pixels, [images.len(), SIDE * SIDE]),
+            &self.device,
+        );
+        let probabilities = to_f64s(softmax(self.model.forward(x), 1));
+        probabilities
+            .chunks(NUM_CLASSES)
+            .map(|p| {
+                let class = (0..NUM_CLASSES)
+                    .max_by(|&a, &b| p[a].total_cmp(&p[b]))
+                    .expect("classes");
+                Prediction {
+                    source: String::new(),
+                    class,
+                    class_name: self.class_names[class].clone(),
+                    probabilities: p.to_vec(),
+                }
+            })
+            .collect()
+    }
 }
 
 fn bad_image(path: &Path, reason: impl std::fmt::Display) -> Error {

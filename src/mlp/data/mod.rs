@@ -4,6 +4,7 @@
 pub mod batcher;
 pub mod download;
 pub mod idx;
+pub mod preprocess;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;

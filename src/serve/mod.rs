@@ -1,0 +1,359 @@
+//! `neurona serve`: a local web page over a runs folder — the runs with their plots and
+//! per-epoch tables, and a canvas to draw a digit and see a run's model answer. One small axum
+//! server; the page (HTML, CSS, JavaScript, no framework) is compiled into the binary, so it
+//! needs no internet and no front-end build.
+//!
+//! Safety: it binds 127.0.0.1 unless told otherwise; it serves only files directly inside a run
+//! directory ([`runs`]); request bodies are capped at [`MAX_BODY`]; every request is answered
+//! (a panic in a handler becomes a 500, never a dead server).
+
+pub mod runs;
+
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::{Instant, SystemTime};
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{DefaultBodyLimit, Path as UrlPath, Query, State};
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Json, Response};
+use axum::routing::{get, post};
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+use crate::mlp::data::preprocess::prepare;
+use crate::mlp::inference::Classifier;
+
+/// The largest request body: a drawing of 1024 × 1024 grey bytes.
+pub const MAX_BODY: usize = MAX_SIDE * MAX_SIDE;
+/// The largest drawing side accepted by `predict`.
+pub const MAX_SIDE: usize = 1024;
+
+/// Where and what to serve.
+#[derive(Debug, Clone)]
+pub struct ServeOptions {
+    pub runs: PathBuf,
+    pub host: IpAddr,
+    /// 0 picks a free port.
+    pub port: u16,
+}
+
+struct AppState {
+    runs: PathBuf,
+    /// Loaded models by run, with the modification time of the `model.bpk` they came from (a
+    /// run that trains on replaces it, and the next request loads the new one).
+    classifiers: Mutex<HashMap<String, (SystemTime, Arc<Classifier>)>>,
+}
+
+/// A server running on its own thread; dropping it stops the server.
+pub struct Server {
+    pub address: SocketAddr,
+    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Server {
+    pub fn url(&self) -> String {
+        format!("http://{}/", self.address)
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+/// Binds the address and serves on a background thread until the returned [`Server`] is dropped.
+pub fn start(options: &ServeOptions) -> Result<Server> {
+    let (listener, state) = bind(options)?;
+    let address = listener.local_addr().map_err(io_error)?;
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    let thread = std::thread::spawn(move || {
+        let _ = run(listener, state, async {
+            let _ = rx.await;
+        });
+    });
+    Ok(Server {
+        address,
+        shutdown: Some(tx),
+        thread: Some(thread),
+    })
+}
+
+/// `neurona serve`: prints the URL and serves until Ctrl-C.
+pub fn serve(options: &ServeOptions) -> Result<()> {
+    let (listener, state) = bind(options)?;
+    let address = listener.local_addr().map_err(io_error)?;
+    if !options.host.is_loopback() {
+        eprintln!(
+            "warning: listening on {}: anyone who can reach this machine can see the runs and \
+             use the models; plain HTTP, no password",
+            options.host
+        );
+    }
+    println!(
+        "neurona serves {} at http://{address}/",
+        options.runs.display()
+    );
+    println!("(Ctrl-C stops it)");
+    run(listener, state, async {
+        let _ = tokio::signal::ctrl_c().await;
+    })
+}
+
+fn io_error(source: std::io::Error) -> Error {
+    Error::Usage(format!("cannot serve: {source}"))
+}
+
+fn bind(options: &ServeOptions) -> Result<(std::net::TcpListener, Arc<AppState>)> {
+    if !options.runs.is_dir() {
+        return Err(Error::Usage(format!(
+            "{} is not a folder: give the runs folder with --runs (default: artifacts)",
+            options.runs.display()
+        )));
+    }
+    let runs = options
+        .runs
+        .canonicalize()
+        .map_err(Error::io(&options.runs))?;
+    let listener = std::net::TcpListener::bind((options.host, options.port)).map_err(|e| {
+        Error::Usage(format!(
+            "cannot listen on {}:{}: {e}",
+            options.host, options.port
+        ))
+    })?;
+    listener.set_nonblocking(true).map_err(io_error)?;
+    let state = Arc::new(AppState {
+        runs,
+        classifiers: Mutex::new(HashMap::new()),
+    });
+    Ok((listener, state))
+}
+
+fn run(
+    listener: std::net::TcpListener,
+    state: Arc<AppState>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<()> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .map_err(io_error)?;
+    runtime.block_on(async move {
+        let listener = tokio::net::TcpListener::from_std(listener).map_err(io_error)?;
+        axum::serve(listener, router(state))
+            .with_graceful_shutdown(shutdown)
+            .await
+            .map_err(io_error)
+    })
+}
+
+fn router(state: Arc<AppState>) -> Router {
+    Router::new()
+        .route(
+            "/",
+            get(|| async { page("text/html; charset=utf-8", PAGE_HTML) }),
+        )
+        .route(
+            "/app.js",
+            get(|| async { page("text/javascript; charset=utf-8", PAGE_JS) }),
+        )
+        .route(
+            "/style.css",
+            get(|| async { page("text/css; charset=utf-8", PAGE_CSS) }),
+        )
+        .route("/api/runs", get(list_runs))
+        .route("/api/runs/{name}", get(run_detail))
+        .route("/api/runs/{name}/predict", post(predict))
+        .route("/runs/{name}/{file}", get(run_file))
+        .fallback(|| async { not_found() })
+        .layer(DefaultBodyLimit::max(MAX_BODY))
+        .with_state(state)
+}
+
+const PAGE_HTML: &str = include_str!("page/index.html");
+const PAGE_JS: &str = include_str!("page/app.js");
+const PAGE_CSS: &str = include_str!("page/style.css");
+
+fn page(content_type: &'static str, body: &'static str) -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, content_type),
+            (header::CACHE_CONTROL, "no-cache"),
+        ],
+        body,
+    )
+        .into_response()
+}
+
+#[derive(Serialize)]
+struct Problem {
+    error: String,
+}
+
+fn problem(status: StatusCode, error: impl Into<String>) -> Response {
+    (
+        status,
+        Json(Problem {
+            error: error.into(),
+        }),
+    )
+        .into_response()
+}
+
+fn not_found() -> Response {
+    problem(StatusCode::NOT_FOUND, "not found")
+}
+
+async fn list_runs(State(state): State<Arc<AppState>>) -> Response {
+    let root = state.runs.clone();
+    match tokio::task::spawn_blocking(move || runs::list(&root)).await {
+        Ok(list) => Json(list).into_response(),
+        Err(_) => problem(StatusCode::INTERNAL_SERVER_ERROR, "listing the runs failed"),
+    }
+}
+
+async fn run_detail(
+    State(state): State<Arc<AppState>>,
+    UrlPath(name): UrlPath<String>,
+) -> Response {
+    let root = state.runs.clone();
+    match tokio::task::spawn_blocking(move || runs::detail(&root, &name)).await {
+        Ok(Some(detail)) => Json(detail).into_response(),
+        Ok(None) => not_found(),
+        Err(_) => problem(StatusCode::INTERNAL_SERVER_ERROR, "reading the run failed"),
+    }
+}
+
+async fn run_file(
+    State(state): State<Arc<AppState>>,
+    UrlPath((name, file)): UrlPath<(String, String)>,
+) -> Response {
+    let Some((path, content_type)) = runs::run_file(&state.runs, &name, &file) else {
+        return not_found();
+    };
+    match tokio::fs::read(&path).await {
+        Ok(bytes) => (
+            [
+                (header::CONTENT_TYPE, content_type),
+                (header::CACHE_CONTROL, "no-cache"),
+                (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+            ],
+            bytes,
+        )
+            .into_response(),
+        Err(_) => not_found(),
+    }
+}
+
+#[derive(Deserialize)]
+struct DrawingSize {
+    width: usize,
+    height: usize,
+}
+
+/// What the model answered for a drawing, and the 28×28 image it was given.
+#[derive(Serialize)]
+pub struct DrawingAnswer {
+    pub image: Vec<u8>,
+    pub class: usize,
+    pub class_name: String,
+    pub probabilities: Vec<f64>,
+    /// Server time for preparing the image and running the model.
+    pub milliseconds: f64,
+}
+
+/// `POST /api/runs/{name}/predict?width=W&height=H` with `W·H` grey bytes (ink bright, row by
+/// row): the run's class probabilities for the drawing, prepared as MNIST was
+/// ([`prepare`]).
+async fn predict(
+    State(state): State<Arc<AppState>>,
+    UrlPath(name): UrlPath<String>,
+    size: std::result::Result<Query<DrawingSize>, axum::extract::rejection::QueryRejection>,
+    body: Bytes,
+) -> Response {
+    let Ok(Query(DrawingSize { width, height })) = size else {
+        return problem(
+            StatusCode::BAD_REQUEST,
+            "give the drawing's size: ?width=W&height=H",
+        );
+    };
+    if !(1..=MAX_SIDE).contains(&width) || !(1..=MAX_SIDE).contains(&height) {
+        return problem(
+            StatusCode::BAD_REQUEST,
+            format!("width and height must be 1 to {MAX_SIDE}"),
+        );
+    }
+    if body.len() != width * height {
+        return problem(
+            StatusCode::BAD_REQUEST,
+            format!(
+                "the body must hold width × height = {} grey bytes, it holds {}",
+                width * height,
+                body.len()
+            ),
+        );
+    }
+    let answer = tokio::task::spawn_blocking(move || -> Result<Option<DrawingAnswer>> {
+        let Some(classifier) = classifier(&state, &name)? else {
+            return Ok(None);
+        };
+        let started = Instant::now();
+        let image = prepare(&body, width, height);
+        let prediction = classifier.classify(&[&image]).remove(0);
+        Ok(Some(DrawingAnswer {
+            image,
+            class: prediction.class,
+            class_name: prediction.class_name,
+            probabilities: prediction.probabilities,
+            milliseconds: started.elapsed().as_secs_f64() * 1e3,
+        }))
+    })
+    .await;
+    match answer {
+        Ok(Ok(Some(answer))) => Json(answer).into_response(),
+        Ok(Ok(None)) => not_found(),
+        Ok(Err(e)) => problem(StatusCode::UNPROCESSABLE_ENTITY, e.to_string()),
+        Err(_) => problem(StatusCode::INTERNAL_SERVER_ERROR, "the model failed"),
+    }
+}
+
+/// The run's model, loaded once per `model.bpk` version; `None` if there is no such run.
+fn classifier(state: &AppState, name: &str) -> Result<Option<Arc<Classifier>>> {
+    let Some(dir) = runs::run_path(&state.runs, name) else {
+        return Ok(None);
+    };
+    let kind = crate::run_dir::kind(&dir).unwrap_or_default();
+    if kind != "image_classification" {
+        return Err(Error::Usage(format!(
+            "{name} is a {kind} run: drawing needs an image classifier (MNIST or Fashion-MNIST)"
+        )));
+    }
+    let model = dir.join("model.bpk");
+    let modified = std::fs::metadata(&model)
+        .and_then(|m| m.modified())
+        .map_err(|_| {
+            Error::Usage(format!(
+                "{name} has no model yet: it writes model.bpk after its first epoch"
+            ))
+        })?;
+    let mut loaded = state.classifiers.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some((when, classifier)) = loaded.get(name)
+        && *when == modified
+    {
+        return Ok(Some(classifier.clone()));
+    }
+    let classifier = Arc::new(Classifier::load(&dir, None)?);
+    loaded.insert(name.to_string(), (modified, classifier.clone()));
+    Ok(Some(classifier))
+}

@@ -1,0 +1,237 @@
+//! `neurona serve` over HTTP: what it lists and serves, what it refuses, and that a drawing's
+//! answer is the model's answer for the image it says it used. The page itself is tested in a
+//! real browser by `tests/browser/serve.mjs`.
+
+mod common;
+
+use std::path::Path;
+
+use common::stacks::tiny;
+use neurona::mlp::data::SIDE;
+use neurona::mlp::data::preprocess::{INK_BOX, mnist_style, prepare};
+use neurona::mlp::inference::Classifier;
+use neurona::mlp::training::{TrainOptions, train};
+use neurona::serve::{ServeOptions, Server, start};
+use serde_json::Value;
+
+fn server(runs: &Path) -> Server {
+    start(&ServeOptions {
+        runs: runs.to_path_buf(),
+        host: "127.0.0.1".parse().unwrap(),
+        port: 0,
+    })
+    .unwrap()
+}
+
+/// Status and body of a GET; the raw path is sent as written (no client-side normalisation).
+fn get(server: &Server, path: &str) -> (u16, Vec<u8>) {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(server.address).unwrap();
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut response = Vec::new();
+    stream.read_to_end(&mut response).unwrap();
+    let split = response
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .expect("headers");
+    let status = std::str::from_utf8(&response[9..12])
+        .unwrap()
+        .parse()
+        .unwrap();
+    (status, response[split + 4..].to_vec())
+}
+
+fn post(server: &Server, path: &str, body: &[u8]) -> (u16, Value) {
+    let url = format!("http://{}{path}", server.address);
+    let agent = ureq::Agent::new_with_config(
+        ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .build(),
+    );
+    let mut response = agent
+        .post(&url)
+        .header("Content-Type", "application/octet-stream")
+        .send(body)
+        .unwrap();
+    let status = response.status().as_u16();
+    let text = response.body_mut().read_to_string().unwrap();
+    (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+}
+
+#[test]
+fn a_block_is_scaled_to_twenty_pixels_and_centred_by_its_mass() {
+    // A 60×30 block of ink at (120, 50) in a 200×100 image: scale 3 → a 20×10 block whose centre
+    // of mass (10, 5) moves to (14, 14): columns 4..24, rows 9..19, full intensity.
+    let (width, height) = (200, 100);
+    let mut grey = vec![0u8; width * height];
+    for y in 50..80 {
+        for x in 120..180 {
+            grey[y * width + x] = 255;
+        }
+    }
+    let frame = mnist_style(&grey, width, height);
+    for y in 0..SIDE {
+        for x in 0..SIDE {
+            let inside = (4..24).contains(&x) && (9..19).contains(&y);
+            assert_eq!(
+                frame[y * SIDE + x],
+                if inside { 255 } else { 0 },
+                "({x}, {y})"
+            );
+        }
+    }
+}
+
+#[test]
+fn thin_strokes_keep_their_ink_and_the_longer_side_becomes_twenty() {
+    // A 1-pixel diagonal over 280×280: scaled by 14, its ink spreads over grey pixels but its
+    // total is kept (area averaging), up to the rounding of each pixel to a byte.
+    let side = 280;
+    let mut grey = vec![0u8; side * side];
+    for i in 20..260 {
+        grey[i * side + i] = 255;
+    }
+    let frame = mnist_style(&grey, side, side);
+    let scale = 240.0 / INK_BOX as f64;
+    let expected = 240.0 * 255.0 / (scale * scale);
+    let got: f64 = frame.iter().map(|&v| v as f64).sum();
+    let inked = frame.iter().filter(|&&v| v > 0).count() as f64;
+    assert!((got - expected).abs() <= 0.5 * inked, "{got} vs {expected}");
+    let rows: Vec<usize> = (0..SIDE)
+        .filter(|y| frame[y * SIDE..(y + 1) * SIDE].iter().any(|&v| v > 0))
+        .collect();
+    assert_eq!(rows.len(), INK_BOX);
+    // Symmetric ink: centred on the frame's centre.
+    assert_eq!((rows[0], rows[rows.len() - 1]), (4, 23));
+}
+
+#[test]
+fn images_of_the_training_size_are_used_as_they_are_and_empty_drawings_stay_empty() {
+    let image: Vec<u8> = (0..SIDE * SIDE).map(|i| (i % 251) as u8).collect();
+    assert_eq!(prepare(&image, SIDE, SIDE), image);
+    assert_eq!(mnist_style(&vec![0; 50 * 40], 50, 40), vec![0; SIDE * SIDE]);
+}
+
+#[test]
+fn lists_runs_serves_their_plots_and_answers_drawings_as_the_model_does() {
+    let out = common::scratch("serve");
+    train(
+        tiny(
+            &out,
+            "mlp",
+            &common::stacks::layer("dense", "units = 16"),
+            1,
+        ),
+        TrainOptions::default(),
+    )
+    .unwrap();
+    // Beside the run: a file outside any run, a folder that is not a run, and a link out.
+    std::fs::write(out.join("secret.json"), "{}").unwrap();
+    std::fs::create_dir(out.join("not-a-run")).unwrap();
+    std::os::unix::fs::symlink("/etc", out.join("mlp").join("etc.svg")).unwrap();
+    std::os::unix::fs::symlink(out.join("mlp"), out.join("linked")).unwrap();
+    let server = server(&out);
+
+    let (status, body) = get(&server, "/api/runs");
+    assert_eq!(status, 200);
+    let runs: Value = serde_json::from_slice(&body).unwrap();
+    let names: Vec<&str> = runs
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["mlp"]);
+    assert_eq!(runs[0]["state"], "finished");
+    assert_eq!(runs[0]["epochs"], 1);
+
+    let (status, body) = get(&server, "/api/runs/mlp");
+    assert_eq!(status, 200);
+    let detail: Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(
+        detail["plots"],
+        serde_json::json!(["first_layer.png", "loss.svg"])
+    );
+    let (status, svg) = get(&server, "/runs/mlp/loss.svg");
+    assert_eq!(status, 200);
+    assert_eq!(svg, std::fs::read(out.join("mlp/loss.svg")).unwrap());
+
+    for path in [
+        "/runs/mlp/..%2Fsecret.json",
+        "/runs/..%2Fmlp/loss.svg",
+        "/runs/mlp/%2Fetc%2Fpasswd",
+        "/runs/mlp/../secret.json",
+        "/runs/mlp/etc.svg",
+        "/runs/linked/loss.svg",
+        "/runs/not-a-run/x.svg",
+        "/runs/mlp/model.bpk",
+        "/runs/mlp/.neurona-run",
+        "/api/runs/..",
+        "/secret.json",
+    ] {
+        let (status, body) = get(&server, path);
+        assert_eq!(status, 404, "{path}: {}", String::from_utf8_lossy(&body));
+    }
+
+    // A drawing: what the server answers is the model's answer for the image it reports.
+    let (width, height) = (280, 200);
+    let mut drawing = vec![0u8; width * height];
+    for y in 40..160 {
+        for x in 130..150 {
+            drawing[y * width + x] = 255;
+        }
+    }
+    let (status, answer) = post(
+        &server,
+        &format!("/api/runs/mlp/predict?width={width}&height={height}"),
+        &drawing,
+    );
+    assert_eq!(status, 200, "{answer}");
+    let image: Vec<u8> = answer["image"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_u64().unwrap() as u8)
+        .collect();
+    assert_eq!(image, mnist_style(&drawing, width, height));
+    let expected = Classifier::load(&out.join("mlp"), None)
+        .unwrap()
+        .classify(&[&image])
+        .remove(0);
+    let probabilities: Vec<f64> = answer["probabilities"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_f64().unwrap())
+        .collect();
+    assert_eq!(probabilities, expected.probabilities);
+    assert!((probabilities.iter().sum::<f64>() - 1.0).abs() < 1e-6);
+    assert_eq!(answer["class"], expected.class);
+
+    // Malformed requests are answered, not crashed on.
+    for (path, body) in [
+        ("/api/runs/mlp/predict", vec![0u8; 4]),
+        ("/api/runs/mlp/predict?width=2&height=2", vec![0u8; 5]),
+        ("/api/runs/mlp/predict?width=0&height=2", vec![]),
+        ("/api/runs/mlp/predict?width=-1&height=x", vec![]),
+        ("/api/runs/mlp/predict?width=5000&height=5000", vec![]),
+    ] {
+        let (status, answer) = post(&server, path, &body);
+        assert_eq!(status, 400, "{path}: {answer}");
+        assert!(answer["error"].is_string());
+    }
+    let (status, _) = post(&server, "/api/runs/nope/predict?width=1&height=1", &[0]);
+    assert_eq!(status, 404);
+    let (status, _) = post(
+        &server,
+        "/api/runs/mlp/predict?width=1024&height=1024",
+        &vec![0u8; 1024 * 1024 + 1],
+    );
+    assert!(status == 400 || status == 413, "{status}");
+    // Still serving.
+    assert_eq!(get(&server, "/api/runs").0, 200);
+}
