@@ -117,6 +117,11 @@ impl Classifier {
         })
     }
 
+    /// The classes' names, in class order.
+    pub fn class_names(&self) -> &[String] {
+        &self.class_names
+    }
+
     /// The class probabilities of each image (`SIDE × SIDE` grey bytes, row by row); the
     /// predictions' `source` is empty.
     pub fn classify(&self, images: &[&[u8]]) -> Vec<Prediction> {

@@ -268,6 +268,8 @@ pub struct DrawingAnswer {
     pub image: Vec<u8>,
     pub class: usize,
     pub class_name: String,
+    /// Every class's name, in class order.
+    pub class_names: Vec<String>,
     pub probabilities: Vec<f64>,
     /// Server time for preparing the image and running the model.
     pub milliseconds: f64,
@@ -315,6 +317,7 @@ async fn predict(
             image,
             class: prediction.class,
             class_name: prediction.class_name,
+            class_names: classifier.class_names().to_vec(),
             probabilities: prediction.probabilities,
             milliseconds: started.elapsed().as_secs_f64() * 1e3,
         }))

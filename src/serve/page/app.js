@@ -36,8 +36,8 @@ async function showRuns() {
   for (const run of runs) {
     body.append(el("tr", { "data-run": run.name },
       el("td", {}, el("a", { href: `#/run/${encodeURIComponent(run.name)}` }, run.name)),
-      el("td", {}, run.kind.replace(/_/g, " ")),
-      el("td", { class: `state-${run.state}` }, run.state),
+      el("td", { class: "text" }, run.kind.replace(/_/g, " ")),
+      el("td", { class: `text state-${run.state}` }, run.state),
       el("td", {}, String(run.epochs)),
       el("td", {}, run.best_epoch == null ? "–" : String(run.best_epoch)),
       el("td", {}, run.test_accuracy == null ? "–" : `${(100 * run.test_accuracy).toFixed(2)} %`),
@@ -168,7 +168,7 @@ function showAnswer(answer) {
   seen.drawImage(small, 0, 0, 140, 140);
   $("#bars").replaceChildren(...answer.probabilities.map((p, c) => {
     const bar = el("div", { class: c === answer.class ? "bar top" : "bar", "data-class": String(c), "data-p": String(p) },
-      el("span", {}, `${c} ${answer.class_name && c === answer.class ? "" : ""}`.trim()),
+      el("span", {}, `${c} ${answer.class_names[c]}`),
       el("div", { class: "track" }, el("div", { class: "fill", style: `width:${(100 * p).toFixed(1)}%` })),
       el("span", { class: "p" }, `${(100 * p).toFixed(1)}%`));
     return bar;

@@ -1,0 +1,130 @@
+// `neurona serve` used the way a person uses it, in Debian's chromium driven by playwright-core:
+// the runs page lists the runs, a run's page shows its plots, a digit drawn with the mouse gets
+// probabilities that are `neurona predict`'s for the 28×28 image the page shows, and paths out of
+// the runs folder are refused. Screenshots of each page go to tests/browser/out/.
+//
+//   NEURONA_BIN=target/release/neurona node tests/browser/serve.mjs
+import { chromium } from "playwright-core";
+import { execFileSync, spawn } from "node:child_process";
+import assert from "node:assert/strict";
+import fs from "node:fs";
+import os from "node:os";
+import path from "node:path";
+
+const here = path.dirname(new URL(import.meta.url).pathname);
+const bin = path.resolve(process.env.NEURONA_BIN ||
+  path.join(process.env.CARGO_TARGET_DIR || path.join(here, "../../target"), "release/neurona"));
+const shots = path.join(here, "out");
+fs.mkdirSync(shots, { recursive: true });
+const work = fs.mkdtempSync(path.join(os.tmpdir(), "neurona-browser-"));
+const runs = path.join(work, "runs");
+
+// A small run to look at: 2 epochs of a 32-unit MLP on 600 Fashion-MNIST images.
+const config = path.join(work, "tiny.toml");
+fs.writeFileSync(config, `[data]
+dataset = "fashion-mnist"
+dir = "/usr/share/datasets/fashion-mnist"
+train_limit = 600
+test_limit = 200
+[model]
+hidden = [32]
+[training]
+epochs = 2
+batch_size = 64
+[output]
+dir = "${runs}"
+name = "tiny"
+`);
+execFileSync(bin, ["train", config], { stdio: ["ignore", "ignore", "inherit"] });
+
+const server = spawn(bin, ["serve", "--runs", runs, "--port", "0"], { stdio: ["ignore", "pipe", "inherit"] });
+const url = await new Promise((resolve, reject) => {
+  let text = "";
+  server.stdout.on("data", (chunk) => {
+    text += chunk;
+    const found = text.match(/at (http:\/\/\S+)/);
+    if (found) resolve(found[1]);
+  });
+  server.on("exit", (code) => reject(new Error(`neurona serve exited with ${code}`)));
+  setTimeout(() => reject(new Error("no URL from neurona serve")), 20000);
+});
+
+const browser = await chromium.launch({
+  executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
+  // Headless, with a fresh profile of playwright's own (its launch makes one per browser).
+  headless: true,
+  args: ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync"],
+});
+let failed = false;
+try {
+  const page = await browser.newPage({ viewport: { width: 1100, height: 900 } });
+  const errors = [];
+  page.on("pageerror", (error) => errors.push(String(error)));
+
+  // Runs page: every run in the folder, one row each.
+  await page.goto(url);
+  await page.waitForSelector("#runs-table tbody tr");
+  const listed = await page.$$eval("#runs-table tbody tr", (rows) => rows.map((r) => r.dataset.run));
+  assert.deepEqual(listed, fs.readdirSync(runs).sort());
+  assert.equal(await page.textContent("#runs-table tbody tr td:nth-child(3)"), "finished");
+  await page.screenshot({ path: path.join(shots, "runs.png"), fullPage: true });
+  console.log("ok: runs page lists", listed.join(", "));
+
+  // A run's page: its plots load, its epochs are tabled.
+  await page.click("text=tiny");
+  await page.waitForSelector("#run-plots img");
+  await page.waitForFunction(() => [...document.querySelectorAll("#run-plots img")]
+    .every((img) => img.complete && img.naturalWidth > 0));
+  const plots = await page.$$eval("#run-plots img", (imgs) => imgs.map((i) => i.alt));
+  assert.deepEqual(plots, ["first_layer.png", "loss.svg"]);
+  assert.equal(await page.locator("#run-epochs tbody tr").count(), 2);
+  await page.screenshot({ path: path.join(shots, "run.png"), fullPage: true });
+  console.log("ok: run page shows", plots.join(", "), "and 2 epochs");
+
+  // Drawing: a "7" in the pad's upper left, off-centre and small.
+  await page.goto(`${url}#/draw`);
+  await page.waitForFunction(() => document.querySelector("#draw-run").options.length > 0);
+  const box = await page.locator("#pad").boundingBox();
+  const at = (x, y) => [box.x + x, box.y + y];
+  await page.mouse.move(...at(40, 40));
+  await page.mouse.down();
+  for (const [x, y] of [[90, 40], [140, 42], [120, 90], [100, 140], [85, 190]]) {
+    await page.mouse.move(...at(x, y), { steps: 6 });
+  }
+  await page.mouse.up();
+  await page.waitForFunction(() => !pending && !dirty && window.lastAnswer);
+  const answer = await page.evaluate(() => window.lastAnswer);
+  const sum = answer.probabilities.reduce((a, b) => a + b, 0);
+  assert.ok(Math.abs(sum - 1) < 1e-6, `probabilities sum to ${sum}`);
+  const bars = await page.$$eval("#bars .bar", (all) => all.map((b) => Number(b.dataset.p)));
+  assert.deepEqual(bars, answer.probabilities);
+  assert.ok(answer.image.some((v) => v > 0), "the model saw ink");
+  // The same 28×28 image through `neurona predict`.
+  const pgm = path.join(work, "seen.pgm");
+  fs.writeFileSync(pgm, Buffer.concat([Buffer.from("P5\n28 28\n255\n"), Buffer.from(answer.image)]));
+  const cli = JSON.parse(execFileSync(bin, ["predict", path.join(runs, "tiny"), pgm, "--json"]).toString());
+  cli.probabilities.forEach((p, c) => assert.ok(Math.abs(p - answer.probabilities[c]) <= 1e-6,
+    `class ${c}: page ${answer.probabilities[c]} vs predict ${p}`));
+  assert.equal(cli.class, answer.class);
+  await page.screenshot({ path: path.join(shots, "draw.png"), fullPage: true });
+  console.log(`ok: drawing answered ${answer.class} in ${answer.milliseconds.toFixed(2)} ms, same as neurona predict`);
+
+  // Paths out of the runs folder.
+  fs.writeFileSync(path.join(runs, "outside.json"), "{}");
+  for (const probe of ["runs/tiny/..%2Foutside.json", "runs/..%2Ftiny/loss.svg",
+    "runs/tiny/%2e%2e%2foutside.json", "runs/tiny/model.bpk", "outside.json"]) {
+    const response = await page.request.get(url + probe);
+    assert.equal(response.status(), 404, probe);
+  }
+  console.log("ok: paths out of the runs folder get 404");
+  assert.deepEqual(errors, []);
+} catch (error) {
+  failed = true;
+  console.error(error);
+} finally {
+  await browser.close();
+  server.kill();
+  fs.rmSync(work, { recursive: true, force: true });
+}
+process.exit(failed ? 1 : 0);
