@@ -1,7 +1,9 @@
 //! Progress of a training run: the per-epoch record (`metrics.json`), written atomically after
 //! every epoch so a killed run keeps everything it completed, and a metrics renderer for
 //! burn-train that prints one readable line per epoch and shows a batch progress bar only on a
-//! terminal. (Burn's own renderer prints a Debug dump per batch when there is no TTY.)
+//! terminal. (Burn's own renderer prints a Debug dump per batch when there is no TTY.) While an
+//! epoch runs, it also keeps `live.json` beside the record: where the epoch is and the last
+//! batch's loss and accuracy, rewritten a few times a second, for `neurona serve`'s live chart.
 
 use std::collections::HashMap;
 use std::io::IsTerminal;
@@ -21,6 +23,7 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
+use crate::run_dir::LIVE_FILE;
 
 /// One completed epoch.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -104,6 +107,24 @@ impl<T: Serialize + DeserializeOwned + Send + 'static> Report for T {}
 /// Shared between the renderer (which runs on burn-train's event thread) and the caller.
 pub type SharedMetrics<T> = Arc<Mutex<RunMetrics<T>>>;
 
+/// Contents of `live.json`: the epoch in progress.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LiveProgress {
+    /// The epoch running (1-based).
+    pub epoch: usize,
+    /// `train` or `valid`.
+    pub split: String,
+    /// Items of the split processed so far, of `total`.
+    pub items: usize,
+    pub total: usize,
+    /// The last training batch's loss and accuracy (fraction), when known.
+    pub loss: Option<f64>,
+    pub accuracy: Option<f64>,
+}
+
+/// How often `live.json` is rewritten at most.
+const LIVE_INTERVAL: std::time::Duration = std::time::Duration::from_millis(200);
+
 #[derive(Default)]
 struct EpochValues {
     train_loss: f64,
@@ -120,6 +141,10 @@ pub struct EpochRenderer<T> {
     total_epochs: usize,
     epoch_started: Instant,
     bar: Option<indicatif::ProgressBar>,
+    /// `live.json`'s path (beside `path`), its current contents and when it was last written.
+    live_path: PathBuf,
+    live: LiveProgress,
+    live_written: Option<Instant>,
 }
 
 impl<T> EpochRenderer<T> {
@@ -127,6 +152,16 @@ impl<T> EpochRenderer<T> {
     pub fn new(metrics: SharedMetrics<T>, path: PathBuf) -> Self {
         Self {
             metrics,
+            live_path: path.with_file_name(LIVE_FILE),
+            live: LiveProgress {
+                epoch: 1,
+                split: String::new(),
+                items: 0,
+                total: 0,
+                loss: None,
+                accuracy: None,
+            },
+            live_written: None,
             path,
             names: HashMap::new(),
             current: EpochValues::default(),
@@ -136,12 +171,24 @@ impl<T> EpochRenderer<T> {
         }
     }
 
-    /// Keeps the epoch-level value of each metric (burn-train sends it as `Final` at split end).
+    /// Keeps the epoch-level value of each metric (burn-train sends it as `Final` at split end)
+    /// and the last training batch's, for `live.json`.
     fn record(&mut self, valid: bool, state: MetricState) {
-        let MetricState::Numeric(entry, Some(NumericEntry::Final(value))) = state else {
+        let MetricState::Numeric(entry, Some(value)) = state else {
             return;
         };
         let Some(name) = self.names.get(&entry.metric_id) else {
+            return;
+        };
+        let NumericEntry::Final(value) = value else {
+            if !valid {
+                let value = value.current();
+                match name.as_str() {
+                    "Loss" => self.live.loss = Some(value).filter(|v| v.is_finite()),
+                    "Accuracy" => self.live.accuracy = Some(value / 100.0),
+                    _ => {}
+                }
+            }
             return;
         };
         let c = &mut self.current;
@@ -152,6 +199,22 @@ impl<T> EpochRenderer<T> {
             ("Accuracy", true) => c.valid_accuracy = Some(value / 100.0).filter(|v| v.is_finite()),
             _ => {}
         }
+    }
+}
+
+impl<T> EpochRenderer<T> {
+    /// Rewrites `live.json`, at most every [`LIVE_INTERVAL`] unless `now`. Best effort: a page
+    /// that misses an update gets the next one.
+    fn write_live(&mut self, now: bool) {
+        if !now
+            && self
+                .live_written
+                .is_some_and(|t| t.elapsed() < LIVE_INTERVAL)
+        {
+            return;
+        }
+        self.live_written = Some(Instant::now());
+        let _ = crate::run_dir::write_json(&self.live_path, &self.live);
     }
 }
 
@@ -201,6 +264,7 @@ impl<T: Report> TrainingProgressLogger for EpochRenderer<T> {
         _label: Option<&str>,
     ) {
         self.total_epochs = total_epochs;
+        self.live.epoch = starting_epoch;
         if starting_epoch > 1 {
             println!("resuming at epoch {starting_epoch}/{total_epochs}");
         }
@@ -209,6 +273,7 @@ impl<T: Report> TrainingProgressLogger for EpochRenderer<T> {
 
     fn update_epoch(&mut self, epoch: usize) {
         let c = std::mem::take(&mut self.current);
+        self.live.epoch = epoch + 1;
         let seconds = self.epoch_started.elapsed().as_secs_f64();
         self.epoch_started = Instant::now();
         if !c.train_loss.is_finite() {
@@ -252,6 +317,10 @@ impl<T: Report> TrainingProgressLogger for EpochRenderer<T> {
     }
 
     fn start_split(&mut self, split: &str, total_items: usize) {
+        self.live.split = split.to_string();
+        self.live.total = total_items;
+        self.live.items = 0;
+        self.write_live(true);
         if std::io::stderr().is_terminal() {
             let bar = indicatif::ProgressBar::new(total_items as u64);
             if let Ok(style) = indicatif::ProgressStyle::with_template(
@@ -265,6 +334,8 @@ impl<T: Report> TrainingProgressLogger for EpochRenderer<T> {
     }
 
     fn update_split(&mut self, items_processed: usize) {
+        self.live.items = items_processed;
+        self.write_live(false);
         if let Some(bar) = &self.bar {
             bar.set_position(items_processed as u64);
         }
@@ -276,7 +347,10 @@ impl<T: Report> TrainingProgressLogger for EpochRenderer<T> {
         }
     }
 
-    fn end(&mut self) {}
+    /// Training is over: nothing is live any more.
+    fn end(&mut self) {
+        let _ = std::fs::remove_file(&self.live_path);
+    }
 
     fn log_event_training(&mut self, _event: String) {}
 }

@@ -84,6 +84,7 @@ impl Start {
 const OWN_FILES: &[&str] = &[
     "config.toml",
     "metrics.json",
+    LIVE_FILE,
     "eval.json",
     "coefficients.json",
     "cv.json",
@@ -103,6 +104,8 @@ const OWN_FILES: &[&str] = &[
 ];
 /// Folders burn-train's learner writes: checkpoints and per-split metric logs.
 const OWN_DIRS: &[&str] = &["checkpoint", "train", "valid"];
+/// The epoch in progress of a training run (`progress::LiveProgress`), while it trains.
+pub const LIVE_FILE: &str = "live.json";
 /// The kind of run the folder holds (`linear_regression`, `xor`, …).
 const KIND_FILE: &str = ".neurona-run";
 /// Locked by the process that uses the run; the OS releases it when the process ends.

@@ -43,6 +43,8 @@ pub struct ServeOptions {
 
 struct AppState {
     runs: PathBuf,
+    /// Set when the server stops: live streams end, so their connections close.
+    stopping: tokio::sync::watch::Receiver<bool>,
     /// Loaded models by run, with the modification time of the `model.bpk` they came from (a
     /// run that trains on replaces it, and the next request loads the new one).
     classifiers: Mutex<HashMap<String, (SystemTime, Arc<Classifier>)>>,
@@ -74,11 +76,11 @@ impl Drop for Server {
 
 /// Binds the address and serves on a background thread until the returned [`Server`] is dropped.
 pub fn start(options: &ServeOptions) -> Result<Server> {
-    let (listener, state) = bind(options)?;
+    let (listener, state, stop) = bind(options)?;
     let address = listener.local_addr().map_err(io_error)?;
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
     let thread = std::thread::spawn(move || {
-        let _ = run(listener, state, async {
+        let _ = run(listener, state, stop, async {
             let _ = rx.await;
         });
     });
@@ -91,7 +93,7 @@ pub fn start(options: &ServeOptions) -> Result<Server> {
 
 /// `neurona serve`: prints the URL and serves until Ctrl-C.
 pub fn serve(options: &ServeOptions) -> Result<()> {
-    let (listener, state) = bind(options)?;
+    let (listener, state, stop) = bind(options)?;
     let address = listener.local_addr().map_err(io_error)?;
     if !options.host.is_loopback() {
         eprintln!(
@@ -105,7 +107,7 @@ pub fn serve(options: &ServeOptions) -> Result<()> {
         options.runs.display()
     );
     println!("(Ctrl-C stops it)");
-    run(listener, state, async {
+    run(listener, state, stop, async {
         let _ = tokio::signal::ctrl_c().await;
     })
 }
@@ -114,7 +116,13 @@ fn io_error(source: std::io::Error) -> Error {
     Error::Usage(format!("cannot serve: {source}"))
 }
 
-fn bind(options: &ServeOptions) -> Result<(std::net::TcpListener, Arc<AppState>)> {
+fn bind(
+    options: &ServeOptions,
+) -> Result<(
+    std::net::TcpListener,
+    Arc<AppState>,
+    tokio::sync::watch::Sender<bool>,
+)> {
     if !options.runs.is_dir() {
         return Err(Error::Usage(format!(
             "{} is not a folder: give the runs folder with --runs (default: artifacts)",
@@ -132,16 +140,19 @@ fn bind(options: &ServeOptions) -> Result<(std::net::TcpListener, Arc<AppState>)
         ))
     })?;
     listener.set_nonblocking(true).map_err(io_error)?;
+    let (stop, stopping) = tokio::sync::watch::channel(false);
     let state = Arc::new(AppState {
         runs,
+        stopping,
         classifiers: Mutex::new(HashMap::new()),
     });
-    Ok((listener, state))
+    Ok((listener, state, stop))
 }
 
 fn run(
     listener: std::net::TcpListener,
     state: Arc<AppState>,
+    stop: tokio::sync::watch::Sender<bool>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<()> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -152,7 +163,10 @@ fn run(
     runtime.block_on(async move {
         let listener = tokio::net::TcpListener::from_std(listener).map_err(io_error)?;
         axum::serve(listener, router(state))
-            .with_graceful_shutdown(shutdown)
+            .with_graceful_shutdown(async move {
+                shutdown.await;
+                let _ = stop.send(true);
+            })
             .await
             .map_err(io_error)
     })
@@ -175,6 +189,7 @@ fn router(state: Arc<AppState>) -> Router {
         .route("/api/runs", get(list_runs))
         .route("/api/runs/{name}", get(run_detail))
         .route("/api/runs/{name}/predict", post(predict))
+        .route("/api/runs/{name}/events", get(run_events))
         .route("/runs/{name}/{file}", get(run_file))
         .fallback(|| async { not_found() })
         .layer(DefaultBodyLimit::max(MAX_BODY))
@@ -254,6 +269,74 @@ async fn run_file(
             .into_response(),
         Err(_) => not_found(),
     }
+}
+
+/// How often a live stream looks at its run's files.
+const LIVE_POLL: std::time::Duration = std::time::Duration::from_millis(200);
+
+/// `GET /api/runs/{name}/events`: server-sent events while the page watches a run. `run` (the
+/// run's page data, [`runs::RunDetail`]) whenever its `metrics.json` or state changes, `live` (the
+/// epoch in progress, `live.json`) whenever that changes. The files are looked at every
+/// [`LIVE_POLL`], so an epoch shows within a fraction of a second of its record being written.
+async fn run_events(
+    State(state): State<Arc<AppState>>,
+    UrlPath(name): UrlPath<String>,
+) -> Response {
+    use axum::response::sse::{Event, KeepAlive, Sse};
+    if runs::run_path(&state.runs, &name).is_none() {
+        return not_found();
+    }
+    #[derive(Default)]
+    struct Seen {
+        metrics: Option<SystemTime>,
+        run_state: &'static str,
+        live: Option<Vec<u8>>,
+        queue: Vec<Event>,
+    }
+    let stream = futures_util::stream::unfold(Seen::default(), move |mut seen| {
+        let state = state.clone();
+        let name = name.clone();
+        async move {
+            let mut stopping = state.stopping.clone();
+            loop {
+                if let Some(event) = seen.queue.pop() {
+                    return Some((Ok::<_, std::convert::Infallible>(event), seen));
+                }
+                if *stopping.borrow() {
+                    return None;
+                }
+                let dir = runs::run_path(&state.runs, &name)?;
+                let metrics = std::fs::metadata(dir.join("metrics.json"))
+                    .and_then(|m| m.modified())
+                    .ok();
+                let detail = runs::detail(&state.runs, &name)?;
+                let live = std::fs::read(dir.join(crate::run_dir::LIVE_FILE)).ok();
+                if live != seen.live {
+                    if let Some(bytes) = &live {
+                        let text = String::from_utf8_lossy(bytes).to_string();
+                        seen.queue.push(Event::default().event("live").data(text));
+                    }
+                    seen.live = live;
+                }
+                if metrics != seen.metrics || detail.summary.state != seen.run_state {
+                    seen.metrics = metrics;
+                    seen.run_state = detail.summary.state;
+                    if let Ok(event) = Event::default().event("run").json_data(&detail) {
+                        seen.queue.push(event);
+                    }
+                }
+                if seen.queue.is_empty() {
+                    tokio::select! {
+                        _ = tokio::time::sleep(LIVE_POLL) => {}
+                        _ = stopping.changed() => {}
+                    }
+                }
+            }
+        }
+    });
+    Sse::new(stream)
+        .keep_alive(KeepAlive::default())
+        .into_response()
 }
 
 #[derive(Deserialize)]

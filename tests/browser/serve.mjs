@@ -67,12 +67,13 @@ try {
   await page.waitForSelector("#runs-table tbody tr");
   const listed = await page.$$eval("#runs-table tbody tr", (rows) => rows.map((r) => r.dataset.run));
   assert.deepEqual(listed, fs.readdirSync(runs).sort());
+  assert.deepEqual(listed, ["tiny"]);
   assert.equal(await page.textContent("#runs-table tbody tr td:nth-child(3)"), "finished");
   await page.screenshot({ path: path.join(shots, "runs.png"), fullPage: true });
   console.log("ok: runs page lists", listed.join(", "));
 
   // A run's page: its plots load, its epochs are tabled.
-  await page.click("text=tiny");
+  await page.click("#runs-table >> text=tiny");
   await page.waitForSelector("#run-plots img");
   await page.waitForFunction(() => [...document.querySelectorAll("#run-plots img")]
     .every((img) => img.complete && img.naturalWidth > 0));
@@ -82,9 +83,50 @@ try {
   await page.screenshot({ path: path.join(shots, "run.png"), fullPage: true });
   console.log("ok: run page shows", plots.join(", "), "and 2 epochs");
 
+  // Live: a run trained by another process grows its chart while the page watches, each epoch
+  // shown within a second of its record being written.
+  const liveConfig = path.join(work, "live.toml");
+  fs.writeFileSync(liveConfig, fs.readFileSync(config, "utf8")
+    .replace("train_limit = 600", "train_limit = 12000")
+    .replace("hidden = [32]", "hidden = [256]")
+    .replace("epochs = 2", "epochs = 5")
+    .replace('name = "tiny"', 'name = "live"'));
+  const trainer = spawn(bin, ["train", liveConfig], { stdio: "ignore" });
+  const metricsFile = path.join(runs, "live", "metrics.json");
+  const written = {};
+  const watcher = setInterval(() => {
+    try {
+      const n = JSON.parse(fs.readFileSync(metricsFile, "utf8")).epochs.length;
+      written[n] ??= Date.now();
+    } catch { /* not yet, or being replaced */ }
+  }, 10);
+  while (!fs.existsSync(path.join(runs, "live", "config.toml"))) await new Promise((r) => setTimeout(r, 50));
+  await page.goto(`${url}#/run/live`);
+  const seen = new Set();
+  const deadline = Date.now() + 120000;
+  while (Date.now() < deadline) {
+    const shown = await page.evaluate(() => ({ ...document.body.dataset }));
+    if (shown.run !== "live") continue;
+    seen.add(shown.epochs);
+    if (shown.state === "finished") break;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  clearInterval(watcher);
+  await new Promise((resolve) => trainer.exitCode === null ? trainer.on("exit", resolve) : resolve());
+  assert.equal(trainer.exitCode, 0, "the live run trained");
+  assert.equal(await page.evaluate(() => document.body.dataset.epochs), "5");
+  assert.ok(seen.size >= 3, `the chart grew while the page watched: saw epoch counts ${[...seen]}`);
+  const seenAt = await page.evaluate(() => window.epochSeenAt);
+  const latencies = Object.keys(written).filter((n) => n > 0 && seenAt[n]).map((n) => seenAt[n] - written[n]);
+  assert.ok(latencies.length >= 2 && latencies.every((ms) => ms <= 1000), `epoch to chart: ${latencies} ms`);
+  assert.equal(await page.locator('#chart circle[data-series="loss-valid"]').count(), 5);
+  await page.screenshot({ path: path.join(shots, "live.png"), fullPage: true });
+  console.log(`ok: live chart grew through ${[...seen].join(", ")} epochs; epoch to chart ${latencies.join(", ")} ms`);
+
   // Drawing: a "7" in the pad's upper left, off-centre and small.
   await page.goto(`${url}#/draw`);
   await page.waitForFunction(() => document.querySelector("#draw-run").options.length > 0);
+  await page.selectOption("#draw-run", "tiny");
   const box = await page.locator("#pad").boundingBox();
   const at = (x, y) => [box.x + x, box.y + y];
   await page.mouse.move(...at(40, 40));

@@ -47,9 +47,113 @@ async function showRuns() {
   $("#runs-table").hidden = runs.length === 0;
 }
 
+// --- Learning curves, live -------------------------------------------------------------------
+
+let events = null;
+const chartState = { history: [], live: [], epoch: null };
+
+function stopEvents() {
+  if (events) events.close();
+  events = null;
+}
+
+function smoothed(values, factor) {
+  let last = null;
+  return values.map((v) => (v == null ? v : (last = last == null ? v : factor * last + (1 - factor) * v)));
+}
+
+// Two panels, loss and accuracy, per epoch (train and validation) plus the batches of the epoch
+// in progress at fractional epochs. Plain SVG: nothing to download.
+function drawChart() {
+  const log = $("#log-scale").checked;
+  const factor = Number($("#smoothing").value);
+  const { history, live } = chartState;
+  const width = 900, height = 310, panel = 420, top = 30, bottom = 40, left = 55;
+  const svg = [`<svg viewBox="0 0 ${width} ${height}" role="img" aria-label="learning curves">`];
+  const panels = [
+    { title: "loss", key: "loss", x0: 0, log },
+    { title: "accuracy (%)", key: "accuracy", x0: panel + 40, log: false },
+  ];
+  const lastEpoch = Math.max(1, history.length, ...live.map((p) => p.x));
+  for (const p of panels) {
+    const series = {
+      train: smoothed(history.map((e) => e[`train_${p.key}`]), factor),
+      valid: smoothed(history.map((e) => e[`valid_${p.key}`]), factor),
+      live: smoothed(live.map((b) => b[p.key]), factor),
+    };
+    const scale = p.key === "accuracy" ? 100 : 1;
+    const all = [...series.train, ...series.valid, ...series.live].filter((v) => v != null && isFinite(v) && (!p.log || v > 0));
+    let lo = all.length ? Math.min(...all) : 0, hi = all.length ? Math.max(...all) : 1;
+    if (hi === lo) { hi += 0.5 * (Math.abs(hi) || 1); lo -= 0.5 * (Math.abs(lo) || 1); }
+    const f = p.log ? Math.log10 : (v) => v;
+    const [flo, fhi] = [f(p.log ? Math.max(lo, 1e-12) : lo), f(hi)];
+    const X = (x) => p.x0 + left + (panel - left - 10) * (lastEpoch === 1 ? x : (x - 1) / (lastEpoch - 1 || 1));
+    const Y = (v) => top + (height - top - bottom) * (1 - (f(p.log ? Math.max(v, 1e-12) : v) - flo) / (fhi - flo || 1));
+    svg.push(`<text x="${p.x0 + left}" y="13" font-weight="600">${p.title}${p.log ? " (log)" : ""}</text>`);
+    for (let i = 0; i <= 4; i++) {
+      const v = p.log ? 10 ** (flo + (fhi - flo) * i / 4) : lo + (hi - lo) * i / 4;
+      const y = Y(v);
+      svg.push(`<line class="grid" x1="${p.x0 + left}" x2="${p.x0 + panel - 10}" y1="${y}" y2="${y}"/>`);
+      svg.push(`<text x="${p.x0 + left - 6}" y="${y + 4}" text-anchor="end">${(v * scale).toPrecision(3)}</text>`);
+    }
+    svg.push(`<line class="axis" x1="${p.x0 + left}" x2="${p.x0 + panel - 10}" y1="${height - bottom}" y2="${height - bottom}"/>`);
+    const ticks = Math.min(lastEpoch, 10);
+    for (let i = 0; i < ticks; i++) {
+      const e = Math.round(1 + (lastEpoch - 1) * (ticks === 1 ? 0 : i / (ticks - 1)));
+      svg.push(`<text x="${X(e)}" y="${height - bottom + 15}" text-anchor="middle">${e}</text>`);
+    }
+    svg.push(`<text x="${p.x0 + left + (panel - left) / 2}" y="${height - 5}" text-anchor="middle">epoch</text>`);
+    for (const [name, values, xs] of [["train", series.train, history.map((e) => e.epoch)],
+      ["valid", series.valid, history.map((e) => e.epoch)], ["live", series.live, live.map((b) => b.x)]]) {
+      const points = values.map((v, i) => [xs[i], v]).filter(([, v]) => v != null && isFinite(v));
+      if (points.length > 1) {
+        svg.push(`<polyline class="${name}" data-series="${p.key}-${name}" points="${points.map(([x, v]) => `${X(x).toFixed(1)},${Y(v).toFixed(1)}`).join(" ")}"/>`);
+      }
+      if (name !== "live") {
+        for (const [x, v] of points) svg.push(`<circle class="dot-${name}" data-series="${p.key}-${name}" cx="${X(x).toFixed(1)}" cy="${Y(v).toFixed(1)}" r="3"/>`);
+      }
+    }
+  }
+  svg.push(`<g transform="translate(${width - 190}, 14)"><rect width="12" height="3" y="-4" fill="#2f6fde"/><text x="16">train</text>`,
+    `<rect x="60" width="12" height="3" y="-4" fill="#e8590c"/><text x="76">validation</text></g>`);
+  svg.push("</svg>");
+  $("#chart").innerHTML = svg.join("");
+}
+
+$("#log-scale").addEventListener("change", drawChart);
+$("#smoothing").addEventListener("input", drawChart);
+
+function followRun(name) {
+  stopEvents();
+  chartState.live = [];
+  events = new EventSource(`/api/runs/${encodeURIComponent(name)}/events`);
+  events.addEventListener("run", (message) => {
+    const run = JSON.parse(message.data);
+    chartState.history = run.history;
+    // Batches of epochs now complete are replaced by their epoch's point.
+    chartState.live = chartState.live.filter((b) => b.x > run.history.length + 1e-9);
+    renderRun(run);
+  });
+  events.addEventListener("live", (message) => {
+    const live = JSON.parse(message.data);
+    if (live.split !== "train" || !live.total || live.loss == null) return;
+    const x = live.epoch - 1 + live.items / live.total;
+    if (chartState.live.length && x <= chartState.live[chartState.live.length - 1].x) return;
+    chartState.live.push({ x, loss: live.loss, accuracy: live.accuracy });
+    $("#live-status").textContent = `epoch ${live.epoch}: ${live.items}/${live.total} training items`;
+    drawChart();
+  });
+}
+
 async function showRun(name) {
   show("run");
   const run = await getJson(`/api/runs/${encodeURIComponent(name)}`);
+  chartState.history = run.history;
+  renderRun(run);
+  followRun(name);
+}
+
+function renderRun(run) {
   $("#run-name").textContent = run.name;
   const accuracy = run.test_accuracy == null ? "" : `, test accuracy ${(100 * run.test_accuracy).toFixed(2)} %`;
   $("#run-summary").textContent =
@@ -58,7 +162,9 @@ async function showRun(name) {
   const plots = $("#run-plots");
   plots.replaceChildren();
   for (const file of run.plots) {
-    const img = el("img", { src: `/runs/${encodeURIComponent(run.name)}/${encodeURIComponent(file)}`, alt: file });
+    // The epoch count in the address: a picture redrawn after an epoch is fetched again.
+    const src = `/runs/${encodeURIComponent(run.name)}/${encodeURIComponent(file)}?epochs=${run.history.length}`;
+    const img = el("img", { src, alt: file });
     if (file.endsWith(".png")) img.classList.add("pixels");
     plots.append(el("figure", {}, img, el("figcaption", {}, file)));
   }
@@ -67,6 +173,12 @@ async function showRun(name) {
   $("#run-epochs tbody").replaceChildren(...run.history.map((row) =>
     el("tr", {}, ...columns.map((c) => el("td", {}, c === "epoch" ? String(row[c]) : fixed(row[c]))))));
   $("#run-config").textContent = run.config;
+  document.body.dataset.run = run.name;
+  document.body.dataset.epochs = String(run.history.length);
+  (window.epochSeenAt ||= {})[run.history.length] ??= Date.now();
+  document.body.dataset.state = run.state;
+  if (run.state !== "running") $("#live-status").textContent = "";
+  drawChart();
 }
 
 // --- Drawing -------------------------------------------------------------------------------
@@ -189,6 +301,9 @@ async function showDraw() {
 
 async function route() {
   const hash = location.hash || "#/";
+  stopEvents();
+  delete document.body.dataset.run;
+  window.epochSeenAt = {};
   try {
     if (hash.startsWith("#/run/")) await showRun(decodeURIComponent(hash.slice(6)));
     else if (hash === "#/draw") await showDraw();
