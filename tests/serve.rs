@@ -235,3 +235,82 @@ fn lists_runs_serves_their_plots_and_answers_drawings_as_the_model_does() {
     // Still serving.
     assert_eq!(get(&server, "/api/runs").0, 200);
 }
+
+#[test]
+fn the_playground_checks_its_experiment_and_no_request_body_breaks_the_server() {
+    let out = common::scratch("serve-fuzz");
+    let server = server(&out);
+    let xor = "precision = \"f32\"\n[data]\ndataset = \"xor\"\n[model]\nhidden = [4]\n\
+               activation = \"tanh\"\noutput = \"sigmoid\"\n[optimizer]\nkind = \"sgd\"\n\
+               learning_rate = 0.5\n[training]\nepochs = 3000\n[output]\nname = \"pg\"\n";
+    let (status, trained) = post(&server, "/api/playground/train", xor.as_bytes());
+    assert_eq!(status, 200, "{trained}");
+    let p: Vec<f64> = trained["probabilities"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_f64().unwrap())
+        .collect();
+    assert!(
+        p[0] < 0.5 && p[1] >= 0.5 && p[2] >= 0.5 && p[3] < 0.5,
+        "{p:?}"
+    );
+    // The same validation as `neurona train`, plus the playground's limits; the run can only
+    // land in the runs folder.
+    for (body, expected) in [
+        (
+            xor.replace("\"xor\"", "\"fashion-mnist\"")
+                .replace("sigmoid", "softmax"),
+            "data.dataset must be \"xor\"",
+        ),
+        (xor.replace("3000", "1000000"), "at most 20000 epochs"),
+        (xor.replace("[4]", "[4000]"), "parameters is more than"),
+        (xor.replace("0.5", "-1"), "learning_rate"),
+        (xor.replace("\"pg\"", "\"../escape\""), "plain folder name"),
+        (xor.replace("[output]", "[output]\ndir = \"/tmp\"\n"), ""),
+    ] {
+        let (status, answer) = post(&server, "/api/playground/save", body.as_bytes());
+        if expected.is_empty() {
+            assert_eq!(status, 200, "{answer}");
+            assert!(
+                out.join("pg/model.bpk").is_file(),
+                "saved in the runs folder"
+            );
+        } else {
+            assert_eq!(status, 422, "{body}: {answer}");
+            let error = answer["error"].as_str().unwrap();
+            assert!(error.contains(expected), "{error}");
+        }
+    }
+    assert!(!out.join("escape").exists() && !out.parent().unwrap().join("escape").exists());
+    // Seeded random bodies, byte soup and mutated experiment files, at every endpoint that
+    // takes one: each is answered with a 4xx or a 200, never a 5xx or a dropped connection.
+    let mut state = 0x2545_f491_4f6c_dd1d_u64;
+    let mut next = move || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state
+    };
+    for round in 0..60 {
+        let mut body: Vec<u8> = if round % 2 == 0 {
+            xor.as_bytes().to_vec()
+        } else {
+            (0..next() % 300).map(|_| next() as u8).collect()
+        };
+        for _ in 0..next() % 6 {
+            if !body.is_empty() {
+                let at = (next() % body.len() as u64) as usize;
+                body[at] = next() as u8;
+            }
+        }
+        for path in [
+            "/api/playground/train",
+            "/api/runs/pg/predict?width=4&height=4",
+            "/api/runs/pg/predict?width=1&height=1",
+        ] {
+            let (status, answer) = post(&server, path, &body);
+            assert!(status < 500, "{path} round {round}: {status} {answer}");
+        }
+    }
+}

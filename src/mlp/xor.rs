@@ -78,7 +78,7 @@ pub fn train(config: &MlpConfig, start: Start) -> Result<XorReport> {
     device.seed(config.seed);
     let run_dir = config.run_dir();
     let _claim = crate::run_dir::claim(&run_dir, "xor", start)?;
-    let (model, report) = fit(config, &device)?;
+    let (model, report) = fit(config, &device, |_, _, _| {})?;
     crate::run_dir::create(&run_dir, &config.to_toml())?;
     crate::run_dir::write_json(&run_dir.join("metrics.json"), &report)?;
     let model_path = run_dir.join("model.bpk");
@@ -107,8 +107,13 @@ pub fn train(config: &MlpConfig, start: Start) -> Result<XorReport> {
 }
 
 /// The training loop: one optimizer step on all four points per epoch, until the loss is below
-/// [`TARGET_LOSS`] with all four points right.
-fn fit(config: &MlpConfig, device: &Device) -> Result<(Network, XorReport)> {
+/// [`TARGET_LOSS`] with all four points right. `observe(epoch, loss, model)` sees every epoch
+/// (the web page's playground keeps snapshots of the decision regions).
+pub fn fit(
+    config: &MlpConfig,
+    device: &Device,
+    mut observe: impl FnMut(usize, f64, &Network),
+) -> Result<(Network, XorReport)> {
     let points: Vec<[f64; 2]> = TRUTH_TABLE.iter().map(|(p, _)| *p).collect();
     let batch = Batch {
         inputs: inputs(config, &points, device),
@@ -138,6 +143,7 @@ fn fit(config: &MlpConfig, device: &Device) -> Result<(Network, XorReport)> {
             )));
         }
         report.losses.push(loss);
+        observe(epoch, loss, &model);
         if loss < TARGET_LOSS && all_right(&probabilities(&model, config, device)) {
             report.converged_epoch = Some(epoch);
             break;
@@ -160,6 +166,25 @@ pub fn print_truth_table(probabilities: &[f64]) {
         );
     }
 }
+
+/// `P(1)` over a `side × side` grid of the square [`REGION`]², row by row from the top
+/// (`x2` = its high end) — what the playground paints.
+pub fn probability_grid(
+    model: &Network,
+    config: &MlpConfig,
+    device: &Device,
+    side: usize,
+) -> Vec<f64> {
+    let (lo, hi) = REGION;
+    let at = |i: usize| lo + (hi - lo) * i as f64 / (side - 1) as f64;
+    let points: Vec<[f64; 2]> = (0..side)
+        .flat_map(|row| (0..side).map(move |col| [at(col), at(side - 1 - row)]))
+        .collect();
+    to_f64s(sigmoid(model.forward(inputs(config, &points, device))))
+}
+
+/// The square the decision regions are drawn over: the unit square with a margin.
+pub const REGION: (f64, f64) = (-0.25, 1.25);
 
 fn plot_regions(
     run_dir: &Path,

@@ -7,6 +7,7 @@
 //! directory ([`runs`]); request bodies are capped at [`MAX_BODY`]; every request is answered
 //! (a panic in a handler becomes a 500, never a dead server).
 
+pub mod playground;
 pub mod runs;
 
 use std::collections::HashMap;
@@ -190,6 +191,8 @@ fn router(state: Arc<AppState>) -> Router {
         .route("/api/runs/{name}", get(run_detail))
         .route("/api/runs/{name}/predict", post(predict))
         .route("/api/runs/{name}/events", get(run_events))
+        .route("/api/playground/train", post(playground_train))
+        .route("/api/playground/save", post(playground_save))
         .route("/runs/{name}/{file}", get(run_file))
         .fallback(|| async { not_found() })
         .layer(DefaultBodyLimit::max(MAX_BODY))
@@ -337,6 +340,47 @@ async fn run_events(
     Sse::new(stream)
         .keep_alive(KeepAlive::default())
         .into_response()
+}
+
+/// `POST /api/playground/train` with an XOR experiment file: the training, in memory.
+async fn playground_train(State(state): State<Arc<AppState>>, body: Bytes) -> Response {
+    playground_request(state, body, |config| {
+        Ok(Json(playground::train(config)?).into_response())
+    })
+    .await
+}
+
+/// `POST /api/playground/save` with an XOR experiment file: trains it into a run of the runs
+/// folder, as `neurona train` would.
+async fn playground_save(State(state): State<Arc<AppState>>, body: Bytes) -> Response {
+    playground_request(state, body, |config| {
+        let name = playground::save(config)?;
+        Ok(Json(serde_json::json!({ "run": name })).into_response())
+    })
+    .await
+}
+
+async fn playground_request(
+    state: Arc<AppState>,
+    body: Bytes,
+    work: impl FnOnce(&crate::mlp::config::MlpConfig) -> Result<Response> + Send + 'static,
+) -> Response {
+    let Ok(text) = String::from_utf8(body.to_vec()) else {
+        return problem(
+            StatusCode::BAD_REQUEST,
+            "the body must be a TOML experiment file",
+        );
+    };
+    let answer = tokio::task::spawn_blocking(move || {
+        let config = playground::checked_config(&text, &state.runs)?;
+        work(&config)
+    })
+    .await;
+    match answer {
+        Ok(Ok(response)) => response,
+        Ok(Err(e)) => problem(StatusCode::UNPROCESSABLE_ENTITY, e.to_string()),
+        Err(_) => problem(StatusCode::INTERNAL_SERVER_ERROR, "training failed"),
+    }
 }
 
 #[derive(Deserialize)]

@@ -87,10 +87,13 @@ pub fn summary(root: &Path, name: &str) -> Option<RunSummary> {
     let metrics = read_metrics(&dir);
     let field = |key: &str| metrics.as_ref().and_then(|m| m.get(key));
     let test = field("test");
+    // Image runs end with their test report; the others write their results in one go (an XOR
+    // run its model, a linear or logistic run its coefficients or CV curve).
     let finished = test.is_some()
         || ["coefficients.json", "cv.json"]
             .iter()
-            .any(|f| dir.join(f).is_file());
+            .any(|f| dir.join(f).is_file())
+        || (kind == "xor" && dir.join("model.bpk").is_file());
     let state = if run_dir::in_use(&dir) {
         "running"
     } else if finished {

@@ -152,6 +152,30 @@ try {
   await page.screenshot({ path: path.join(shots, "draw.png"), fullPage: true });
   console.log(`ok: drawing answered ${answer.class} in ${answer.milliseconds.toFixed(2)} ms, same as neurona predict`);
 
+  // Playground: XOR trained on the server learns all four points; saved, it is a normal run.
+  await page.goto(`${url}#/playground`);
+  await page.fill("#pg-units", "4");
+  await page.selectOption("#pg-activation", "tanh");
+  await page.fill("#pg-rate", "0.5");
+  await page.click("#pg-train");
+  await page.waitForFunction(() => window.playgroundResult, null, { timeout: 60000 });
+  const xor = await page.evaluate(() => window.playgroundResult);
+  assert.ok(xor.converged_epoch > 0, "XOR learnt");
+  assert.equal(xor.frames.length > 3, true, "the regions were shown evolving");
+  const rows = await page.$$eval("#pg-table tbody tr", (all) => all.map((r) => [Number(r.dataset.p), r.dataset.right]));
+  assert.equal(rows.length, 4);
+  [0, 1, 1, 0].forEach((y, k) => assert.equal(rows[k][0] >= 0.5, y === 1, `point ${k}: P(1) = ${rows[k][0]}`));
+  await page.screenshot({ path: path.join(shots, "playground.png"), fullPage: true });
+  await page.fill("#pg-name", "xor-page");
+  await page.click("#pg-save");
+  await page.waitForSelector("#pg-status a");
+  const truth = execFileSync(bin, ["predict", path.join(runs, "xor-page")]).toString();
+  assert.match(truth, /x1\s+x2/);
+  await page.goto(url);
+  await page.waitForSelector('#runs-table tr[data-run="xor-page"]');
+  assert.equal(await page.textContent('#runs-table tr[data-run="xor-page"] td:nth-child(3)'), "finished");
+  console.log(`ok: playground learnt XOR after ${xor.converged_epoch} epochs (${xor.frames.length} frames) and saved it as a run`);
+
   // Paths out of the runs folder.
   fs.writeFileSync(path.join(runs, "outside.json"), "{}");
   for (const probe of ["runs/tiny/..%2Foutside.json", "runs/..%2Ftiny/loss.svg",

@@ -2,7 +2,7 @@
 "use strict";
 
 const $ = (selector) => document.querySelector(selector);
-const views = { runs: $("#runs-view"), run: $("#run-view"), draw: $("#draw-view") };
+const views = { runs: $("#runs-view"), run: $("#run-view"), draw: $("#draw-view"), playground: $("#playground-view") };
 
 function el(tag, attrs = {}, ...children) {
   const node = document.createElement(tag);
@@ -178,7 +178,10 @@ function renderRun(run) {
   (window.epochSeenAt ||= {})[run.history.length] ??= Date.now();
   document.body.dataset.state = run.state;
   if (run.state !== "running") $("#live-status").textContent = "";
-  drawChart();
+  const curves = run.history.length > 0 || run.state === "running";
+  $("#chart").hidden = !curves;
+  document.querySelector(".chart-controls").hidden = !curves;
+  if (curves) drawChart();
 }
 
 // --- Drawing -------------------------------------------------------------------------------
@@ -297,6 +300,144 @@ async function showDraw() {
   $("#draw-status").textContent = runs.length ? "" : "No trained image run to ask yet.";
 }
 
+// --- Playground ------------------------------------------------------------------------------
+
+// The experiment file the form stands for: the same file `neurona train` reads.
+function playgroundConfig() {
+  const name = $("#pg-name").value.trim() || "xor-playground";
+  return `# neurona's XOR workshop, from the playground page
+backend = "auto"
+precision = "f32"
+seed = ${Number($("#pg-seed").value) || 0}
+
+[data]
+dataset = "xor"
+
+[model]
+hidden = [${Number($("#pg-units").value) || 1}]
+activation = "${$("#pg-activation").value}"
+init = "xavier"
+output = "sigmoid"
+
+[optimizer]
+kind = "sgd"
+learning_rate = ${Number($("#pg-rate").value) || 0.1}
+
+[training]
+gradients = "autodiff"
+epochs = ${Number($("#pg-epochs").value) || 1}
+
+[output]
+name = ${JSON.stringify(name)}
+`;
+}
+
+let animation = null;
+
+function paintRegions(training, frame) {
+  const canvas = $("#regions");
+  const paint = canvas.getContext("2d");
+  const side = training.grid_side, cell = canvas.width / side;
+  frame.grid.forEach((p, i) => {
+    // Blue for P(1) near 1, orange near 0, white at the boundary.
+    const t = Math.abs(p - 0.5) * 2;
+    const [r, g, b] = p >= 0.5 ? [47, 111, 222] : [232, 89, 12];
+    paint.fillStyle = `rgb(${255 + (r - 255) * t * 0.6},${255 + (g - 255) * t * 0.6},${255 + (b - 255) * t * 0.6})`;
+    paint.fillRect((i % side) * cell, Math.floor(i / side) * cell, cell + 1, cell + 1);
+  });
+  const [lo, hi] = training.region;
+  const at = (v) => (v - lo) / (hi - lo) * canvas.width;
+  training.points.forEach(([x1, x2], k) => {
+    paint.beginPath();
+    paint.arc(at(x1), canvas.height - at(x2), 9, 0, 2 * Math.PI);
+    paint.fillStyle = training.targets[k] === 1 ? "#1d4ed8" : "#c2410c";
+    paint.fill();
+    paint.lineWidth = 2;
+    paint.strokeStyle = "#fff";
+    paint.stroke();
+  });
+  $("#pg-status").textContent = `epoch ${frame.epoch}, loss ${frame.loss.toFixed(4)}`;
+}
+
+function drawLoss(training, upTo) {
+  const losses = training.losses.slice(0, upTo);
+  const w = 320, h = 200, left = 44, bottom = 28;
+  const max = Math.max(...training.losses), min = Math.min(...training.losses);
+  const X = (i) => left + (w - left - 8) * (losses.length > 1 ? i / (training.losses.length - 1) : 0);
+  const Y = (v) => 10 + (h - 10 - bottom) * (1 - (Math.log10(v) - Math.log10(min)) / (Math.log10(max) - Math.log10(min) || 1));
+  const step = Math.max(1, Math.floor(losses.length / 300));
+  const points = losses.filter((_, i) => i % step === 0 || i === losses.length - 1)
+    .map((v, j, all) => `${X(j === all.length - 1 ? losses.length - 1 : j * step).toFixed(1)},${Y(v).toFixed(1)}`);
+  $("#pg-loss").innerHTML = `<svg viewBox="0 0 ${w} ${h}" role="img" aria-label="loss">
+    <text x="${left}" y="9" font-weight="600">loss (log scale)</text>
+    <line class="axis" x1="${left}" x2="${w - 8}" y1="${h - bottom}" y2="${h - bottom}"/>
+    <text x="${left - 4}" y="${Y(max) + 4}" text-anchor="end">${max.toPrecision(2)}</text>
+    <text x="${left - 4}" y="${Y(min) + 4}" text-anchor="end">${min.toPrecision(2)}</text>
+    <text x="${left}" y="${h - bottom + 14}">1</text>
+    <text x="${w - 8}" y="${h - bottom + 14}" text-anchor="end">${training.losses.length}</text>
+    <text x="${(left + w) / 2}" y="${h - 4}" text-anchor="middle">epoch</text>
+    <polyline class="train" points="${points.join(" ")}"/></svg>`;
+}
+
+function showTruthTable(training) {
+  $("#pg-table tbody").replaceChildren(...training.points.map(([x1, x2], k) => {
+    const p = training.probabilities[k];
+    const right = (p >= 0.5) === (training.targets[k] === 1);
+    return el("tr", { "data-p": String(p), "data-right": String(right) },
+      el("td", {}, String(x1)), el("td", {}, String(x2)), el("td", {}, String(training.targets[k])),
+      el("td", {}, p.toFixed(4)), el("td", {}, right ? "✓" : "✗"));
+  }));
+}
+
+async function playgroundPost(path) {
+  const config = playgroundConfig();
+  $("#pg-config").textContent = config;
+  const response = await fetch(path, { method: "POST", headers: { "Content-Type": "application/toml" }, body: config });
+  const answer = await response.json();
+  if (!response.ok) throw new Error(answer.error);
+  return answer;
+}
+
+$("#playground-form").addEventListener("submit", async (event) => {
+  event.preventDefault();
+  if (animation) cancelAnimationFrame(animation);
+  window.playgroundResult = null;
+  $("#pg-status").textContent = "training…";
+  try {
+    const training = await playgroundPost("/api/playground/train");
+    // Replay the snapshots over about two seconds, then show the answer.
+    const started = performance.now();
+    const step = (now) => {
+      const k = Math.min(training.frames.length - 1, Math.floor((now - started) / 2000 * training.frames.length));
+      const frame = training.frames[k];
+      paintRegions(training, frame);
+      drawLoss(training, frame.epoch);
+      if (k < training.frames.length - 1) {
+        animation = requestAnimationFrame(step);
+      } else {
+        showTruthTable(training);
+        $("#pg-status").textContent += training.converged_epoch
+          ? ` — learnt after ${training.converged_epoch} epochs`
+          : " — not learnt yet: more epochs or another learning rate";
+        window.playgroundResult = training;
+      }
+    };
+    animation = requestAnimationFrame(step);
+  } catch (error) {
+    $("#pg-status").textContent = String(error.message || error);
+  }
+});
+
+$("#pg-save").addEventListener("click", async () => {
+  $("#pg-status").textContent = "training and saving…";
+  try {
+    const saved = await playgroundPost("/api/playground/save");
+    $("#pg-status").replaceChildren("saved as ", el("a", { href: `#/run/${encodeURIComponent(saved.run)}` }, saved.run));
+  } catch (error) {
+    $("#pg-status").textContent = String(error.message || error);
+  }
+});
+
 // --- Routing -------------------------------------------------------------------------------
 
 async function route() {
@@ -307,6 +448,7 @@ async function route() {
   try {
     if (hash.startsWith("#/run/")) await showRun(decodeURIComponent(hash.slice(6)));
     else if (hash === "#/draw") await showDraw();
+    else if (hash === "#/playground") show("playground");
     else await showRuns();
   } catch (error) {
     document.querySelector("main").prepend(el("p", { class: "state-interrupted" }, String(error.message || error)));

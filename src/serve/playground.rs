@@ -1,0 +1,122 @@
+//! The playground: the XOR workshop (`mlp::xor`) trained from the page, with the network's size,
+//! activation and learning rate picked there. The page sends an ordinary experiment file, which
+//! goes through the same parsing and validation as `neurona train` (plus limits that keep one
+//! request short), so what it shows is the real model, and "save" writes a normal run.
+
+use std::path::Path;
+
+use serde::Serialize;
+
+use crate::error::{Error, Result};
+use crate::experiment::ExperimentFile;
+use crate::mlp::config::MlpConfig;
+use crate::mlp::xor::{self, REGION, TRUTH_TABLE};
+use crate::run_dir::Start;
+
+/// The most epochs one request may train.
+pub const MAX_EPOCHS: usize = 20_000;
+/// The largest network the playground trains.
+pub const MAX_PARAMETERS: u128 = 10_000;
+/// The decision-region grid's side.
+pub const GRID: usize = 41;
+/// Snapshots of the regions kept at most, spread geometrically over the epochs.
+const FRAMES: usize = 40;
+
+/// The regions and the loss at one epoch.
+#[derive(Debug, Serialize)]
+pub struct Frame {
+    pub epoch: usize,
+    pub loss: f64,
+    /// `P(1)` on the grid, row by row from the top.
+    pub grid: Vec<f64>,
+}
+
+/// What the page animates: the losses, snapshots of the regions, the final answer.
+#[derive(Debug, Serialize)]
+pub struct Training {
+    pub losses: Vec<f64>,
+    pub frames: Vec<Frame>,
+    /// `P(1)` for each row of the truth table after training.
+    pub probabilities: Vec<f64>,
+    pub converged_epoch: Option<usize>,
+    pub points: Vec<[f64; 2]>,
+    pub targets: Vec<i64>,
+    pub region: (f64, f64),
+    pub grid_side: usize,
+}
+
+/// Parses and checks a playground experiment, its run placed in `runs`.
+pub fn checked_config(text: &str, runs: &Path) -> Result<MlpConfig> {
+    let mut config = MlpConfig::parse(text, Path::new("playground.toml"))?;
+    config.output.dir = runs.to_path_buf();
+    config
+        .output
+        .name
+        .get_or_insert_with(|| "playground".into());
+    config
+        .validate()
+        .map_err(|e| Error::Config(format!("playground.toml: {e}")))?;
+    if !config.is_xor() {
+        return Err(Error::Usage(
+            "the playground trains the XOR workshop: data.dataset must be \"xor\"".into(),
+        ));
+    }
+    if config.training.epochs > MAX_EPOCHS {
+        return Err(Error::Usage(format!(
+            "the playground trains at most {MAX_EPOCHS} epochs; use `neurona train` for more"
+        )));
+    }
+    let parameters = config.model.parameter_count(config.input_shape(), 2);
+    if parameters > MAX_PARAMETERS {
+        return Err(Error::Usage(format!(
+            "{parameters} parameters is more than the playground trains ({MAX_PARAMETERS}); \
+             use `neurona train`"
+        )));
+    }
+    Ok(config)
+}
+
+/// Trains the network in memory and keeps snapshots of its decision regions.
+pub fn train(config: &MlpConfig) -> Result<Training> {
+    let device = crate::backend::device(config.backend, config.precision)?.autodiff();
+    device.seed(config.seed);
+    let mut frames = Vec::new();
+    let mut next = 1.0_f64;
+    let growth = (config.training.epochs as f64)
+        .powf(1.0 / FRAMES as f64)
+        .max(1.01);
+    let (model, report) = xor::fit(config, &device, |epoch, loss, model| {
+        if epoch as f64 >= next {
+            next = (next * growth).max(epoch as f64 + 1.0);
+            frames.push(Frame {
+                epoch,
+                loss,
+                grid: xor::probability_grid(model, config, &device, GRID),
+            });
+        }
+    })?;
+    let last = report.losses.len();
+    if frames.last().is_none_or(|f| f.epoch != last) && last > 0 {
+        frames.push(Frame {
+            epoch: last,
+            loss: report.losses[last - 1],
+            grid: xor::probability_grid(&model, config, &device, GRID),
+        });
+    }
+    Ok(Training {
+        losses: report.losses,
+        frames,
+        probabilities: report.probabilities,
+        converged_epoch: report.converged_epoch,
+        points: TRUTH_TABLE.iter().map(|(p, _)| *p).collect(),
+        targets: TRUTH_TABLE.iter().map(|(_, y)| *y).collect(),
+        region: REGION,
+        grid_side: GRID,
+    })
+}
+
+/// Trains and writes the run as `neurona train` would; returns its name.
+pub fn save(config: &MlpConfig) -> Result<String> {
+    xor::train(config, Start::New)?;
+    Ok(config.output.name.clone().unwrap_or_default())
+}
