@@ -110,6 +110,26 @@ fn thin_strokes_keep_their_ink_and_the_longer_side_becomes_twenty() {
 }
 
 #[test]
+fn dark_ink_on_light_paper_is_inverted_before_it_is_prepared() {
+    let (width, height) = (90, 60);
+    let mut paper = vec![230u8; width * height];
+    for y in 10..50 {
+        for x in 40..46 {
+            paper[y * width + x] = 20;
+        }
+    }
+    let inverse: Vec<u8> = paper.iter().map(|v| 255 - v).collect();
+    assert_eq!(
+        prepare(&paper, width, height),
+        mnist_style(&inverse, width, height)
+    );
+    assert_eq!(
+        prepare(&inverse, width, height),
+        mnist_style(&inverse, width, height)
+    );
+}
+
+#[test]
 fn images_of_the_training_size_are_used_as_they_are_and_empty_drawings_stay_empty() {
     let image: Vec<u8> = (0..SIDE * SIDE).map(|i| (i % 251) as u8).collect();
     assert_eq!(prepare(&image, SIDE, SIDE), image);
@@ -211,6 +231,18 @@ fn lists_runs_serves_their_plots_and_answers_drawings_as_the_model_does() {
     assert_eq!(probabilities, expected.probabilities);
     assert!((probabilities.iter().sum::<f64>() - 1.0).abs() < 1e-6);
     assert_eq!(answer["class"], expected.class);
+    // `neurona predict` prepares an image file of that size the same way.
+    let pgm = out.join("drawing.pgm");
+    let mut bytes = format!("P5\n{width} {height}\n255\n").into_bytes();
+    bytes.extend(&drawing);
+    std::fs::write(&pgm, bytes).unwrap();
+    let from_file = neurona::mlp::inference::predict(
+        &out.join("mlp"),
+        &neurona::mlp::inference::ImageSource::Files(vec![pgm]),
+        None,
+    )
+    .unwrap();
+    assert_eq!(from_file[0].probabilities, expected.probabilities);
 
     // Malformed requests are answered, not crashed on.
     for (path, body) in [

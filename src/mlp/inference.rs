@@ -1,5 +1,6 @@
-//! `neurona predict`: class probabilities for 28×28 grey images (PNG, PGM, or one image of an IDX
-//! file) from a trained run, preprocessed exactly as in training.
+//! `neurona predict`: class probabilities for grey images (PNG, PGM, or one image of an IDX file)
+//! from a trained run, preprocessed exactly as in training; images of another size than 28×28
+//! are first prepared as MNIST was made (`data::preprocess`).
 
 use std::io::BufReader;
 use std::path::{Path, PathBuf};
@@ -10,6 +11,7 @@ use burn::tensor::activation::softmax;
 use crate::error::{Error, Result};
 use crate::mlp::config::MlpConfig;
 use crate::mlp::data::idx::read_idx;
+use crate::mlp::data::preprocess::prepare;
 use crate::mlp::data::{NUM_CLASSES, Normalization, SIDE};
 use crate::mlp::model::Network;
 use crate::numeric::to_f64s;
@@ -155,8 +157,9 @@ fn bad_image(path: &Path, reason: impl std::fmt::Display) -> Error {
     Error::Data(format!("cannot use image {}: {reason}", path.display()))
 }
 
-/// Reads a 28×28 image as grey bytes (0 = black), from PNG (any colour type, converted to
-/// luminance) or PGM (P2/P5).
+/// Reads an image as the 28×28 grey bytes (0 = black) a model takes, from PNG (any colour type,
+/// converted to luminance) or PGM (P2/P5): a 28×28 image as it is, any other size prepared as
+/// MNIST was made ([`prepare`]).
 pub fn read_image(path: &Path) -> Result<Vec<u8>> {
     let size = std::fs::metadata(path).map_err(Error::io(path))?.len();
     if size > MAX_IMAGE_BYTES {
@@ -169,37 +172,43 @@ pub fn read_image(path: &Path) -> Result<Vec<u8>> {
     decode_image(&bytes).map_err(|e| bad_image(path, e))
 }
 
-/// The grey pixels of a 28×28 PNG or PGM (P2/P5) image held in `bytes`.
+/// The 28×28 grey pixels a model takes for the PNG or PGM (P2/P5) image held in `bytes`.
 pub fn decode_image(bytes: &[u8]) -> Result<Vec<u8>, String> {
-    if bytes.starts_with(b"\x89PNG") {
-        decode_png(bytes)
+    let (grey, width, height) = if bytes.starts_with(b"\x89PNG") {
+        decode_png(bytes)?
     } else if bytes.starts_with(b"P5") || bytes.starts_with(b"P2") {
-        decode_pgm(bytes)
+        decode_pgm(bytes)?
     } else {
-        Err("not a PNG or PGM (P2/P5) file".into())
-    }
+        return Err("not a PNG or PGM (P2/P5) file".into());
+    };
+    Ok(prepare(&grey, width, height))
 }
 
-/// The largest image file read: a 28×28 image is a few kB in any of the formats.
+/// The largest image side read.
+pub const MAX_IMAGE_SIDE: usize = 4096;
+
+/// The largest image file read.
 const MAX_IMAGE_BYTES: u64 = 16 << 20;
 
 /// Checks an image's size from its header, before any pixel is decoded.
 fn expect_side(width: usize, height: usize) -> Result<(), String> {
-    if (width, height) == (SIDE, SIDE) {
+    if (1..=MAX_IMAGE_SIDE).contains(&width) && (1..=MAX_IMAGE_SIDE).contains(&height) {
         Ok(())
     } else {
         Err(format!(
-            "it is {width}×{height}; the model takes {SIDE}×{SIDE} images"
+            "it is {width}×{height}; neurona takes images of 1 to {MAX_IMAGE_SIDE} pixels a side"
         ))
     }
 }
 
-fn decode_png(bytes: &[u8]) -> Result<Vec<u8>, String> {
+/// `(grey pixels, width, height)`.
+fn decode_png(bytes: &[u8]) -> Result<(Vec<u8>, usize, usize), String> {
     let mut decoder = png::Decoder::new(BufReader::new(std::io::Cursor::new(bytes)));
     decoder.set_transformations(png::Transformations::normalize_to_color8());
     let mut reader = decoder.read_info().map_err(|e| e.to_string())?;
     let header = reader.info();
-    expect_side(header.width as usize, header.height as usize)?;
+    let (width, height) = (header.width as usize, header.height as usize);
+    expect_side(width, height)?;
     let mut buf = vec![0; reader.output_buffer_size().ok_or("image too large")?];
     let info = reader.next_frame(&mut buf).map_err(|e| e.to_string())?;
     let channels = info.color_type.samples();
@@ -211,10 +220,11 @@ fn decode_png(bytes: &[u8]) -> Result<Vec<u8>, String> {
         .chunks_exact(channels)
         .map(luminance)
         .collect();
-    Ok(grey)
+    Ok((grey, width, height))
 }
 
-fn decode_pgm(bytes: &[u8]) -> Result<Vec<u8>, String> {
+/// `(grey pixels, width, height)`.
+fn decode_pgm(bytes: &[u8]) -> Result<(Vec<u8>, usize, usize), String> {
     // Header: magic, width, height, maxval as whitespace-separated tokens, '#' comments to end of line.
     let mut pos = 2;
     let mut fields = [0usize; 3];
@@ -245,7 +255,7 @@ fn decode_pgm(bytes: &[u8]) -> Result<Vec<u8>, String> {
     if maxval == 0 || maxval > 255 {
         return Err(format!("PGM maxval {maxval} is not in 1..=255"));
     }
-    let count = SIDE * SIDE;
+    let count = width * height;
     let raw: Vec<usize> = if bytes[1] == b'5' {
         let data = bytes
             .get(pos + 1..pos + 1 + count)
@@ -267,7 +277,8 @@ fn decode_pgm(bytes: &[u8]) -> Result<Vec<u8>, String> {
     if raw.iter().any(|&v| v > maxval) {
         return Err(format!("PGM pixel above maxval {maxval}"));
     }
-    Ok(raw.iter().map(|&v| (v * 255 / maxval) as u8).collect())
+    let grey = raw.iter().map(|&v| (v * 255 / maxval) as u8).collect();
+    Ok((grey, width, height))
 }
 
 fn idx_image(path: &Path, index: usize) -> Result<Vec<u8>> {

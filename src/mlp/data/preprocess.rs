@@ -11,13 +11,29 @@ use crate::mlp::data::SIDE;
 pub const INK_BOX: usize = 20;
 
 /// What a model is given for a grey image: a 28×28 image as it is (the data sets' own format),
-/// an image of any other size made MNIST-style ([`mnist_style`]).
+/// an image of any other size made MNIST-style ([`mnist_style`]). A scan or photo has dark ink
+/// on light paper, MNIST light ink on black: an image whose border is mostly light is inverted
+/// first.
 pub fn prepare(grey: &[u8], width: usize, height: usize) -> Vec<u8> {
     if (width, height) == (SIDE, SIDE) {
-        grey.to_vec()
+        return grey.to_vec();
+    }
+    if light_border(grey, width, height) {
+        let inverted: Vec<u8> = grey.iter().map(|v| 255 - v).collect();
+        mnist_style(&inverted, width, height)
     } else {
         mnist_style(grey, width, height)
     }
+}
+
+/// Whether most pixels on the image's outer edge are lighter than mid-grey.
+fn light_border(grey: &[u8], width: usize, height: usize) -> bool {
+    let edge = (0..width * height).filter(|i| {
+        let (x, y) = (i % width, i / width);
+        x == 0 || y == 0 || x + 1 == width || y + 1 == height
+    });
+    let (light, all) = edge.fold((0, 0), |(l, a), i| (l + usize::from(grey[i] > 127), a + 1));
+    2 * light > all
 }
 
 /// `grey` (`width × height`, row by row, ink bright on a dark background as in MNIST) as a 28×28
