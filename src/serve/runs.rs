@@ -83,9 +83,13 @@ fn read_metrics(dir: &Path) -> Option<Value> {
 
 pub fn summary(root: &Path, name: &str) -> Option<RunSummary> {
     let dir = run_path(root, name)?;
-    let kind = run_dir::kind(&dir)?;
-    let metrics = read_metrics(&dir);
-    let field = |key: &str| metrics.as_ref().and_then(|m| m.get(key));
+    summarise(&dir, name, read_metrics(&dir).as_ref())
+}
+
+/// The summary of the run in `dir`, from its `metrics.json` as read.
+fn summarise(dir: &Path, name: &str, metrics: Option<&Value>) -> Option<RunSummary> {
+    let kind = run_dir::kind(dir)?;
+    let field = |key: &str| metrics.and_then(|m| m.get(key));
     let test = field("test");
     // Image runs end with their test report; the others write their results in one go (an XOR
     // run its model, a linear or logistic run its coefficients or CV curve).
@@ -94,7 +98,7 @@ pub fn summary(root: &Path, name: &str) -> Option<RunSummary> {
             .iter()
             .any(|f| dir.join(f).is_file())
         || (kind == "xor" && dir.join("model.bpk").is_file());
-    let state = if run_dir::in_use(&dir) {
+    let state = if run_dir::in_use(dir) {
         "running"
     } else if finished {
         "finished"
@@ -127,10 +131,11 @@ pub fn list(root: &Path) -> Vec<RunSummary> {
 }
 
 pub fn detail(root: &Path, name: &str) -> Option<RunDetail> {
-    let summary = summary(root, name)?;
     let dir = run_path(root, name)?;
+    let metrics = read_metrics(&dir);
+    let summary = summarise(&dir, name, metrics.as_ref())?;
     let config = std::fs::read_to_string(run_dir::config_path(&dir)).unwrap_or_default();
-    let history = read_metrics(&dir)
+    let history = metrics
         .and_then(|m| m.get("epochs").and_then(Value::as_array).cloned())
         .unwrap_or_default();
     let mut plots: Vec<String> = std::fs::read_dir(&dir)
