@@ -12,7 +12,8 @@ use crate::error::{Error, Result};
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "lowercase")]
 pub enum BackendChoice {
-    /// The first compiled-in CPU backend (flex, else ndarray).
+    /// A compiled-in GPU backend that answers (cuda, then wgpu), else the first CPU one (flex,
+    /// else ndarray).
     Auto,
     Flex,
     Ndarray,

@@ -24,7 +24,8 @@ use super::architecture::{self, IMAGE, LayerConfig, Shape};
 pub struct MlpConfig {
     /// Always `"image_classification"` for this kind of experiment.
     pub task: Task,
-    /// `"auto" | "flex" | "ndarray" | "wgpu" | "cuda"`; `auto` picks the first compiled-in CPU backend.
+    /// `"auto" | "flex" | "ndarray" | "wgpu" | "cuda"`; `auto` picks a compiled-in GPU backend that
+    /// answers, else the first compiled-in CPU one.
     pub backend: BackendChoice,
     /// `"f32" | "f64"`: the float type of every tensor.
     pub precision: Precision,
