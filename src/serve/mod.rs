@@ -278,7 +278,7 @@ async fn run_file(
 const LIVE_POLL: std::time::Duration = std::time::Duration::from_millis(200);
 
 /// `GET /api/runs/{name}/events`: server-sent events while the page watches a run. `run` (the
-/// run's page data, [`runs::RunDetail`]) whenever its `metrics.json` or state changes, `live` (the
+/// run's page data, [`runs::RunDetail`]) whenever its `metrics.json` or its lock changes, `live` (the
 /// epoch in progress, `live.json`) whenever that changes. The files are looked at every
 /// [`LIVE_POLL`], so an epoch shows within a fraction of a second of its record being written.
 async fn run_events(
@@ -292,7 +292,8 @@ async fn run_events(
     #[derive(Default)]
     struct Seen {
         metrics: Option<SystemTime>,
-        run_state: &'static str,
+        /// Whether a process held the run at the last look (`None` before the first).
+        in_use: Option<bool>,
         live: Option<Vec<u8>>,
         queue: Vec<Event>,
     }
@@ -312,7 +313,7 @@ async fn run_events(
                 let metrics = std::fs::metadata(dir.join("metrics.json"))
                     .and_then(|m| m.modified())
                     .ok();
-                let detail = runs::detail(&state.runs, &name)?;
+                let in_use = Some(crate::run_dir::in_use(&dir));
                 let live = std::fs::read(dir.join(crate::run_dir::LIVE_FILE)).ok();
                 if live != seen.live {
                     if let Some(bytes) = &live {
@@ -321,9 +322,12 @@ async fn run_events(
                     }
                     seen.live = live;
                 }
-                if metrics != seen.metrics || detail.summary.state != seen.run_state {
+                // The run's page data changes only with its record or its lock (a run's state
+                // changes when its process lets go): read it only then, not every poll.
+                if metrics != seen.metrics || in_use != seen.in_use {
                     seen.metrics = metrics;
-                    seen.run_state = detail.summary.state;
+                    seen.in_use = in_use;
+                    let detail = runs::detail(&state.runs, &name)?;
                     if let Ok(event) = Event::default().event("run").json_data(&detail) {
                         seen.queue.push(event);
                     }
