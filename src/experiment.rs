@@ -84,11 +84,17 @@ pub trait ExperimentFile: Serialize + DeserializeOwned {
 
     /// Reads, parses and validates an experiment file. The run name defaults to the file's stem.
     fn load(path: &Path) -> Result<Self> {
-        let mut config = Self::parse(&read_text(path)?, path)?;
-        config.output_mut().default_name(path);
+        Self::checked(&read_text(path)?, path)
+    }
+
+    /// Parses and validates the text of an experiment file named `origin` (which names it in
+    /// messages and gives the run its default name).
+    fn checked(text: &str, origin: &Path) -> Result<Self> {
+        let mut config = Self::parse(text, origin)?;
+        config.output_mut().default_name(origin);
         config
             .validate()
-            .map_err(|e| Error::Config(format!("{}: {e}", path.display())))?;
+            .map_err(|e| Error::Config(format!("{}: {e}", origin.display())))?;
         Ok(config)
     }
 

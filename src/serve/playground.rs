@@ -47,15 +47,10 @@ pub struct Training {
 
 /// Parses and checks a playground experiment, its run placed in `runs`.
 pub fn checked_config(text: &str, runs: &Path) -> Result<MlpConfig> {
-    let mut config = MlpConfig::parse(text, Path::new("playground.toml"))?;
+    // Checked as `neurona train` checks a file; the run goes into the runs folder, whatever the
+    // file says.
+    let mut config = MlpConfig::checked(text, Path::new("playground.toml"))?;
     config.output.dir = runs.to_path_buf();
-    config
-        .output
-        .name
-        .get_or_insert_with(|| "playground".into());
-    config
-        .validate()
-        .map_err(|e| Error::Config(format!("playground.toml: {e}")))?;
     if !config.is_xor() {
         return Err(Error::Usage(
             "the playground trains the XOR workshop: data.dataset must be \"xor\"".into(),
