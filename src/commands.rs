@@ -1,5 +1,5 @@
 //! The commands of the `neurona` binary, one function each, over every model family: which
-//! family an experiment file belongs to is read from its `task` (and, for the XOR workshop, its
+//! family an experiment file belongs to is read from its `task` (and, for the 2-D workshop, its
 //! data set), and each command sends the experiment to that family or says plainly which kinds
 //! of experiment it serves. This is the top layer: it imports the families, and nothing
 //! imports it but `main.rs`.
@@ -19,8 +19,8 @@ use crate::run_dir::Start;
 /// An experiment file of any kind, with the command line's overrides applied.
 pub enum Experiment {
     Images(MlpConfig),
-    /// The XOR workshop: an MLP config whose data set is the XOR truth table.
-    Xor(MlpConfig),
+    /// The 2-D workshop: an MLP config whose data set is points in the plane (XOR, circle, …).
+    Points(MlpConfig),
     Linear(LinearConfig),
     Logistic(LogisticConfig),
 }
@@ -32,8 +32,8 @@ impl Experiment {
         Ok(match task {
             Task::ImageClassification => {
                 let config = MlpConfig::load(path)?.overridden(overrides);
-                if config.is_xor() {
-                    Experiment::Xor(config)
+                if config.is_points() {
+                    Experiment::Points(config)
                 } else {
                     Experiment::Images(config)
                 }
@@ -50,7 +50,7 @@ impl Experiment {
     /// The run directory the experiment writes.
     pub fn run_dir(&self) -> PathBuf {
         match self {
-            Experiment::Images(c) | Experiment::Xor(c) => c.run_dir(),
+            Experiment::Images(c) | Experiment::Points(c) => c.run_dir(),
             Experiment::Linear(c) => c.output.run_dir(),
             Experiment::Logistic(c) => c.output.run_dir(),
         }
@@ -75,7 +75,7 @@ pub fn run_dir(path: &Path, overrides: Overrides) -> Result<PathBuf> {
 pub fn train(path: &Path, overrides: Overrides, options: TrainOptions) -> Result<()> {
     let start = Start::from_flags(options.resume, options.force);
     match Experiment::load(path, overrides)? {
-        Experiment::Xor(config) => crate::mlp::xor::train(&config, start).map(drop),
+        Experiment::Points(config) => crate::mlp::points::train(&config, start).map(drop),
         Experiment::Images(config) => crate::mlp::training::train(config, options).map(drop),
         _ if options.resume => Err(Error::Usage(
             "--resume applies to image classification runs; a regression fit simply runs again \
@@ -104,7 +104,7 @@ pub fn cv(path: &Path, overrides: Overrides, force: bool) -> Result<()> {
 /// `neurona gradcheck`.
 pub fn gradcheck(path: &Path, overrides: Overrides, batch: usize, elements: usize) -> Result<()> {
     match Experiment::load(path, overrides)? {
-        Experiment::Images(config) | Experiment::Xor(config) => {
+        Experiment::Images(config) | Experiment::Points(config) => {
             crate::mlp::gradcheck::run(&config, batch, elements).map(drop)
         }
         _ => Err(Error::Usage(
@@ -121,12 +121,13 @@ pub fn eval(run: &Path, overrides: Overrides, checkpoint: Option<&Path>) -> Resu
     Ok(())
 }
 
-/// `neurona predict`: prints one line per image (or the truth table of an XOR run).
+/// `neurona predict`: prints one line per image (or the truth table of an XOR run, the scores
+/// of another 2-D run).
 pub fn predict(run: &Path, overrides: Overrides, source: &ImageSource, json: bool) -> Result<()> {
     let run = run_dir(run, overrides)?;
     let config = MlpConfig::load_run(&run)?;
-    if config.is_xor() {
-        return crate::mlp::xor::predict(&run, &config).map(drop);
+    if config.is_points() {
+        return crate::mlp::points::predict(&run, &config).map(drop);
     }
     let predictions: Vec<Prediction> =
         crate::mlp::inference::predict(&run, source, overrides.backend)?;
@@ -152,7 +153,7 @@ pub fn bench(
     resident: bool,
 ) -> Result<()> {
     match Experiment::load(path, overrides)? {
-        Experiment::Images(config) | Experiment::Xor(config) => {
+        Experiment::Images(config) | Experiment::Points(config) => {
             let backends = match overrides.backend {
                 Some(b) => vec![b],
                 None => BackendChoice::compiled(),

@@ -155,6 +155,7 @@ fn run(cli: &Cli) -> Result<()> {
                 runs: runs.clone(),
                 host: *host,
                 port: *port,
+                program: std::env::current_exe().ok(),
             })
         }
         Command::Predict {

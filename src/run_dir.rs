@@ -106,7 +106,7 @@ const OWN_FILES: &[&str] = &[
 const OWN_DIRS: &[&str] = &["checkpoint", "train", "valid"];
 /// The epoch in progress of a training run (`progress::LiveProgress`), while it trains.
 pub const LIVE_FILE: &str = "live.json";
-/// The kind of run the folder holds (`linear_regression`, `xor`, …).
+/// The kind of run the folder holds (`linear_regression`, `points`, …).
 const KIND_FILE: &str = ".neurona-run";
 /// Locked by the process that uses the run; the OS releases it when the process ends.
 const LOCK_FILE: &str = ".neurona-lock";
@@ -218,7 +218,7 @@ fn mark(run_dir: &Path, kind: &str, lock: std::fs::File) -> Result<Claim> {
     Ok(Claim { _lock: lock })
 }
 
-/// The kind of run `run_dir` holds (`image_classification`, `xor`, …), if it is a run.
+/// The kind of run `run_dir` holds (`image_classification`, `points`, …), if it is a run.
 pub fn kind(run_dir: &Path) -> Option<String> {
     if !config_path(run_dir).is_file() {
         return None;

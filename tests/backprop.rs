@@ -107,14 +107,14 @@ fn the_course_xor_network_learns_within_1000_epochs() {
     let _rng = RNG.lock().unwrap();
     // Reference: a numpy implementation of the same 3-4-1 network needs about 500 epochs.
     let config = xor_config("xor");
-    let report = neurona::mlp::xor::train(&config, Start::New).unwrap();
+    let report = neurona::mlp::points::train(&config, Start::New).unwrap();
     let epochs = report.converged_epoch.expect("XOR must be learnt");
     assert!(epochs <= 1000, "{epochs} epochs");
-    assert!(report.losses[epochs - 1] < neurona::mlp::xor::TARGET_LOSS);
+    assert!(report.losses[epochs - 1] < neurona::mlp::points::TARGET_LOSS);
     for (p, (_, y)) in report
         .probabilities
         .iter()
-        .zip(neurona::mlp::xor::TRUTH_TABLE)
+        .zip(neurona::mlp::points::TRUTH_TABLE)
     {
         assert_eq!(*p >= 0.5, y == 1, "P = {p} for target {y}");
     }
@@ -122,17 +122,17 @@ fn the_course_xor_network_learns_within_1000_epochs() {
     let mut autodiff = config.clone();
     autodiff.training.gradients = neurona::mlp::config::Gradients::Autodiff;
     autodiff.output.name = Some("xor-autodiff".into());
-    let again = neurona::mlp::xor::train(&autodiff, Start::New).unwrap();
+    let again = neurona::mlp::points::train(&autodiff, Start::New).unwrap();
     assert_eq!(again.converged_epoch, report.converged_epoch);
     // The saved model reproduces the truth table.
     let run = config.run_dir();
-    let p = neurona::mlp::xor::predict(&run, &config).unwrap();
+    let p = neurona::mlp::points::predict(&run, &config).unwrap();
     assert_eq!(p, report.probabilities);
     for plot in ["loss.svg", "decision.svg"] {
         assert!(run.join(plot).is_file());
     }
     // The 2-2-1 network with biases also gets there (more slowly).
-    let small = neurona::mlp::xor::train(&xor_config("xor-bias"), Start::New).unwrap();
+    let small = neurona::mlp::points::train(&xor_config("xor-bias"), Start::New).unwrap();
     assert!(small.converged_epoch.is_some());
 }
 

@@ -172,7 +172,7 @@ fn cases(dir: &Path) -> Vec<Case> {
                     &format!("{fashion}constant_input = true\n"),
                 ),
             ],
-            "applies to the XOR workshop",
+            "applies to the 2-D sets",
         ),
         case(
             &[
@@ -436,7 +436,7 @@ fn a_damaged_model_or_an_xor_run_is_refused_by_eval() {
     );
     assert_eq!(code, Some(2), "{stderr}");
     assert!(
-        stderr.contains("XOR run") && stderr.contains("predict"),
+        stderr.contains("2-D workshop run") && stderr.contains("predict"),
         "{stderr}"
     );
 }

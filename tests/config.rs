@@ -123,3 +123,26 @@ fn resolved_config_round_trips_through_toml() {
     let again = MlpConfig::parse(&c.to_toml(), Path::new("resolved.toml")).unwrap();
     assert_eq!(again, c);
 }
+
+#[test]
+fn every_shipped_config_loads_as_its_kind() {
+    let mut names: Vec<_> = std::fs::read_dir("configs")
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "toml"))
+        .collect();
+    names.sort();
+    assert!(names.len() >= 20, "{names:?}");
+    for path in names {
+        let experiment = neurona::commands::Experiment::load(&path, Default::default())
+            .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        let stem = path.file_stem().unwrap().to_str().unwrap().to_string();
+        // Each file names its run after itself, under artifacts/.
+        assert_eq!(
+            experiment.run_dir(),
+            std::path::Path::new("artifacts").join(&stem),
+            "{}",
+            path.display()
+        );
+    }
+}

@@ -97,6 +97,7 @@ fn experiment_files_never_panic() {
     let seeds: Vec<Vec<u8>> = [
         "configs/mnist.toml",
         "configs/xor.toml",
+        "configs/moons.toml",
         "configs/hitters-cv.toml",
         "configs/default-cv.toml",
         "configs/iris-softmax.toml",

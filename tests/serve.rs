@@ -19,6 +19,7 @@ fn server(runs: &Path) -> Server {
         runs: runs.to_path_buf(),
         host: "127.0.0.1".parse().unwrap(),
         port: 0,
+        program: Some(env!("CARGO_BIN_EXE_neurona").into()),
     })
     .unwrap()
 }
@@ -299,6 +300,11 @@ fn the_playground_checks_its_experiment_and_no_request_body_breaks_the_server() 
         (xor.replace("[4]", "[4000]"), "parameters is more than"),
         (xor.replace("0.5", "-1"), "learning_rate"),
         (xor.replace("\"pg\"", "\"../escape\""), "plain folder name"),
+        (xor.replace("\"pg\"", "\".hidden\""), "plain folder name"),
+        (
+            xor.replace("\"xor\"", "\"moons\"\npoints = 5000"),
+            "at most 1000 points",
+        ),
         (xor.replace("[output]", "[output]\ndir = \"/tmp\"\n"), ""),
     ] {
         let (status, answer) = post(&server, "/api/playground/save", body.as_bytes());
@@ -345,4 +351,171 @@ fn the_playground_checks_its_experiment_and_no_request_body_breaks_the_server() 
             assert!(status < 500, "{path} round {round}: {status} {answer}");
         }
     }
+}
+
+fn get_json(server: &Server, path: &str) -> Value {
+    let (status, body) = get(server, path);
+    assert_eq!(status, 200, "{path}");
+    serde_json::from_slice(&body).unwrap()
+}
+
+/// Polls `GET /api/jobs` until `run`'s training is no longer running; returns its state.
+fn wait_for_job(server: &Server, run: &str) -> Value {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    loop {
+        let jobs = get_json(server, "/api/jobs");
+        let job = jobs
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|j| j["run"] == run)
+            .cloned()
+            .unwrap_or_else(|| panic!("{run} not in {jobs}"));
+        if job["state"] != "running" {
+            return job;
+        }
+        assert!(std::time::Instant::now() < deadline, "{job}");
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+}
+
+fn recorded_epochs(run: &Path) -> usize {
+    std::fs::read(run.join("metrics.json"))
+        .ok()
+        .and_then(|b| serde_json::from_slice::<Value>(&b).ok())
+        .and_then(|m| m["epochs"].as_array().map(Vec::len))
+        .unwrap_or(0)
+}
+
+#[test]
+fn trainings_start_from_the_page_as_neurona_train_runs_them_stop_and_resume() {
+    let out = common::scratch("serve-jobs");
+    let server = server(&out);
+    let experiment = "[data]\ndataset = \"fashion-mnist\"\ntrain_limit = 600\ntest_limit = 200\n\
+                      [model]\nhidden = [16]\n[training]\nepochs = 1000\nbatch_size = 64\n";
+    // A bad file is refused with the message `neurona train` gives for the same file.
+    let files = common::scratch("serve-jobs-files");
+    for bad in [
+        experiment.replace("epochs = 1000", "epoch = 1000"),
+        experiment.replace("[16]", "[0]"),
+        experiment.replace("batch_size = 64", "batch_size = -3"),
+    ] {
+        let (status, answer) = post(&server, "/api/jobs?name=bad", bad.as_bytes());
+        assert_eq!(status, 422, "{bad}");
+        let page = answer["error"].as_str().unwrap();
+        let file = files.join("page.toml");
+        std::fs::write(&file, &bad).unwrap();
+        let cli = std::process::Command::new(env!("CARGO_BIN_EXE_neurona"))
+            .arg("train")
+            .arg(&file)
+            .output()
+            .unwrap();
+        assert_eq!(cli.status.code(), Some(2));
+        // The same text, once the file's path in the terminal's message is its name.
+        let cli =
+            String::from_utf8_lossy(&cli.stderr).replace(&file.display().to_string(), "page.toml");
+        assert!(cli.contains(page), "page: {page}\nneurona train: {cli}");
+    }
+    // What only the page refuses: pointing the server at files or URLs, 2-D experiments, paths.
+    for (body, query, expected) in [
+        (
+            experiment.replace("train_limit", "dir = \"/etc\"\ntrain_limit"),
+            "?name=x",
+            "remove data.dir",
+        ),
+        (
+            experiment.replace(
+                "train_limit",
+                "mirrors = [\"http://10.0.0.1\"]\ntrain_limit",
+            ),
+            "?name=x",
+            "remove data.dir and data.mirrors",
+        ),
+        (
+            "[data]\ndataset = \"xor\"\n[model]\noutput = \"sigmoid\"\n".to_string(),
+            "?name=x",
+            "playground",
+        ),
+        (
+            experiment.to_string(),
+            "?name=..%2Fescape",
+            "plain folder name",
+        ),
+        (experiment.to_string(), "?name=.hidden", "plain folder name"),
+    ] {
+        let (status, answer) = post(&server, &format!("/api/jobs{query}"), body.as_bytes());
+        assert_eq!(status, 422, "{query} {answer}");
+        let error = answer["error"].as_str().unwrap();
+        assert!(error.contains(expected), "{error}");
+    }
+    assert_eq!(get_json(&server, "/api/jobs"), serde_json::json!([]));
+
+    // Start, refuse a second training meanwhile, stop after two epochs.
+    let (status, answer) = post(&server, "/api/jobs?name=page-run", experiment.as_bytes());
+    assert_eq!(status, 202, "{answer}");
+    assert_eq!(answer["run"], "page-run");
+    let (status, answer) = post(&server, "/api/jobs?name=other", experiment.as_bytes());
+    assert_eq!(status, 422);
+    assert!(
+        answer["error"]
+            .as_str()
+            .unwrap()
+            .contains("one training at a time")
+    );
+    let run = out.join("page-run");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    while recorded_epochs(&run) < 2 {
+        assert!(std::time::Instant::now() < deadline, "no epochs recorded");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    assert_eq!(get_json(&server, "/api/runs/page-run")["state"], "running");
+    let (status, _) = post(&server, "/api/jobs/page-run/stop", b"");
+    assert_eq!(status, 200);
+    let job = wait_for_job(&server, "page-run");
+    assert_eq!(job["state"], "stopped", "{job}");
+    assert!(
+        job["output"]
+            .as_str()
+            .unwrap()
+            .contains("training page-run"),
+        "{job}"
+    );
+    assert_eq!(
+        get_json(&server, "/api/runs/page-run")["state"],
+        "interrupted"
+    );
+    let (status, _) = post(&server, "/api/jobs/never-started/stop", b"");
+    assert_eq!(status, 404);
+    let (status, _) = post(&server, "/api/jobs?name=page-run", experiment.as_bytes());
+    assert_eq!(status, 422, "a new training never replaces a run");
+
+    // Resume for two more epochs than were completed (as a user would: edit the run's epochs,
+    // then resume), and the run ends like any other: its test metrics are what `neurona eval`
+    // computes from its model in another process.
+    let done = recorded_epochs(&run);
+    let config = std::fs::read_to_string(run.join("config.toml")).unwrap();
+    let config = config.replace("epochs = 1000", &format!("epochs = {}", done + 2));
+    std::fs::write(run.join("config.toml"), config).unwrap();
+    let (status, answer) = post(&server, "/api/runs/page-run/resume", b"");
+    assert_eq!(status, 202, "{answer}");
+    let job = wait_for_job(&server, "page-run");
+    assert_eq!(job["state"], "finished", "{job}");
+    assert_eq!(job["exit_code"], 0);
+    let summary = get_json(&server, "/api/runs/page-run");
+    assert_eq!(summary["state"], "finished");
+    assert_eq!(summary["epochs"], done + 2);
+    let eval = std::process::Command::new(env!("CARGO_BIN_EXE_neurona"))
+        .arg("eval")
+        .arg(&run)
+        .output()
+        .unwrap();
+    assert!(eval.status.success());
+    let evaluated: Value =
+        serde_json::from_slice(&std::fs::read(run.join("eval.json")).unwrap()).unwrap();
+    assert_eq!(
+        evaluated["accuracy"], summary["test_accuracy"],
+        "{evaluated}"
+    );
+    let (status, answer) = post(&server, "/api/runs/nothing/resume", b"");
+    assert_eq!(status, 422, "{answer}");
 }

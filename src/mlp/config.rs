@@ -1,4 +1,5 @@
-//! The experiment file of an image classification (or XOR) run: one TOML document with
+//! The experiment file of an image classification run (or of the 2-D workshop: XOR, circle,
+//! moons, spirals): one TOML document with
 //! `[data] [model] [optimizer] [training] [output]`.
 //!
 //! Every field has a default (see `configs/mnist.toml`, where each is written out and commented),
@@ -76,9 +77,24 @@ pub struct DataConfig {
     /// into the run's `config.toml` so evaluation and prediction use the same values.
     pub mean: Option<f64>,
     pub std: Option<f64>,
-    /// XOR only: prepend a constant input 1 (the course's 3-4-1 network has no biases).
+    /// 2-D sets only: prepend a constant input 1 (the course's 3-4-1 network has no biases).
     pub constant_input: bool,
+    /// Generated 2-D sets only: how many training points (and as many test points, drawn
+    /// independently); unset, [`DEFAULT_POINTS`].
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub points: Option<usize>,
+    /// Generated 2-D sets only: the standard deviation of the Gaussian noise added to each
+    /// coordinate (the sets span about [-1, 1]); unset, [`DEFAULT_NOISE`].
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub noise: Option<f64>,
 }
+
+/// Training points of a generated 2-D set when `data.points` is unset.
+pub const DEFAULT_POINTS: usize = 200;
+/// Noise of a generated 2-D set when `data.noise` is unset.
+pub const DEFAULT_NOISE: f64 = 0.05;
+/// The most points a generated set may have: the workshop trains full-batch.
+pub const MAX_POINTS: usize = 100_000;
 
 impl Default for DataConfig {
     fn default() -> Self {
@@ -93,6 +109,8 @@ impl Default for DataConfig {
             mean: None,
             std: None,
             constant_input: false,
+            points: None,
+            noise: None,
         }
     }
 }
@@ -102,8 +120,20 @@ impl Default for DataConfig {
 pub enum DatasetName {
     Mnist,
     FashionMnist,
-    /// The four points of the XOR truth table (trained full-batch; see `neurona::xor`).
+    /// The four points of the XOR truth table (trained full-batch; see `mlp::points`).
     Xor,
+    /// Generated 2-D sets (`mlp::data::points`): a disc inside a ring, scikit-learn's two moons,
+    /// two interleaved spirals.
+    Circle,
+    Moons,
+    Spirals,
+}
+
+impl DatasetName {
+    /// The 2-D sets drawn from a seed (XOR's four points are fixed).
+    pub fn is_generated(self) -> bool {
+        matches!(self, Self::Circle | Self::Moons | Self::Spirals)
+    }
 }
 
 /// The network: `inputs → layers… → output layer`. The layers are either the `hidden` shorthand
@@ -285,11 +315,22 @@ impl MlpConfig {
     /// Checks the keys that depend on each other: the output layer against the data, the keys
     /// that only the XOR workshop or only image runs use, early stopping against validation.
     fn check_combinations(&self) -> Result<(), String> {
-        match (self.is_xor(), self.model.output) {
+        if !self.data.dataset.is_generated()
+            && (self.data.points.is_some() || self.data.noise.is_some())
+        {
+            return Err(format!(
+                "data.points and data.noise apply to the generated 2-D sets (\"circle\", \
+                 \"moons\", \"spirals\"), not to \"{}\"",
+                self.data.dataset.slug()
+            ));
+        }
+        match (self.is_points(), self.model.output) {
             (true, Output::Sigmoid) | (false, Output::Softmax) => {}
             (true, _) => {
                 return Err(
-                    "the XOR workshop needs model.output = \"sigmoid\" (one output unit)".into(),
+                    "the 2-D workshop (xor, circle, moons, spirals) needs model.output = \"sigmoid\" \
+                     (one output unit: two classes)"
+                        .into(),
                 );
             }
             (false, other) => {
@@ -300,23 +341,25 @@ impl MlpConfig {
                 ));
             }
         }
-        if self.is_xor() && self.optimizer.schedule != Schedule::Constant {
+        if self.is_points() && self.optimizer.schedule != Schedule::Constant {
             return Err(
-                "the XOR workshop trains with a constant learning rate: set \
+                "the 2-D workshop trains with a constant learning rate: set \
                  optimizer.schedule = \"constant\""
                     .into(),
             );
         }
-        if self.is_xor() && self.training.early_stopping_patience.is_some() {
+        if self.is_points() && self.training.early_stopping_patience.is_some() {
             return Err(
-                "the XOR workshop stops when all four points are right; it has no validation \
-                 loss for training.early_stopping_patience"
+                "the 2-D workshop stops when every training point is right; it has no \
+                 validation loss for training.early_stopping_patience"
                     .into(),
             );
         }
-        if !self.is_xor() && self.data.constant_input {
+        if !self.is_points() && self.data.constant_input {
             return Err(
-                "data.constant_input applies to the XOR workshop (dataset = \"xor\")".into(),
+                "data.constant_input applies to the 2-D sets (dataset = \"xor\", \"circle\", \
+                 \"moons\", \"spirals\")"
+                    .into(),
             );
         }
         self.model.shapes(self.input_shape())?;
@@ -360,19 +403,19 @@ impl MlpConfig {
         self.output.run_dir()
     }
 
-    /// What the network reads: a 28×28 grey image, or XOR's two inputs (three with the
+    /// What the network reads: a 28×28 grey image, or a point's two coordinates (three with the
     /// constant input).
     pub fn input_shape(&self) -> Shape {
-        if self.is_xor() {
+        if self.is_points() {
             Shape::Flat(2 + usize::from(self.data.constant_input))
         } else {
             IMAGE
         }
     }
 
-    /// Whether this is the XOR workshop rather than an image data set.
-    pub fn is_xor(&self) -> bool {
-        self.data.dataset == DatasetName::Xor
+    /// Whether this is the 2-D workshop (XOR or a generated set) rather than an image data set.
+    pub fn is_points(&self) -> bool {
+        self.data.dataset == DatasetName::Xor || self.data.dataset.is_generated()
     }
 }
 
@@ -396,6 +439,21 @@ impl DataConfig {
             && !mean.is_finite()
         {
             return Err(format!("data.mean must be finite, got {mean}"));
+        }
+        if let Some(points) = self.points
+            && !(2..=MAX_POINTS).contains(&points)
+        {
+            return Err(format!(
+                "data.points must be between 2 and {MAX_POINTS} (the 2-D workshop trains \
+                 full-batch), got {points}"
+            ));
+        }
+        if let Some(noise) = self.noise
+            && !(noise.is_finite() && (0.0..=1.0).contains(&noise))
+        {
+            return Err(format!(
+                "data.noise must be in [0, 1] (the sets span about [-1, 1]), got {noise}"
+            ));
         }
         Ok(())
     }

@@ -96,9 +96,10 @@ pub fn eval_run(
     backend: Option<crate::backend::BackendChoice>,
 ) -> Result<EvalReport> {
     let config = MlpConfig::load_run(run_dir)?;
-    if config.is_xor() {
+    if config.is_points() {
         return Err(Error::Usage(format!(
-            "{} is an XOR run: it has no test images; `neurona predict {0}` prints its truth table",
+            "{} is a 2-D workshop run: it has no test images; `neurona predict {0}` prints its \
+             truth table or its scores",
             run_dir.display()
         )));
     }

@@ -2,7 +2,8 @@
 //! ([`config`]), MNIST-format data ([`data`]), the network ([`model`]) and its explicit
 //! back-propagation ([`backprop`]), training with checkpoints ([`training`], [`optim`]),
 //! evaluation ([`eval`]) and prediction ([`inference`]); beside them the gradient check, the
-//! training-step benchmark and the XOR workshop, which trains the same network on four points.
+//! training-step benchmark and the 2-D workshop ([`points`]), which trains the same network on
+//! XOR's four points or a generated set of points in the plane.
 
 pub mod architecture;
 pub mod backprop;
@@ -14,6 +15,6 @@ pub mod gradcheck;
 pub mod inference;
 pub mod model;
 pub mod optim;
+pub mod points;
 pub mod store;
 pub mod training;
-pub mod xor;

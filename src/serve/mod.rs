@@ -1,5 +1,6 @@
 //! `neurona serve`: a local web page over a runs folder — the runs with their plots and
-//! per-epoch tables, and a canvas to draw a digit and see a run's model answer. One small axum
+//! per-epoch tables, live curves of runs in training, trainings started from the page ([`jobs`]),
+//! a canvas to draw a digit and see a run's model answer, and the 2-D playground. One small axum
 //! server; the page (HTML, CSS, JavaScript, no framework) is compiled into the binary, so it
 //! needs no internet and no front-end build.
 //!
@@ -7,6 +8,7 @@
 //! directory ([`runs`]); request bodies are capped at [`MAX_BODY`]; every request is answered
 //! (a panic in a handler becomes a 500, never a dead server).
 
+pub mod jobs;
 pub mod playground;
 pub mod runs;
 
@@ -40,6 +42,9 @@ pub struct ServeOptions {
     pub host: IpAddr,
     /// 0 picks a free port.
     pub port: u16,
+    /// The `neurona` program that trains the runs started from the page (`neurona serve` gives
+    /// itself); `None` turns training from the page off.
+    pub program: Option<PathBuf>,
 }
 
 struct AppState {
@@ -49,6 +54,8 @@ struct AppState {
     /// Loaded models by run, with the modification time of the `model.bpk` they came from (a
     /// run that trains on replaces it, and the next request loads the new one).
     classifiers: Mutex<HashMap<String, (SystemTime, Arc<Classifier>)>>,
+    /// Trainings started from the page.
+    jobs: jobs::Jobs,
 }
 
 /// A server running on its own thread; dropping it stops the server.
@@ -143,6 +150,7 @@ fn bind(
     listener.set_nonblocking(true).map_err(io_error)?;
     let (stop, stopping) = tokio::sync::watch::channel(false);
     let state = Arc::new(AppState {
+        jobs: jobs::Jobs::new(runs.clone(), options.program.clone()),
         runs,
         stopping,
         classifiers: Mutex::new(HashMap::new()),
@@ -191,6 +199,10 @@ fn router(state: Arc<AppState>) -> Router {
         .route("/api/runs/{name}", get(run_detail))
         .route("/api/runs/{name}/predict", post(predict))
         .route("/api/runs/{name}/events", get(run_events))
+        .route("/api/runs/{name}/resume", post(resume_job))
+        .route("/api/templates", get(templates))
+        .route("/api/jobs", get(list_jobs).post(start_job))
+        .route("/api/jobs/{name}/stop", post(stop_job))
         .route("/api/playground/train", post(playground_train))
         .route("/api/playground/save", post(playground_save))
         .route("/runs/{name}/{file}", get(run_file))
@@ -346,7 +358,7 @@ async fn run_events(
         .into_response()
 }
 
-/// `POST /api/playground/train` with an XOR experiment file: the training, in memory.
+/// `POST /api/playground/train` with a 2-D workshop experiment file: the training, in memory.
 async fn playground_train(State(state): State<Arc<AppState>>, body: Bytes) -> Response {
     playground_request(state, body, |config| {
         Ok(Json(playground::train(config)?).into_response())
@@ -354,7 +366,7 @@ async fn playground_train(State(state): State<Arc<AppState>>, body: Bytes) -> Re
     .await
 }
 
-/// `POST /api/playground/save` with an XOR experiment file: trains it into a run of the runs
+/// `POST /api/playground/save` with a 2-D workshop experiment file: trains it into a run of the runs
 /// folder, as `neurona train` would.
 async fn playground_save(State(state): State<Arc<AppState>>, body: Bytes) -> Response {
     playground_request(state, body, |config| {
@@ -362,6 +374,87 @@ async fn playground_save(State(state): State<Arc<AppState>>, body: Bytes) -> Res
         Ok(Json(serde_json::json!({ "run": name })).into_response())
     })
     .await
+}
+
+/// `GET /api/templates`: the experiment files the page offers to start a training from.
+async fn templates() -> Response {
+    let list: Vec<_> = jobs::TEMPLATES
+        .iter()
+        .map(|(name, text)| serde_json::json!({ "name": name, "text": text }))
+        .collect();
+    Json(list).into_response()
+}
+
+/// `GET /api/jobs`: the trainings the page started, with their state and last output lines.
+async fn list_jobs(State(state): State<Arc<AppState>>) -> Response {
+    match tokio::task::spawn_blocking(move || state.jobs.list()).await {
+        Ok(list) => Json(list).into_response(),
+        Err(_) => problem(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "listing the trainings failed",
+        ),
+    }
+}
+
+#[derive(Deserialize)]
+struct RunName {
+    name: Option<String>,
+}
+
+/// `POST /api/jobs[?name=RUN]` with an image classification experiment file: starts training it
+/// as a new run (202 with the run's name).
+async fn start_job(
+    State(state): State<Arc<AppState>>,
+    name: std::result::Result<Query<RunName>, axum::extract::rejection::QueryRejection>,
+    body: Bytes,
+) -> Response {
+    let Ok(Query(RunName { name })) = name else {
+        return problem(StatusCode::BAD_REQUEST, "the query may only give ?name=RUN");
+    };
+    let Ok(text) = String::from_utf8(body.to_vec()) else {
+        return problem(
+            StatusCode::BAD_REQUEST,
+            "the body must be a TOML experiment file",
+        );
+    };
+    job_answer(
+        tokio::task::spawn_blocking(move || state.jobs.start_new(&text, name.as_deref())).await,
+    )
+}
+
+/// `POST /api/runs/{name}/resume`: trains the run on from its last completed epoch.
+async fn resume_job(
+    State(state): State<Arc<AppState>>,
+    UrlPath(name): UrlPath<String>,
+) -> Response {
+    job_answer(tokio::task::spawn_blocking(move || state.jobs.resume(&name)).await)
+}
+
+fn job_answer(answer: std::result::Result<Result<String>, tokio::task::JoinError>) -> Response {
+    match answer {
+        Ok(Ok(run)) => (
+            StatusCode::ACCEPTED,
+            Json(serde_json::json!({ "run": run })),
+        )
+            .into_response(),
+        Ok(Err(e)) => problem(StatusCode::UNPROCESSABLE_ENTITY, e.to_string()),
+        Err(_) => problem(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "starting the training failed",
+        ),
+    }
+}
+
+/// `POST /api/jobs/{name}/stop`: stops a training the page started.
+async fn stop_job(State(state): State<Arc<AppState>>, UrlPath(name): UrlPath<String>) -> Response {
+    match tokio::task::spawn_blocking(move || state.jobs.stop(&name)).await {
+        Ok(true) => Json(serde_json::json!({ "stopping": true })).into_response(),
+        Ok(false) => not_found(),
+        Err(_) => problem(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "stopping the training failed",
+        ),
+    }
 }
 
 async fn playground_request(

@@ -1,7 +1,8 @@
-//! The playground: the XOR workshop (`mlp::xor`) trained from the page, with the network's size,
-//! activation and learning rate picked there. The page sends an ordinary experiment file, which
-//! goes through the same parsing and validation as `neurona train` (plus limits that keep one
-//! request short), so what it shows is the real model, and "save" writes a normal run.
+//! The playground: the 2-D workshop (`mlp::points`: XOR, circle, two moons, spirals) trained
+//! from the page, with the data set, the network's size, activation and learning rate picked
+//! there. The page sends an ordinary experiment file, which goes through the same parsing and
+//! validation as `neurona train` (plus limits that keep one request short), so what it shows is
+//! the real model, and "save" writes a normal run.
 
 use std::path::Path;
 
@@ -9,24 +10,28 @@ use serde::Serialize;
 
 use crate::error::{Error, Result};
 use crate::experiment::ExperimentFile;
-use crate::mlp::config::MlpConfig;
-use crate::mlp::xor::{self, REGION, TRUTH_TABLE};
+use crate::mlp::config::{DEFAULT_POINTS, MlpConfig};
+use crate::mlp::points::{self, Score, region};
 use crate::run_dir::Start;
 
 /// The most epochs one request may train.
 pub const MAX_EPOCHS: usize = 20_000;
 /// The largest network the playground trains.
 pub const MAX_PARAMETERS: u128 = 10_000;
+/// The most points of a generated set the playground trains on.
+pub const MAX_POINTS: usize = 1_000;
 /// The decision-region grid's side.
 pub const GRID: usize = 41;
 /// Snapshots of the regions kept at most, spread geometrically over the epochs.
 const FRAMES: usize = 40;
 
-/// The regions and the loss at one epoch.
+/// The regions and the losses at one epoch.
 #[derive(Debug, Serialize)]
 pub struct Frame {
     pub epoch: usize,
     pub loss: f64,
+    /// Generated sets: the loss on the test points.
+    pub test_loss: Option<f64>,
     /// `P(1)` on the grid, row by row from the top.
     pub grid: Vec<f64>,
 }
@@ -34,13 +39,20 @@ pub struct Frame {
 /// What the page animates: the losses, snapshots of the regions, the final answer.
 #[derive(Debug, Serialize)]
 pub struct Training {
+    pub dataset: &'static str,
     pub losses: Vec<f64>,
+    /// Generated sets: the test loss per epoch (empty for XOR).
+    pub test_losses: Vec<f64>,
     pub frames: Vec<Frame>,
-    /// `P(1)` for each row of the truth table after training.
+    /// `P(1)` for each training point after training.
     pub probabilities: Vec<f64>,
     pub converged_epoch: Option<usize>,
     pub points: Vec<[f64; 2]>,
     pub targets: Vec<i64>,
+    pub test_points: Vec<[f64; 2]>,
+    pub test_targets: Vec<i64>,
+    pub train: Score,
+    pub test: Option<Score>,
     pub region: (f64, f64),
     pub grid_side: usize,
 }
@@ -51,14 +63,27 @@ pub fn checked_config(text: &str, runs: &Path) -> Result<MlpConfig> {
     // file says.
     let mut config = MlpConfig::checked(text, Path::new("playground.toml"))?;
     config.output.dir = runs.to_path_buf();
-    if !config.is_xor() {
+    let name = config.output.name.as_deref().unwrap_or_default();
+    if !super::runs::plain(name) {
+        return Err(Error::Usage(format!(
+            "run name {name:?}: give a plain folder name (no path, not hidden)"
+        )));
+    }
+    if !config.is_points() {
         return Err(Error::Usage(
-            "the playground trains the XOR workshop: data.dataset must be \"xor\"".into(),
+            "the playground trains the 2-D workshop: data.dataset must be \"xor\", \"circle\", \
+             \"moons\" or \"spirals\""
+                .into(),
         ));
     }
     if config.training.epochs > MAX_EPOCHS {
         return Err(Error::Usage(format!(
             "the playground trains at most {MAX_EPOCHS} epochs; use `neurona train` for more"
+        )));
+    }
+    if config.data.points.unwrap_or(DEFAULT_POINTS) > MAX_POINTS {
+        return Err(Error::Usage(format!(
+            "the playground trains on at most {MAX_POINTS} points; use `neurona train` for more"
         )));
     }
     let parameters = config.model.parameter_count(config.input_shape(), 2);
@@ -80,13 +105,14 @@ pub fn train(config: &MlpConfig) -> Result<Training> {
     let growth = (config.training.epochs as f64)
         .powf(1.0 / FRAMES as f64)
         .max(1.01);
-    let (model, report) = xor::fit(config, &device, |epoch, loss, model| {
+    let (model, report) = points::fit(config, &device, |epoch, loss, model| {
         if epoch as f64 >= next {
             next = (next * growth).max(epoch as f64 + 1.0);
             frames.push(Frame {
                 epoch,
                 loss,
-                grid: xor::probability_grid(model, config, &device, GRID),
+                test_loss: None,
+                grid: points::probability_grid(model, config, &device, GRID),
             });
         }
     })?;
@@ -95,23 +121,36 @@ pub fn train(config: &MlpConfig) -> Result<Training> {
         frames.push(Frame {
             epoch: last,
             loss: report.losses[last - 1],
-            grid: xor::probability_grid(&model, config, &device, GRID),
+            test_loss: None,
+            grid: points::probability_grid(&model, config, &device, GRID),
         });
     }
+    // The test losses are known per epoch once training is over.
+    for frame in &mut frames {
+        frame.test_loss = report.test_losses.get(frame.epoch - 1).copied();
+    }
+    let (train_set, test_set) = points::point_sets(config);
+    let test_set = test_set.unwrap_or_default();
     Ok(Training {
+        dataset: config.data.dataset.slug(),
         losses: report.losses,
+        test_losses: report.test_losses,
         frames,
         probabilities: report.probabilities,
         converged_epoch: report.converged_epoch,
-        points: TRUTH_TABLE.iter().map(|(p, _)| *p).collect(),
-        targets: TRUTH_TABLE.iter().map(|(_, y)| *y).collect(),
-        region: REGION,
+        points: train_set.points,
+        targets: train_set.labels,
+        test_points: test_set.points,
+        test_targets: test_set.labels,
+        train: report.train,
+        test: report.test,
+        region: region(config.data.dataset),
         grid_side: GRID,
     })
 }
 
 /// Trains and writes the run as `neurona train` would; returns its name.
 pub fn save(config: &MlpConfig) -> Result<String> {
-    xor::train(config, Start::New)?;
+    points::train(config, Start::New)?;
     Ok(config.output.name.clone().unwrap_or_default())
 }

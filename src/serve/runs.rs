@@ -23,7 +23,7 @@ const SERVED: &[(&str, &str)] = &[
 #[derive(Debug, Serialize)]
 pub struct RunSummary {
     pub name: String,
-    /// `image_classification`, `xor`, `linear_regression`, `logistic_regression`.
+    /// `image_classification`, `points`, `linear_regression`, `logistic_regression`.
     pub kind: String,
     /// `running` (a process holds the run), `finished` (its final report exists) or
     /// `interrupted`.
@@ -47,7 +47,7 @@ pub struct RunDetail {
 }
 
 /// Whether `name` is one plain path component: not empty, no separator, not `.`/`..`, not hidden.
-fn plain(name: &str) -> bool {
+pub fn plain(name: &str) -> bool {
     !name.is_empty()
         && !name.starts_with('.')
         && !name.contains(['/', '\\', '\0', ':'])
@@ -90,14 +90,15 @@ pub fn summary(root: &Path, name: &str) -> Option<RunSummary> {
 fn summarise(dir: &Path, name: &str, metrics: Option<&Value>) -> Option<RunSummary> {
     let kind = run_dir::kind(dir)?;
     let field = |key: &str| metrics.and_then(|m| m.get(key));
-    let test = field("test");
-    // Image runs end with their test report; the others write their results in one go (an XOR
+    // A run in progress (or stopped) records `"test": null` until its test report exists.
+    let test = field("test").filter(|t| !t.is_null());
+    // Image runs end with their test report; the others write their results in one go (a 2-D
     // run its model, a linear or logistic run its coefficients or CV curve).
     let finished = test.is_some()
         || ["coefficients.json", "cv.json"]
             .iter()
             .any(|f| dir.join(f).is_file())
-        || (kind == "xor" && dir.join("model.bpk").is_file());
+        || (kind == crate::mlp::points::KIND && dir.join("model.bpk").is_file());
     let state = if run_dir::in_use(dir) {
         "running"
     } else if finished {

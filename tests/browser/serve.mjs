@@ -176,6 +176,70 @@ try {
   assert.equal(await page.textContent('#runs-table tr[data-run="xor-page"] td:nth-child(3)'), "finished");
   console.log(`ok: playground learnt XOR after ${xor.converged_epoch} epochs (${xor.frames.length} frames) and saved it as a run`);
 
+  // Playground: two moons, a generated set. Picking it loads settings that learn it; the scores
+  // the page shows agree with its per-point answers, and the saved run scores the same in
+  // `neurona predict`, a separate process that regenerates the points from the recorded config.
+  await page.goto(`${url}#/playground`);
+  await page.selectOption("#pg-dataset", "moons");
+  assert.equal(await page.inputValue("#pg-optimizer"), "adam");
+  assert.equal(await page.isDisabled("#pg-points"), false);
+  await page.check("#pg-show-test");
+  await page.click("#pg-train");
+  await page.waitForFunction(() => window.playgroundResult?.dataset === "moons", null, { timeout: 60000 });
+  const moons = await page.evaluate(() => window.playgroundResult);
+  assert.equal(moons.points.length, 200);
+  assert.equal(moons.test_points.length, 200);
+  const right = moons.probabilities.filter((p, k) => (p >= 0.5) === (moons.targets[k] === 1)).length;
+  assert.equal(right / 200, moons.train.accuracy);
+  assert.ok(moons.test.accuracy >= 0.95, `moons test accuracy ${moons.test.accuracy}`);
+  assert.equal(moons.test_losses.length, moons.losses.length);
+  assert.ok(await page.isHidden("#pg-table"), "the truth table is XOR's only");
+  assert.match(await page.textContent("#pg-scores"), /test \(200 other points\): \d+\.\d % right/);
+  await page.screenshot({ path: path.join(shots, "playground-moons.png"), fullPage: true });
+  await page.fill("#pg-name", "moons-page");
+  await page.click("#pg-save");
+  await page.waitForSelector("#pg-status a");
+  const scored = execFileSync(bin, ["predict", path.join(runs, "moons-page")]).toString();
+  const test = scored.match(/test: ([\d.]+) % of 200 points right, loss ([\d.]+)/);
+  assert.ok(test, scored);
+  assert.equal(Number(test[1]), Number((100 * moons.test.accuracy).toFixed(1)));
+  assert.equal(Number(test[2]), Number(moons.test.loss.toFixed(4)));
+  console.log(`ok: playground learnt two moons (${(100 * moons.test.accuracy).toFixed(1)} % of test points right), same as neurona predict on the saved run`);
+
+  // Train page: a shipped experiment file, shortened in the editor, trained by the `neurona
+  // train` process the page starts; its run page follows it; stop and resume from there.
+  await page.goto(`${url}#/train`);
+  await page.waitForFunction(() => document.querySelector("#tr-template").options.length > 0);
+  await page.selectOption("#tr-template", "fashion-mnist");
+  const shipped = fs.readFileSync(path.join(here, "../../configs/fashion-mnist.toml"), "utf8");
+  assert.equal(await page.inputValue("#tr-config"), shipped, "the template is the shipped file");
+  await page.fill("#tr-config", shipped.replace("# train_limit = 60000", "train_limit = 3000")
+    .replace("# test_limit = 10000", "test_limit = 500").replace(/^epochs = 15/m, "epochs = 400"));
+  await page.fill("#tr-name", "from-page");
+  await page.click("#tr-start");
+  await page.waitForSelector("#tr-status a");
+  await page.waitForFunction(() => /epoch +1\/400/.test(document.querySelector("#tr-output").textContent),
+    null, { timeout: 60000 });
+  assert.equal(await page.getAttribute('#jobs-table tr[data-job="from-page"]', "data-state"), "running");
+  await page.screenshot({ path: path.join(shots, "train.png"), fullPage: true });
+  await page.click("#tr-status a");
+  await page.waitForFunction(() => document.body.dataset.run === "from-page" && Number(document.body.dataset.epochs) >= 2,
+    null, { timeout: 60000 });
+  assert.equal(await page.isVisible("#run-stop"), true);
+  await page.click("#run-stop");
+  await page.waitForFunction(() => document.body.dataset.state === "interrupted", null, { timeout: 30000 });
+  const stoppedAt = Number(await page.evaluate(() => document.body.dataset.epochs));
+  assert.equal(await page.isVisible("#run-resume"), true);
+  await page.screenshot({ path: path.join(shots, "run-stopped.png"), fullPage: true });
+  await page.click("#run-resume");
+  await page.waitForFunction((n) => document.body.dataset.state === "running" && Number(document.body.dataset.epochs) > n,
+    stoppedAt, { timeout: 60000 });
+  const resumed = await page.$$eval("#run-epochs tbody tr", (rows) => rows.map((r) => Number(r.cells[0].textContent)));
+  assert.deepEqual(resumed, resumed.map((_, k) => k + 1), "the epochs run on from where they stopped");
+  await page.click("#run-stop");
+  await page.waitForFunction(() => document.body.dataset.state === "interrupted", null, { timeout: 30000 });
+  console.log(`ok: a training started from the page ran, stopped at epoch ${stoppedAt}, resumed to ${resumed.length}`);
+
   // Paths out of the runs folder.
   fs.writeFileSync(path.join(runs, "outside.json"), "{}");
   for (const probe of ["runs/tiny/..%2Foutside.json", "runs/..%2Ftiny/loss.svg",

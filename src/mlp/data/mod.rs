@@ -4,6 +4,7 @@
 pub mod batcher;
 pub mod download;
 pub mod idx;
+pub mod points;
 pub mod preprocess;
 
 use std::path::{Path, PathBuf};
@@ -110,17 +111,24 @@ impl DatasetName {
         match self {
             DatasetName::Mnist => Ok(&MNIST),
             DatasetName::FashionMnist => Ok(&FASHION_MNIST),
-            DatasetName::Xor => Err(Error::Usage(
-                "the XOR data set is built in (four points, trained full-batch): it has no image files".into(),
-            )),
+            DatasetName::Xor | DatasetName::Circle | DatasetName::Moons | DatasetName::Spirals => {
+                Err(Error::Usage(format!(
+                    "the {} data set is a set of 2-D points built in (trained full-batch): it has no \
+                 image files",
+                    self.slug()
+                )))
+            }
         }
     }
 
-    fn slug(self) -> &'static str {
+    pub fn slug(self) -> &'static str {
         match self {
             DatasetName::Mnist => "mnist",
             DatasetName::FashionMnist => "fashion-mnist",
             DatasetName::Xor => "xor",
+            DatasetName::Circle => "circle",
+            DatasetName::Moons => "moons",
+            DatasetName::Spirals => "spirals",
         }
     }
 }

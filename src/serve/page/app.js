@@ -1,8 +1,12 @@
-// neurona's page: the runs, a run's plots and history, and a pad to draw a digit on.
+// neurona's page: the runs, a run's plots and history (live while it trains), trainings started
+// from the page, a pad to draw a digit on, and the 2-D playground.
 "use strict";
 
 const $ = (selector) => document.querySelector(selector);
-const views = { runs: $("#runs-view"), run: $("#run-view"), draw: $("#draw-view"), playground: $("#playground-view") };
+const views = {
+  runs: $("#runs-view"), run: $("#run-view"), train: $("#train-view"), draw: $("#draw-view"),
+  playground: $("#playground-view"),
+};
 
 function el(tag, attrs = {}, ...children) {
   const node = document.createElement(tag);
@@ -176,13 +180,106 @@ function renderRun(run) {
   document.body.dataset.run = run.name;
   document.body.dataset.epochs = String(run.history.length);
   (window.epochSeenAt ||= {})[run.history.length] ??= Date.now();
+  // A stop or resume asked for has happened once the state changes.
+  if (document.body.dataset.state !== run.state) $("#run-action-status").textContent = "";
   document.body.dataset.state = run.state;
   if (run.state !== "running") $("#live-status").textContent = "";
+  $("#run-stop").hidden = run.state !== "running";
+  $("#run-resume").hidden = !(run.state === "interrupted" && run.kind === "image_classification");
   const curves = run.history.length > 0 || run.state === "running";
   $("#chart").hidden = !curves;
   document.querySelector(".chart-controls").hidden = !curves;
   if (curves) drawChart();
 }
+
+async function postJson(url, body = undefined) {
+  const response = await fetch(url, { method: "POST", headers: { "Content-Type": "application/toml" }, body });
+  const answer = await response.json().catch(() => ({ error: `${response.status}` }));
+  if (!response.ok) throw new Error(answer.error);
+  return answer;
+}
+
+$("#run-stop").addEventListener("click", async () => {
+  const name = document.body.dataset.run;
+  try {
+    await postJson(`/api/jobs/${encodeURIComponent(name)}/stop`);
+    $("#run-action-status").textContent = "stopping…";
+  } catch (error) {
+    $("#run-action-status").textContent = error.message === "not found"
+      ? "this training was not started from the page: stop it where it runs"
+      : error.message;
+  }
+});
+
+$("#run-resume").addEventListener("click", async () => {
+  const name = document.body.dataset.run;
+  try {
+    await postJson(`/api/runs/${encodeURIComponent(name)}/resume`);
+    $("#run-action-status").textContent = "resuming from the last completed epoch…";
+  } catch (error) {
+    $("#run-action-status").textContent = error.message;
+  }
+});
+
+// --- Training from the page ------------------------------------------------------------------
+
+let templates = null;
+let jobsTimer = null;
+
+async function showTrain() {
+  show("train");
+  if (!templates) {
+    templates = await getJson("/api/templates");
+    $("#tr-template").replaceChildren(...templates.map((t) => el("option", { value: t.name }, t.name)));
+    loadTemplate();
+  }
+  await refreshJobs();
+  jobsTimer = setInterval(refreshJobs, 1000);
+}
+
+function loadTemplate() {
+  const template = templates.find((t) => t.name === $("#tr-template").value);
+  $("#tr-config").value = template.text;
+  $("#tr-name").value = `${template.name}-page`;
+}
+
+async function refreshJobs() {
+  const jobs = await getJson("/api/jobs");
+  window.lastJobs = jobs;
+  $("#jobs-empty").hidden = jobs.length > 0;
+  $("#jobs-table").hidden = jobs.length === 0;
+  $("#jobs-table tbody").replaceChildren(...jobs.map((job) => {
+    const stop = el("button", { type: "button" }, "Stop");
+    stop.hidden = job.state !== "running";
+    stop.addEventListener("click", () => postJson(`/api/jobs/${encodeURIComponent(job.run)}/stop`).then(refreshJobs));
+    return el("tr", { "data-job": job.run, "data-state": job.state },
+      el("td", {}, el("a", { href: `#/run/${encodeURIComponent(job.run)}` }, job.run)),
+      el("td", { class: `text state-${job.state === "running" ? "running" : job.state === "finished" ? "finished" : "interrupted"}` }, job.state),
+      el("td", {}, `${job.seconds.toFixed(0)} s`),
+      el("td", { class: "text" }, stop));
+  }));
+  // The output of the newest training: what a terminal would have shown.
+  const newest = jobs.find((j) => j.run === $("#train-form").dataset.started) || jobs[jobs.length - 1];
+  $("#tr-output").hidden = !newest;
+  if (newest) $("#tr-output").textContent = `$ neurona train ${newest.run}\n${newest.output}`;
+}
+
+$("#tr-template").addEventListener("change", loadTemplate);
+
+$("#train-form").addEventListener("submit", async (event) => {
+  event.preventDefault();
+  const name = $("#tr-name").value.trim();
+  $("#tr-status").textContent = "starting…";
+  try {
+    const started = await postJson(`/api/jobs?name=${encodeURIComponent(name)}`, $("#tr-config").value);
+    $("#train-form").dataset.started = started.run;
+    $("#tr-status").replaceChildren("training ", el("a", { href: `#/run/${encodeURIComponent(started.run)}` }, started.run),
+      " — its page shows the curves as they grow");
+    await refreshJobs();
+  } catch (error) {
+    $("#tr-status").textContent = error.message;
+  }
+});
 
 // --- Drawing -------------------------------------------------------------------------------
 
@@ -302,30 +399,64 @@ async function showDraw() {
 
 // --- Playground ------------------------------------------------------------------------------
 
+// Settings that learn each data set in a few seconds; picking a data set loads them.
+const presets = {
+  xor: { units: "4", activation: "tanh", optimizer: "sgd", rate: 0.5, epochs: 5000 },
+  circle: { units: "8", activation: "tanh", optimizer: "adam", rate: 0.03, epochs: 2000 },
+  moons: { units: "8", activation: "tanh", optimizer: "adam", rate: 0.03, epochs: 2000 },
+  spirals: { units: "8, 8", activation: "tanh", optimizer: "adam", rate: 0.03, epochs: 3000 },
+};
+
+function applyPreset() {
+  const dataset = $("#pg-dataset").value, preset = presets[dataset];
+  $("#pg-units").value = preset.units;
+  $("#pg-activation").value = preset.activation;
+  $("#pg-optimizer").value = preset.optimizer;
+  $("#pg-rate").value = preset.rate;
+  $("#pg-epochs").value = preset.epochs;
+  $("#pg-name").value = `${dataset}-playground`;
+  const generated = dataset !== "xor";
+  for (const id of ["#pg-points", "#pg-noise", "#pg-show-test"]) {
+    $(id).disabled = !generated;
+    $(id).closest("label").classList.toggle("off", !generated);
+  }
+}
+
+// The hidden widths typed as "8, 8": whole numbers, anything else dropped (the server checks
+// the sizes against its limits).
+function hiddenWidths() {
+  return $("#pg-units").value.split(/[\s,]+/).filter(Boolean).map(Number)
+    .filter((n) => Number.isInteger(n) && n > 0);
+}
+
 // The experiment file the form stands for: the same file `neurona train` reads.
 function playgroundConfig() {
-  const name = $("#pg-name").value.trim() || "xor-playground";
-  return `# neurona's XOR workshop, from the playground page
+  const dataset = $("#pg-dataset").value;
+  const name = $("#pg-name").value.trim() || `${dataset}-playground`;
+  const generated = dataset !== "xor"
+    ? `points = ${Math.round(Number($("#pg-points").value)) || 2}\nnoise = ${Number($("#pg-noise").value) || 0}\n`
+    : "";
+  return `# neurona's 2-D workshop, from the playground page
 backend = "auto"
 precision = "f32"
-seed = ${Number($("#pg-seed").value) || 0}
+seed = ${Math.round(Number($("#pg-seed").value)) || 0}
 
 [data]
-dataset = "xor"
-
+dataset = "${dataset}"
+${generated}
 [model]
-hidden = [${Number($("#pg-units").value) || 1}]
+hidden = [${hiddenWidths().join(", ")}]
 activation = "${$("#pg-activation").value}"
 init = "xavier"
 output = "sigmoid"
 
 [optimizer]
-kind = "sgd"
+kind = "${$("#pg-optimizer").value}"
 learning_rate = ${Number($("#pg-rate").value) || 0.1}
 
 [training]
 gradients = "autodiff"
-epochs = ${Number($("#pg-epochs").value) || 1}
+epochs = ${Math.round(Number($("#pg-epochs").value)) || 1}
 
 [output]
 name = ${JSON.stringify(name)}
@@ -333,8 +464,10 @@ name = ${JSON.stringify(name)}
 }
 
 let animation = null;
+let shown = null; // the training and frame on the canvas, repainted when "show test points" changes
 
 function paintRegions(training, frame) {
+  shown = { training, frame };
   const canvas = $("#regions");
   const paint = canvas.getContext("2d");
   const side = training.grid_side, cell = canvas.width / side;
@@ -347,39 +480,63 @@ function paintRegions(training, frame) {
   });
   const [lo, hi] = training.region;
   const at = (v) => (v - lo) / (hi - lo) * canvas.width;
-  training.points.forEach(([x1, x2], k) => {
+  // Four XOR points are big; hundreds of generated ones small. Test points are hollow rings.
+  const radius = training.points.length <= 8 ? 9 : 3.5;
+  const dot = ([x1, x2], target, test) => {
     paint.beginPath();
-    paint.arc(at(x1), canvas.height - at(x2), 9, 0, 2 * Math.PI);
-    paint.fillStyle = training.targets[k] === 1 ? "#1d4ed8" : "#c2410c";
-    paint.fill();
-    paint.lineWidth = 2;
-    paint.strokeStyle = "#fff";
+    paint.arc(at(x1), canvas.height - at(x2), radius, 0, 2 * Math.PI);
+    const colour = target === 1 ? "#1d4ed8" : "#c2410c";
+    paint.lineWidth = test ? 1.5 : radius > 5 ? 2 : 1;
+    if (test) {
+      paint.strokeStyle = colour;
+    } else {
+      paint.fillStyle = colour;
+      paint.fill();
+      paint.strokeStyle = "#fff";
+    }
     paint.stroke();
-  });
-  $("#pg-status").textContent = `epoch ${frame.epoch}, loss ${frame.loss.toFixed(4)}`;
+  };
+  training.points.forEach((p, k) => dot(p, training.targets[k], false));
+  if ($("#pg-show-test").checked) training.test_points.forEach((p, k) => dot(p, training.test_targets[k], true));
+  const test = frame.test_loss == null ? "" : `, test loss ${frame.test_loss.toFixed(4)}`;
+  $("#pg-status").textContent = `epoch ${frame.epoch}, loss ${frame.loss.toFixed(4)}${test}`;
 }
 
 function drawLoss(training, upTo) {
-  const losses = training.losses.slice(0, upTo);
+  const all = training.losses.concat(training.test_losses);
   const w = 320, h = 200, left = 44, bottom = 28;
-  const max = Math.max(...training.losses), min = Math.min(...training.losses);
-  const X = (i) => left + (w - left - 8) * (losses.length > 1 ? i / (training.losses.length - 1) : 0);
+  const max = Math.max(...all), min = Math.min(...all);
+  const X = (i) => left + (w - left - 8) * (training.losses.length > 1 ? i / (training.losses.length - 1) : 0);
   const Y = (v) => 10 + (h - 10 - bottom) * (1 - (Math.log10(v) - Math.log10(min)) / (Math.log10(max) - Math.log10(min) || 1));
-  const step = Math.max(1, Math.floor(losses.length / 300));
-  const points = losses.filter((_, i) => i % step === 0 || i === losses.length - 1)
-    .map((v, j, all) => `${X(j === all.length - 1 ? losses.length - 1 : j * step).toFixed(1)},${Y(v).toFixed(1)}`);
+  const line = (values, kind) => {
+    const losses = values.slice(0, upTo);
+    if (!losses.length) return "";
+    const step = Math.max(1, Math.floor(losses.length / 300));
+    const points = losses.filter((_, i) => i % step === 0 || i === losses.length - 1)
+      .map((v, j, kept) => `${X(j === kept.length - 1 ? losses.length - 1 : j * step).toFixed(1)},${Y(v).toFixed(1)}`);
+    return `<polyline class="${kind}" points="${points.join(" ")}"/>`;
+  };
+  const legend = training.test_losses.length
+    ? `<text x="${w - 8}" y="9" text-anchor="end"><tspan class="legend-train">training</tspan> · <tspan class="legend-valid">test</tspan></text>`
+    : "";
   $("#pg-loss").innerHTML = `<svg viewBox="0 0 ${w} ${h}" role="img" aria-label="loss">
-    <text x="${left}" y="9" font-weight="600">loss (log scale)</text>
+    <text x="${left}" y="9" font-weight="600">loss (log scale)</text>${legend}
     <line class="axis" x1="${left}" x2="${w - 8}" y1="${h - bottom}" y2="${h - bottom}"/>
     <text x="${left - 4}" y="${Y(max) + 4}" text-anchor="end">${max.toPrecision(2)}</text>
     <text x="${left - 4}" y="${Y(min) + 4}" text-anchor="end">${min.toPrecision(2)}</text>
     <text x="${left}" y="${h - bottom + 14}">1</text>
     <text x="${w - 8}" y="${h - bottom + 14}" text-anchor="end">${training.losses.length}</text>
     <text x="${(left + w) / 2}" y="${h - 4}" text-anchor="middle">epoch</text>
-    <polyline class="train" points="${points.join(" ")}"/></svg>`;
+    ${line(training.losses, "train")}${line(training.test_losses, "valid")}</svg>`;
 }
 
-function showTruthTable(training) {
+// XOR: the truth table with each point's answer. Generated sets: training and test scores.
+function showOutcome(training) {
+  const xor = training.dataset === "xor";
+  $("#pg-table").hidden = !xor;
+  const percent = (score) => `${(100 * score.accuracy).toFixed(1)} % right, loss ${score.loss.toFixed(4)}`;
+  $("#pg-scores").textContent = xor ? "" : `training: ${percent(training.train)}; test (${training.test_points.length} other points): ${percent(training.test)}`;
+  if (!xor) return;
   $("#pg-table tbody").replaceChildren(...training.points.map(([x1, x2], k) => {
     const p = training.probabilities[k];
     const right = (p >= 0.5) === (training.targets[k] === 1);
@@ -398,11 +555,15 @@ async function playgroundPost(path) {
   return answer;
 }
 
+$("#pg-dataset").addEventListener("change", applyPreset);
+$("#pg-show-test").addEventListener("change", () => { if (shown) paintRegions(shown.training, shown.frame); });
+
 $("#playground-form").addEventListener("submit", async (event) => {
   event.preventDefault();
   if (animation) cancelAnimationFrame(animation);
   window.playgroundResult = null;
   $("#pg-status").textContent = "training…";
+  $("#pg-scores").textContent = "";
   try {
     const training = await playgroundPost("/api/playground/train");
     // Replay the snapshots over about two seconds, then show the answer.
@@ -415,10 +576,10 @@ $("#playground-form").addEventListener("submit", async (event) => {
       if (k < training.frames.length - 1) {
         animation = requestAnimationFrame(step);
       } else {
-        showTruthTable(training);
+        showOutcome(training);
         $("#pg-status").textContent += training.converged_epoch
           ? ` — learnt after ${training.converged_epoch} epochs`
-          : " — not learnt yet: more epochs or another learning rate";
+          : " — not every training point right yet: more epochs, another learning rate or a wider network";
         window.playgroundResult = training;
       }
     };
@@ -438,16 +599,21 @@ $("#pg-save").addEventListener("click", async () => {
   }
 });
 
+applyPreset();
+
 // --- Routing -------------------------------------------------------------------------------
 
 async function route() {
   const hash = location.hash || "#/";
   stopEvents();
+  clearInterval(jobsTimer);
+  $("#run-action-status").textContent = "";
   delete document.body.dataset.run;
   window.epochSeenAt = {};
   try {
     if (hash.startsWith("#/run/")) await showRun(decodeURIComponent(hash.slice(6)));
     else if (hash === "#/draw") await showDraw();
+    else if (hash === "#/train") await showTrain();
     else if (hash === "#/playground") show("playground");
     else await showRuns();
   } catch (error) {

@@ -1,0 +1,211 @@
+//! The 2-D workshop's generated sets (circle, two moons, spirals): their geometry against the
+//! closed forms they are drawn from, the noise against its distribution, the config checks, and
+//! a set learnt, saved and reloaded.
+
+mod common;
+
+use std::f64::consts::PI;
+use std::path::Path;
+
+use neurona::experiment::ExperimentFile;
+use neurona::mlp::config::{DatasetName, MlpConfig};
+use neurona::mlp::data::points::PointSet;
+use neurona::run_dir::Start;
+
+const N: usize = 2_000;
+
+fn clean(dataset: DatasetName) -> PointSet {
+    PointSet::generate(dataset, N, 0.0, 7)
+}
+
+#[test]
+fn the_sets_are_balanced_seeded_and_drawn_from_their_closed_forms() {
+    for dataset in [
+        DatasetName::Circle,
+        DatasetName::Moons,
+        DatasetName::Spirals,
+    ] {
+        let set = clean(dataset);
+        assert_eq!(set.len(), N);
+        assert_eq!(set.labels.iter().filter(|y| **y == 1).count(), N / 2);
+        assert_eq!(set, clean(dataset), "{dataset:?}: one seed, one set");
+        assert_ne!(set, PointSet::generate(dataset, N, 0.0, 8));
+    }
+    // Circle: class 1 inside radius 0.5, class 0 in the ring 0.7..1.
+    let circle = clean(DatasetName::Circle);
+    for (p, y) in circle.points.iter().zip(&circle.labels) {
+        let r = p[0].hypot(p[1]);
+        match y {
+            1 => assert!(r <= 0.5 + 1e-12, "inner point at radius {r}"),
+            _ => assert!(
+                (0.7 - 1e-12..=1.0 + 1e-12).contains(&r),
+                "ring point at {r}"
+            ),
+        }
+    }
+    // Moons: undo the centring and scaling; class 0 lies on the upper unit half-circle, class 1
+    // on the unit half-circle around (1, 0.5) opening upwards.
+    let moons = clean(DatasetName::Moons);
+    for (p, y) in moons.points.iter().zip(&moons.labels) {
+        let (a, b) = (p[0] / 0.6 + 0.5, p[1] / 0.6 + 0.25);
+        let (r, below) = match y {
+            0 => (a.hypot(b), -b),
+            _ => ((a - 1.0).hypot(b - 0.5), b - 0.5),
+        };
+        assert!(
+            (r - 1.0).abs() < 1e-12,
+            "moon {y} point off its arc: radius {r}"
+        );
+        assert!(below <= 1e-12, "moon {y} point on the wrong half");
+    }
+    // Spirals: the angle from the x2 axis grows as 3.5π per unit of radius; class 1 is class 0
+    // turned by π.
+    let spirals = clean(DatasetName::Spirals);
+    for (p, y) in spirals.points.iter().zip(&spirals.labels) {
+        let r = p[0].hypot(p[1]);
+        let expected = 3.5 * PI * r + *y as f64 * PI;
+        let off = (p[0].atan2(p[1]) - expected).rem_euclid(2.0 * PI);
+        assert!(
+            off.min(2.0 * PI - off) < 1e-9,
+            "spiral {y} point off its arm"
+        );
+    }
+}
+
+#[test]
+fn noise_is_gaussian_with_the_configured_deviation() {
+    // The same seed draws the same clean positions whatever the noise, so the difference is the
+    // noise itself: mean 0 and standard deviation σ per coordinate (4,000 draws: the sample
+    // standard deviation's own spread is about 1.1 %).
+    let sigma = 0.2;
+    for dataset in [
+        DatasetName::Circle,
+        DatasetName::Moons,
+        DatasetName::Spirals,
+    ] {
+        let noisy = PointSet::generate(dataset, N, sigma, 7);
+        let z: Vec<f64> = noisy
+            .points
+            .iter()
+            .zip(&clean(dataset).points)
+            .flat_map(|(n, c)| [(n[0] - c[0]) / sigma, (n[1] - c[1]) / sigma])
+            .collect();
+        let mean = z.iter().sum::<f64>() / z.len() as f64;
+        let sd = (z.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / z.len() as f64).sqrt();
+        assert!(mean.abs() < 0.06, "{dataset:?}: mean {mean}");
+        assert!(
+            (sd - 1.0).abs() < 0.05,
+            "{dataset:?}: standard deviation {sd}"
+        );
+        let beyond_2 = z.iter().filter(|v| v.abs() > 2.0).count() as f64 / z.len() as f64;
+        assert!(
+            (beyond_2 - 0.0455).abs() < 0.015,
+            "{dataset:?}: {beyond_2} beyond 2σ"
+        );
+    }
+}
+
+fn config(text: &str) -> Result<MlpConfig, String> {
+    MlpConfig::checked(text, Path::new("points.toml")).map_err(|e| e.to_string())
+}
+
+const MOONS: &str = r#"
+backend = "flex"
+seed = 3
+[data]
+dataset = "moons"
+points = 200
+noise = 0.05
+[model]
+hidden = [8]
+activation = "tanh"
+output = "sigmoid"
+[optimizer]
+kind = "adam"
+learning_rate = 0.03
+[training]
+gradients = "autodiff"
+epochs = 2000
+"#;
+
+#[test]
+fn the_config_checks_points_and_noise() {
+    assert!(config(MOONS).is_ok());
+    for (from, to, needle) in [
+        (
+            "points = 200",
+            "points = 1",
+            "data.points must be between 2",
+        ),
+        (
+            "points = 200",
+            "points = 100001",
+            "data.points must be between 2",
+        ),
+        (
+            "noise = 0.05",
+            "noise = 1.5",
+            "data.noise must be in [0, 1]",
+        ),
+        (
+            "noise = 0.05",
+            "noise = -0.1",
+            "data.noise must be in [0, 1]",
+        ),
+        (
+            "dataset = \"moons\"",
+            "dataset = \"xor\"",
+            "apply to the generated 2-D sets",
+        ),
+        (
+            "dataset = \"moons\"",
+            "dataset = \"fashion-mnist\"",
+            "apply to the generated 2-D sets",
+        ),
+        ("output = \"sigmoid\"", "output = \"softmax\"", "sigmoid"),
+    ] {
+        let error = config(&MOONS.replace(from, to)).expect_err(to);
+        assert!(error.contains(needle), "{to}: {error}");
+    }
+}
+
+#[test]
+fn two_moons_are_learnt_and_the_saved_run_scores_the_same() {
+    let out = common::scratch("moons");
+    let mut moons = config(MOONS).unwrap();
+    moons.output.dir = out.clone();
+    moons.output.name = Some("moons".into());
+    let report = neurona::mlp::points::train(&moons, Start::New).unwrap();
+    let test = report.test.expect("a generated set is tested");
+    // A tanh net of 8 units separates the moons (noise 0.05) on points it never saw.
+    assert!(test.accuracy >= 0.95, "test accuracy {}", test.accuracy);
+    assert_eq!(report.test_losses.len(), report.losses.len());
+    let accuracy = |p: &[f64], y: &[i64]| {
+        p.iter()
+            .zip(y)
+            .filter(|(p, y)| (**p >= 0.5) == (**y == 1))
+            .count() as f64
+            / y.len() as f64
+    };
+    let (train_set, test_set) = neurona::mlp::points::point_sets(&moons);
+    let test_set = test_set.unwrap();
+    assert!(
+        train_set
+            .points
+            .iter()
+            .all(|p| !test_set.points.contains(p)),
+        "the test points are drawn apart from the training points"
+    );
+    assert_eq!(
+        accuracy(&report.probabilities, &train_set.labels),
+        report.train.accuracy
+    );
+    // The run records the drawn set's size and noise, and its model reloads to the same answers.
+    let run = out.join("moons");
+    let recorded = MlpConfig::load_run(&run).unwrap();
+    assert_eq!(recorded.data.points, Some(200));
+    assert_eq!(recorded.data.noise, Some(0.05));
+    let reloaded = neurona::mlp::points::predict(&run, &recorded).unwrap();
+    assert_eq!(reloaded, report.probabilities);
+    assert!(run.join("decision.svg").is_file());
+}
