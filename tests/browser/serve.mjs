@@ -206,6 +206,15 @@ try {
   assert.equal(Number(test[2]), Number(moons.test.loss.toFixed(4)));
   console.log(`ok: playground learnt two moons (${(100 * moons.test.accuracy).toFixed(1)} % of test points right), same as neurona predict on the saved run`);
 
+  // Spirals, the hardest set: the preset learns the training points (a screenshot to look at).
+  await page.selectOption("#pg-dataset", "spirals");
+  await page.click("#pg-train");
+  await page.waitForFunction(() => window.playgroundResult?.dataset === "spirals", null, { timeout: 60000 });
+  const spirals = await page.evaluate(() => window.playgroundResult);
+  assert.ok(spirals.train.accuracy >= 0.95, `spirals training accuracy ${spirals.train.accuracy}`);
+  await page.screenshot({ path: path.join(shots, "playground-spirals.png"), fullPage: true });
+  console.log(`ok: playground spirals: ${(100 * spirals.train.accuracy).toFixed(1)} % of training points, ${(100 * spirals.test.accuracy).toFixed(1)} % of test points right`);
+
   // Train page: a shipped experiment file, shortened in the editor, trained by the `neurona
   // train` process the page starts; its run page follows it; stop and resume from there.
   await page.goto(`${url}#/train`);

@@ -471,7 +471,10 @@ function paintRegions(training, frame) {
   const canvas = $("#regions");
   const paint = canvas.getContext("2d");
   const side = training.grid_side, cell = canvas.width / side;
-  frame.grid.forEach((p, i) => {
+  // The grid comes as base64 bytes, 255·P(1).
+  const grid = Uint8Array.from(atob(frame.grid), (c) => c.charCodeAt(0));
+  grid.forEach((byte, i) => {
+    const p = byte / 255;
     // Blue for P(1) near 1, orange near 0, white at the boundary.
     const t = Math.abs(p - 0.5) * 2;
     const [r, g, b] = p >= 0.5 ? [47, 111, 222] : [232, 89, 12];
