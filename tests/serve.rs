@@ -321,6 +321,34 @@ fn the_playground_checks_its_experiment_and_no_request_body_breaks_the_server() 
         }
     }
     assert!(!out.join("escape").exists() && !out.parent().unwrap().join("escape").exists());
+    // The regions the page paints are the saved model's: the last snapshot, decoded from its
+    // bytes, is `P(1)` of the reloaded run over the grid, to the byte's rounding (the save
+    // trained the same file, same seed, to the same model).
+    let run = out.join("pg");
+    let config = neurona::mlp::config::MlpConfig::load_run(&run).unwrap();
+    let device = neurona::backend::device(config.backend, config.precision).unwrap();
+    let network = config.model.init(config.input_shape(), 2, &device);
+    let model =
+        neurona::mlp::store::load(network, &run.join("model.bpk"), "the saved network").unwrap();
+    let side = trained["grid_side"].as_u64().unwrap() as usize;
+    let expected = neurona::mlp::points::probability_grid(&model, &config, &device, side);
+    let last = trained["frames"].as_array().unwrap().last().unwrap();
+    let bytes = {
+        use base64::Engine;
+        base64::engine::general_purpose::STANDARD
+            .decode(last["grid"].as_str().unwrap())
+            .unwrap()
+    };
+    assert_eq!(bytes.len(), side * side);
+    for (k, (byte, p)) in bytes.iter().zip(&expected).enumerate() {
+        assert!(
+            (*byte as f64 / 255.0 - p).abs() <= 0.5 / 255.0 + 1e-6,
+            "cell {k}: {byte} vs P = {p}"
+        );
+    }
+    // Rows run from the top (x2 high): near (0, 1), row 7 column 7, XOR is 1; near (0, 0),
+    // row 33 column 7, it is 0.
+    assert!(expected[7 * side + 7] > 0.5 && expected[33 * side + 7] < 0.5);
     // Seeded random bodies, byte soup and mutated experiment files, at every endpoint that
     // takes one: each is answered with a 4xx or a 200, never a 5xx or a dropped connection.
     let mut state = 0x2545_f491_4f6c_dd1d_u64;
@@ -344,6 +372,7 @@ fn the_playground_checks_its_experiment_and_no_request_body_breaks_the_server() 
         }
         for path in [
             "/api/playground/train",
+            "/api/jobs?name=fuzz",
             "/api/runs/pg/predict?width=4&height=4",
             "/api/runs/pg/predict?width=1&height=1",
         ] {
