@@ -121,6 +121,24 @@ pub fn eval(run: &Path, overrides: Overrides, checkpoint: Option<&Path>) -> Resu
     Ok(())
 }
 
+/// `neurona export`: writes the file and says where.
+pub fn export(
+    run: &Path,
+    overrides: Overrides,
+    format: crate::mlp::export::Format,
+    output: Option<&Path>,
+) -> Result<()> {
+    let run = run_dir(run, overrides)?;
+    let started = std::time::Instant::now();
+    let path = crate::mlp::export::export(&run, format, output)?;
+    println!(
+        "wrote {} in {:.0} ms",
+        path.display(),
+        started.elapsed().as_secs_f64() * 1e3
+    );
+    Ok(())
+}
+
 /// `neurona predict`: prints one line per image (or the truth table of an XOR run, the scores
 /// of another 2-D run).
 pub fn predict(run: &Path, overrides: Overrides, source: &ImageSource, json: bool) -> Result<()> {

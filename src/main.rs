@@ -90,6 +90,16 @@ enum Command {
         #[arg(long, default_value = "127.0.0.1")]
         host: std::net::IpAddr,
     },
+    /// Write a trained image classifier as a file other tools read (safetensors in PyTorch's
+    /// layout, with metadata).
+    Export {
+        run: PathBuf,
+        #[arg(long, value_enum, default_value = "safetensors")]
+        format: neurona::mlp::export::Format,
+        /// The file to write (default: model.safetensors in the run directory).
+        #[arg(long)]
+        output: Option<PathBuf>,
+    },
     /// Classify 28×28 grey images (PNG or PGM) with a trained run.
     Predict {
         run: PathBuf,
@@ -158,6 +168,11 @@ fn run(cli: &Cli) -> Result<()> {
                 program: std::env::current_exe().ok(),
             })
         }
+        Command::Export {
+            run,
+            format,
+            output,
+        } => commands::export(run, overrides, *format, output.as_deref()),
         Command::Predict {
             run,
             images,

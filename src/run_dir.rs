@@ -91,6 +91,7 @@ const OWN_FILES: &[&str] = &[
     "training.json",
     "model.bpk",
     "model.bpk.sha256",
+    "model.safetensors",
     "loss.svg",
     "first_layer.png",
     "decision.svg",

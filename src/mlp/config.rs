@@ -159,6 +159,20 @@ pub struct ModelConfig {
     /// The layer stack, from the input up (instead of `hidden`).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub layers: Vec<LayerConfig>,
+    /// Start a new run from weights trained elsewhere instead of the random init: a
+    /// `.safetensors` or `.pt`/`.pth` file with the tensors the equivalent PyTorch module has
+    /// (`neurona export` writes them; see `mlp::pytorch_layout`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub init_from: Option<PathBuf>,
+}
+
+/// Whether `path` names a PyTorch-layout weights file (`.safetensors`, `.pt`, `.pth`) rather
+/// than a burnpack checkpoint.
+pub fn is_pytorch_file(path: &Path) -> bool {
+    matches!(
+        path.extension().and_then(|e| e.to_str()),
+        Some("safetensors" | "pt" | "pth")
+    )
 }
 
 /// The hidden widths when neither `hidden` nor `layers` is given.
@@ -175,6 +189,7 @@ impl Default for ModelConfig {
             bias: true,
             output: Output::Softmax,
             layers: Vec::new(),
+            init_from: None,
         }
     }
 }
@@ -340,6 +355,9 @@ impl MlpConfig {
                     format!("{other:?}").to_lowercase()
                 ));
             }
+        }
+        if self.is_points() && self.model.init_from.is_some() {
+            return Err("model.init_from applies to image classification runs".into());
         }
         if self.is_points() && self.optimizer.schedule != Schedule::Constant {
             return Err(
@@ -548,6 +566,14 @@ impl ModelConfig {
         {
             return Err(format!(
                 "model.hidden[{i}] is 0: every hidden layer needs at least one unit"
+            ));
+        }
+        if let Some(path) = &self.init_from
+            && !is_pytorch_file(path)
+        {
+            return Err(format!(
+                "model.init_from = {path:?}: give a .safetensors or .pt/.pth file of PyTorch-layout \
+                 weights"
             ));
         }
         if self.layers.is_empty() && self.activation == Activation::Maxout {

@@ -71,7 +71,12 @@ pub fn load_model(config: &MlpConfig, path: &Path, device: &Device) -> Result<Ne
         "the model in the run's config ({})",
         config.model.describe()
     );
-    let model = crate::mlp::store::load(network, path, &architecture)?;
+    // A checkpoint of this run, or weights from elsewhere in PyTorch's layout.
+    let model = if crate::mlp::pytorch_layout::is_pytorch_file(path) {
+        crate::mlp::pytorch_layout::load(network, &config.model.stack(), path)?
+    } else {
+        crate::mlp::store::load(network, path, &architecture)?
+    };
     // Weights of another precision load, but the first matrix product would panic.
     let expected = DType::from(config.precision.dtype());
     let found = model.weight_dtype();

@@ -257,6 +257,11 @@ pub type Filters = (Vec<Vec<f64>>, (usize, usize));
 pub const MAX_FILTER_TILES: usize = 256;
 
 impl Network {
+    /// What runs, in order: one step per layer of the stack.
+    pub fn steps(&self) -> &[Step] {
+        &self.steps
+    }
+
     /// The dense layers from input to output: each hidden layer, then the output layer.
     pub fn layers(&self) -> impl Iterator<Item = &Linear> {
         self.hidden.iter().chain(std::iter::once(&self.output))

@@ -288,6 +288,11 @@ fn launch(
             &device.clone().autodiff(),
         )
         .with_gradients(config.training.gradients);
+    // A new run may start from weights trained elsewhere; a resumed one has its checkpoint.
+    let model = match (&config.model.init_from, resume_from) {
+        (Some(path), None) => crate::mlp::pytorch_layout::load(model, &config.model.stack(), path)?,
+        _ => model,
+    };
     let shared = Arc::new(Mutex::new(metrics));
     let renderer = EpochRenderer::new(shared.clone(), run_dir.join("metrics.json"));
     let mut training = SupervisedTraining::new(&run_dir, train_loader, valid_loader)

@@ -49,6 +49,27 @@ const url = await new Promise((resolve, reject) => {
   setTimeout(() => reject(new Error("no URL from neurona serve")), 20000);
 });
 
+// Errors thrown in the page: none is allowed.
+const errors = [];
+
+// Waits for the playground's answer on `dataset`; on a timeout the error says what the page
+// showed instead.
+async function playgroundDone(page, dataset) {
+  try {
+    await page.waitForFunction((d) => window.playgroundResult?.dataset === d, dataset, { timeout: 60000 });
+  } catch (error) {
+    await page.screenshot({ path: path.join(shots, `playground-${dataset}-timeout.png`), fullPage: true });
+    const status = await page.textContent("#pg-status");
+    // Is the server still answering, to this process and to the page?
+    const direct = await fetch(`${url}api/runs`, { signal: AbortSignal.timeout(5000) })
+      .then((r) => r.status, (e) => String(e));
+    const fromPage = await page.evaluate((u) => fetch(`${u}api/runs`, { signal: AbortSignal.timeout(5000) })
+      .then((r) => r.status, (e) => String(e)), url);
+    throw new Error(`no playground answer for ${dataset}: the page says ${JSON.stringify(status)}; ` +
+      `GET /api/runs answers ${direct} directly and ${fromPage} from the page; page errors: ${errors}`);
+  }
+}
+
 const browser = await chromium.launch({
   executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
   // Headless, with a fresh profile of playwright's own (its launch makes one per browser).
@@ -59,7 +80,6 @@ const browser = await chromium.launch({
 let failed = false;
 try {
   const page = await browser.newPage({ viewport: { width: 1100, height: 900 } });
-  const errors = [];
   page.on("pageerror", (error) => errors.push(String(error)));
 
   // Runs page: every run in the folder, one row each.
@@ -158,7 +178,7 @@ try {
   await page.selectOption("#pg-activation", "tanh");
   await page.fill("#pg-rate", "0.5");
   await page.click("#pg-train");
-  await page.waitForFunction(() => window.playgroundResult, null, { timeout: 60000 });
+  await playgroundDone(page, "xor");
   const xor = await page.evaluate(() => window.playgroundResult);
   assert.ok(xor.converged_epoch > 0, "XOR learnt");
   assert.equal(xor.frames.length > 3, true, "the regions were shown evolving");
@@ -185,7 +205,7 @@ try {
   assert.equal(await page.isDisabled("#pg-points"), false);
   await page.check("#pg-show-test");
   await page.click("#pg-train");
-  await page.waitForFunction(() => window.playgroundResult?.dataset === "moons", null, { timeout: 60000 });
+  await playgroundDone(page, "moons");
   const moons = await page.evaluate(() => window.playgroundResult);
   assert.equal(moons.points.length, 200);
   assert.equal(moons.test_points.length, 200);
@@ -209,7 +229,7 @@ try {
   // Spirals, the hardest set: the preset learns the training points (a screenshot to look at).
   await page.selectOption("#pg-dataset", "spirals");
   await page.click("#pg-train");
-  await page.waitForFunction(() => window.playgroundResult?.dataset === "spirals", null, { timeout: 60000 });
+  await playgroundDone(page, "spirals");
   const spirals = await page.evaluate(() => window.playgroundResult);
   assert.ok(spirals.train.accuracy >= 0.95, `spirals training accuracy ${spirals.train.accuracy}`);
   await page.screenshot({ path: path.join(shots, "playground-spirals.png"), fullPage: true });

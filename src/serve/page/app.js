@@ -572,7 +572,9 @@ $("#playground-form").addEventListener("submit", async (event) => {
     // Replay the snapshots over about two seconds, then show the answer.
     const started = performance.now();
     const step = (now) => {
-      const k = Math.min(training.frames.length - 1, Math.floor((now - started) / 2000 * training.frames.length));
+      // A frame's timestamp is when the frame began, which can be before `started`.
+      const elapsed = Math.max(0, now - started);
+      const k = Math.min(training.frames.length - 1, Math.floor(elapsed / 2000 * training.frames.length));
       const frame = training.frames[k];
       paintRegions(training, frame);
       drawLoss(training, frame.epoch);

@@ -1,0 +1,208 @@
+"""neurona's exported models run by another runtime.
+
+For each architecture (dense, maxout, conv + max-pool, valid conv + avg-pool, stride-2 conv,
+LSTM, GRU, two RNNs) this trains a small Fashion-MNIST run with the `neurona` binary, exports it
+as safetensors, and runs the forward pass in numpy from the file alone: the layer stack, the
+preprocessing and the tensors all come from the file. The class probabilities must equal
+`neurona predict --json` on the same test images to 1e-5.
+
+    python3 tests/interop/check.py [path/to/neurona]      # needs numpy and safetensors (PyPI)
+"""
+import gzip
+import json
+import os
+import subprocess
+import sys
+import tempfile
+
+import numpy as np
+from numpy.lib.stride_tricks import sliding_window_view
+from safetensors import safe_open
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(os.path.dirname(HERE))
+NEURONA = os.path.abspath(sys.argv[1]) if len(sys.argv) > 1 else os.path.join(
+    os.environ.get("CARGO_TARGET_DIR", os.path.join(ROOT, "target")), "release", "neurona")
+FASHION = "/usr/share/datasets/fashion-mnist"
+TOLERANCE = 1e-5
+IMAGES = 64
+
+
+def layer(kind, keys=""):
+    return f"[[model.layers]]\ntype = \"{kind}\"\n{keys}\n"
+
+
+STACKS = {
+    "dense": layer("dense", "units = 16") + layer("dense", 'units = 8\nactivation = "tanh"'),
+    "maxout": layer("dense", 'units = 6\nactivation = "maxout"\npieces = 3'),
+    "conv-max": layer("conv2d", 'channels = 4\nkernel = 3\npadding = "same"')
+    + layer("max_pool2d", "size = 2") + layer("dense", 'units = 8\nactivation = "leaky_relu"'),
+    "conv-avg": layer("conv2d", 'channels = 3\nkernel = 5\npadding = "valid"\nactivation = "sigmoid"')
+    + layer("avg_pool2d", "size = 2"),
+    "conv-stride": layer("conv2d", "channels = 2\nkernel = 3\nstride = 2"),
+    "dropout": layer("dense", "units = 12") + layer("dropout", "p = 0.3"),
+    "lstm": layer("lstm", "units = 6"),
+    "gru": layer("gru", "units = 5") + layer("dense", "units = 4"),
+    "rnn": layer("rnn", "units = 4") + layer("rnn", "units = 3"),
+    "conv-lstm": layer("conv2d", "channels = 2\nkernel = 3") + layer("lstm", "units = 4"),
+}
+
+
+def read_idx_images(path):
+    opener = gzip.open if path.endswith(".gz") else open
+    with opener(path, "rb") as f:
+        data = f.read()
+    count, rows, cols = (int.from_bytes(data[i:i + 4], "big") for i in (4, 8, 12))
+    return np.frombuffer(data, np.uint8, offset=16).reshape(count, rows * cols)
+
+
+def test_images():
+    for name in ("t10k-images-idx3-ubyte.gz", "t10k-images-idx3-ubyte"):
+        path = os.path.join(FASHION, name)
+        if os.path.exists(path):
+            return read_idx_images(path)[:IMAGES]
+    sys.exit(f"{FASHION} has no test images: apt-get install dataset-fashion-mnist")
+
+
+def load(path):
+    with safe_open(path, framework="numpy") as f:
+        meta = f.metadata()
+        tensors = {k: f.get_tensor(k).astype(np.float64) for k in f.keys()}
+    described = {k[len("neurona."):]: json.loads(v) for k, v in meta.items() if k.startswith("neurona.")}
+    return described, tensors
+
+
+def activate(kind, z, slope):
+    if kind == "relu":
+        return np.maximum(z, 0)
+    if kind == "leaky_relu":
+        return np.where(z > 0, z, slope * z)
+    if kind == "tanh":
+        return np.tanh(z)
+    if kind == "sigmoid":
+        return 1 / (1 + np.exp(-z))
+    raise ValueError(kind)
+
+
+def flat(x):
+    if x.ndim == 4:
+        return x.reshape(x.shape[0], -1)
+    if x.ndim == 3:  # a sequence: its last step
+        return x[:, -1, :]
+    return x
+
+
+def windows(x, size, stride):
+    """[N, C, H, W] → [N, C, H', W', size, size]."""
+    return sliding_window_view(x, (size, size), axis=(2, 3))[:, :, ::stride, ::stride]
+
+
+def conv2d(x, weight, bias, stride, pad):
+    x = np.pad(x, ((0, 0), (0, 0), (pad, pad), (pad, pad)))
+    k = weight.shape[-1]
+    z = np.einsum("nchwij,ocij->nohw", windows(x, k, stride), weight)
+    return z if bias is None else z + bias[None, :, None, None]
+
+
+def recurrent(kind, x, t, name):
+    w_ih, w_hh = t[f"{name}.weight_ih_l0"], t[f"{name}.weight_hh_l0"]
+    b_ih = t.get(f"{name}.bias_ih_l0", np.zeros(w_ih.shape[0]))
+    b_hh = t.get(f"{name}.bias_hh_l0", np.zeros(w_hh.shape[0]))
+    n, steps, _ = x.shape
+    hidden = w_hh.shape[1]
+    h, c = np.zeros((n, hidden)), np.zeros((n, hidden))
+    sigmoid = lambda v: 1 / (1 + np.exp(-v))
+    out = []
+    for s in range(steps):
+        gi, gh = x[:, s] @ w_ih.T + b_ih, h @ w_hh.T + b_hh
+        if kind == "lstm":  # PyTorch's gate order: i, f, g, o
+            i, f, g, o = np.split(gi + gh, 4, axis=1)
+            c = sigmoid(f) * c + sigmoid(i) * np.tanh(g)
+            h = sigmoid(o) * np.tanh(c)
+        elif kind == "gru":  # r, z, n; the reset gate scales the hidden part of n
+            ir, iz, i_n = np.split(gi, 3, axis=1)
+            hr, hz, h_n = np.split(gh, 3, axis=1)
+            r, z = sigmoid(ir + hr), sigmoid(iz + hz)
+            h = (1 - z) * np.tanh(i_n + r * h_n) + z * h
+        else:
+            h = np.tanh(gi + gh)
+        out.append(h)
+    return np.stack(out, axis=1)
+
+
+def forward(described, t, pixels):
+    pre, shape = described["preprocessing"], described["input"]
+    x = (pixels.astype(np.float64) / 255 - pre["mean"]) / pre["std"]
+    x = x.reshape(len(pixels), shape["channels"], shape["height"], shape["width"])
+    slope = described["leaky_slope"]
+    for i, spec in enumerate(described["layers"]):
+        name, kind = f"layers.{i}", spec["type"]
+        if kind == "dense":
+            z = flat(x) @ t[f"{name}.weight"].T + t.get(f"{name}.bias", 0)
+            if spec["activation"] == "maxout":
+                x = z.reshape(len(z), spec["units"], spec["pieces"]).max(axis=2)
+            else:
+                x = activate(spec["activation"], z, slope)
+        elif kind == "conv2d":
+            z = conv2d(x, t[f"{name}.weight"], t.get(f"{name}.bias"), spec["stride"], spec["padding"])
+            x = activate(spec["activation"], z, slope)
+        elif kind in ("max_pool2d", "avg_pool2d"):
+            w = windows(x, spec["size"], spec["stride"])
+            x = w.max(axis=(4, 5)) if kind == "max_pool2d" else w.mean(axis=(4, 5))
+        elif kind == "dropout":
+            pass  # identity when predicting
+        elif kind in ("lstm", "gru", "rnn"):
+            if x.ndim == 4:  # an image read row by row: H steps of C·W features
+                n, c, h, w = x.shape
+                x = x.transpose(0, 2, 1, 3).reshape(n, h, c * w)
+            x = recurrent(kind, x, t, name)
+        else:
+            raise ValueError(f"unknown layer {kind}")
+    scores = flat(x) @ t["output.weight"].T + t.get("output.bias", 0)
+    scores -= scores.max(axis=1, keepdims=True)
+    e = np.exp(scores)
+    return e / e.sum(axis=1, keepdims=True)
+
+
+def run(*args):
+    done = subprocess.run([NEURONA, *args], capture_output=True, text=True)
+    if done.returncode != 0:
+        sys.exit(f"neurona {' '.join(args)} failed:\n{done.stderr}")
+    return done.stdout
+
+
+def main():
+    images = test_images()
+    work = tempfile.mkdtemp(prefix="neurona-interop-")
+    files = []
+    for k, image in enumerate(images):
+        path = os.path.join(work, f"image-{k}.pgm")
+        with open(path, "wb") as f:
+            f.write(b"P5\n28 28\n255\n" + image.tobytes())
+        files.append(path)
+    worst_overall = 0.0
+    for name, stack in STACKS.items():
+        config = os.path.join(work, f"{name}.toml")
+        with open(config, "w") as f:
+            f.write(f'[data]\ndataset = "fashion-mnist"\ntrain_limit = 600\ntest_limit = 100\n'
+                    f'standardize = true\n[training]\nepochs = 1\nbatch_size = 64\n'
+                    f'[output]\ndir = "{work}"\nname = "{name}"\n{stack}')
+        run("train", config)
+        run_dir = os.path.join(work, name)
+        run("export", run_dir, "--format", "safetensors")
+        described, tensors = load(os.path.join(run_dir, "model.safetensors"))
+        ours = forward(described, tensors, images)
+        theirs = np.array([json.loads(line)["probabilities"]
+                           for line in run("predict", run_dir, *files, "--json").splitlines()])
+        worst = float(np.abs(ours - theirs).max())
+        worst_overall = max(worst_overall, worst)
+        agree = int((ours.argmax(1) == theirs.argmax(1)).sum())
+        print(f"{'ok' if worst <= TOLERANCE else 'FAIL'}: {name:12} numpy vs neurona predict on "
+              f"{len(images)} images: max |Δp| {worst:.2e}, same class {agree}/{len(images)}")
+        if worst > TOLERANCE:
+            sys.exit(1)
+    print(f"all architectures agree to {worst_overall:.1e} (tolerance {TOLERANCE:g})")
+
+
+if __name__ == "__main__":
+    main()
