@@ -92,6 +92,7 @@ const OWN_FILES: &[&str] = &[
     "model.bpk",
     "model.bpk.sha256",
     "model.safetensors",
+    "model.onnx",
     "loss.svg",
     "first_layer.png",
     "decision.svg",

@@ -112,6 +112,21 @@ fn an_exported_run_evaluates_the_same_and_a_file_that_does_not_fit_is_refused_by
             ("output.bias", vec![10]),
         ])
     );
+    // The ONNX export is a protobuf model whose graph names the layers' operators (onnxruntime
+    // runs it in tests/interop/check.py).
+    ok(&["export", run.to_str().unwrap(), "--format", "onnx"]);
+    let onnx = std::fs::read(run.join("model.onnx")).unwrap();
+    let model =
+        <neurona::mlp::export::onnx::proto::ModelProto as prost::Message>::decode(&onnx[..])
+            .unwrap();
+    let graph = model.graph.unwrap();
+    let ops: Vec<&str> = graph.node.iter().map(|n| n.op_type.as_str()).collect();
+    for op in ["Conv", "MaxPool", "LSTM", "Gemm", "Softmax"] {
+        assert!(ops.contains(&op), "{op} in {ops:?}");
+    }
+    assert_eq!(model.opset_import[0].version, 17);
+    assert_eq!(graph.input[0].name, "pixels");
+    assert_eq!(graph.output[0].name, "probabilities");
     // Evaluating the exported weights instead of model.bpk gives the recorded test metrics.
     let recorded: Value =
         serde_json::from_slice(&std::fs::read(run.join("metrics.json")).unwrap()).unwrap();

@@ -43,7 +43,7 @@ impl Raw {
     }
 
     /// A matrix transposed (other ranks unchanged).
-    fn transposed(&self) -> Raw {
+    pub fn transposed(&self) -> Raw {
         let &[rows, columns] = self.shape.as_slice() else {
             return self.clone();
         };
@@ -64,7 +64,7 @@ impl Raw {
     }
 
     /// Tensors of the same type and trailing shape, one after another along the first axis.
-    fn stacked(parts: &[Raw]) -> Raw {
+    pub fn stacked(parts: &[Raw]) -> Raw {
         let mut shape = parts[0].shape.clone();
         shape[0] = parts.iter().map(|p| p.shape[0]).sum();
         Raw {
@@ -75,7 +75,7 @@ impl Raw {
     }
 
     /// `n` equal parts along the first axis (the inverse of [`Raw::stacked`]).
-    fn split(&self, n: usize) -> Vec<Raw> {
+    pub fn split(&self, n: usize) -> Vec<Raw> {
         let mut shape = self.shape.clone();
         shape[0] /= n;
         self.bytes
@@ -89,7 +89,7 @@ impl Raw {
     }
 
     /// The values converted to `dtype` (F32 or F64, from F32, F64, F16 or BF16).
-    fn converted(&self, dtype: Dtype) -> Result<Raw> {
+    pub fn converted(&self, dtype: Dtype) -> Result<Raw> {
         if self.dtype == dtype {
             return Ok(self.clone());
         }

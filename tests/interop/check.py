@@ -1,12 +1,15 @@
-"""neurona's exported models run by another runtime.
+"""neurona's exported models run by other runtimes.
 
 For each architecture (dense, maxout, conv + max-pool, valid conv + avg-pool, stride-2 conv,
-LSTM, GRU, two RNNs) this trains a small Fashion-MNIST run with the `neurona` binary, exports it
-as safetensors, and runs the forward pass in numpy from the file alone: the layer stack, the
-preprocessing and the tensors all come from the file. The class probabilities must equal
-`neurona predict --json` on the same test images to 1e-5.
+dropout, LSTM, GRU, two RNNs, conv + LSTM) this trains a small Fashion-MNIST run with the
+`neurona` binary and exports it twice:
+- as safetensors, and runs the forward pass in numpy from the file alone (the layer stack, the
+  preprocessing and the tensors all come from the file);
+- as ONNX, and runs it in onnxruntime on the raw pixels (the preprocessing is in the graph).
+Both must give the class probabilities of `neurona predict --json` on the same test images to
+1e-5.
 
-    python3 tests/interop/check.py [path/to/neurona]      # needs numpy and safetensors (PyPI)
+    python3 tests/interop/check.py [path/to/neurona]   # needs numpy, safetensors, onnxruntime (PyPI)
 """
 import gzip
 import json
@@ -16,6 +19,7 @@ import sys
 import tempfile
 
 import numpy as np
+import onnxruntime
 from numpy.lib.stride_tricks import sliding_window_view
 from safetensors import safe_open
 
@@ -194,14 +198,19 @@ def main():
         ours = forward(described, tensors, images)
         theirs = np.array([json.loads(line)["probabilities"]
                            for line in run("predict", run_dir, *files, "--json").splitlines()])
-        worst = float(np.abs(ours - theirs).max())
-        worst_overall = max(worst_overall, worst)
-        agree = int((ours.argmax(1) == theirs.argmax(1)).sum())
-        print(f"{'ok' if worst <= TOLERANCE else 'FAIL'}: {name:12} numpy vs neurona predict on "
-              f"{len(images)} images: max |Δp| {worst:.2e}, same class {agree}/{len(images)}")
-        if worst > TOLERANCE:
-            sys.exit(1)
-    print(f"all architectures agree to {worst_overall:.1e} (tolerance {TOLERANCE:g})")
+        run("export", run_dir, "--format", "onnx")
+        session = onnxruntime.InferenceSession(os.path.join(run_dir, "model.onnx"),
+                                               providers=["CPUExecutionProvider"])
+        onnx = session.run(["probabilities"], {"pixels": images.astype(np.float32)})[0]
+        for runtime, answer in (("numpy", ours), ("onnxruntime", onnx)):
+            worst = float(np.abs(answer - theirs).max())
+            worst_overall = max(worst_overall, worst)
+            agree = int((answer.argmax(1) == theirs.argmax(1)).sum())
+            print(f"{'ok' if worst <= TOLERANCE else 'FAIL'}: {name:12} {runtime:11} vs neurona "
+                  f"predict on {len(images)} images: max |Δp| {worst:.2e}, same class {agree}/{len(images)}")
+            if worst > TOLERANCE:
+                sys.exit(1)
+    print(f"all architectures, both runtimes, agree to {worst_overall:.1e} (tolerance {TOLERANCE:g})")
 
 
 if __name__ == "__main__":
