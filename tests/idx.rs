@@ -8,7 +8,7 @@ use neurona::Error;
 use neurona::mlp::data::idx::{LabelledImages, encode_idx, parse_idx, read_idx};
 
 fn gzip(bytes: &[u8]) -> Vec<u8> {
-    let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
     enc.write_all(bytes).unwrap();
     enc.finish().unwrap()
 }
