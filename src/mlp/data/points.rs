@@ -43,9 +43,30 @@ impl PointSet {
     /// `count` points of a generated set (`circle`, `moons`, `spirals`), noise `σ = noise`.
     /// XOR and the image sets are not generated: they give the truth table.
     pub fn generate(dataset: DatasetName, count: usize, noise: f64, seed: u64) -> Self {
-        if !dataset.is_generated() {
-            return Self::truth_table();
-        }
+        // Where a point of `class` lands for the uniform draws `u`, `v`, before noise.
+        let place: fn(i64, f64, f64) -> [f64; 2] = match dataset {
+            DatasetName::Circle => |class, u, v| {
+                let r = if class == 1 { 0.5 * u } else { 0.7 + 0.3 * u };
+                let angle = 2.0 * PI * v;
+                [r * angle.cos(), r * angle.sin()]
+            },
+            DatasetName::Moons => |class, u, _| {
+                let t = PI * u;
+                let [a, b] = if class == 0 {
+                    [t.cos(), t.sin()]
+                } else {
+                    [1.0 - t.cos(), 0.5 - t.sin()]
+                };
+                [0.6 * (a - 0.5), 0.6 * (b - 0.25)]
+            },
+            DatasetName::Spirals => |class, u, _| {
+                let angle = 3.5 * PI * u + class as f64 * PI;
+                [u * angle.sin(), u * angle.cos()]
+            },
+            DatasetName::Xor | DatasetName::Mnist | DatasetName::FashionMnist => {
+                return Self::truth_table();
+            }
+        };
         let mut random = SplitMix64::new(seed);
         let mut set = Self {
             points: Vec::with_capacity(count),
@@ -54,29 +75,7 @@ impl PointSet {
         for i in 0..count {
             let class = (i % 2) as i64;
             let (u, v) = (random.uniform(), random.uniform());
-            let [x, y] = match dataset {
-                DatasetName::Circle => {
-                    let r = if class == 1 { 0.5 * u } else { 0.7 + 0.3 * u };
-                    let angle = 2.0 * PI * v;
-                    [r * angle.cos(), r * angle.sin()]
-                }
-                DatasetName::Moons => {
-                    let t = PI * u;
-                    let [a, b] = if class == 0 {
-                        [t.cos(), t.sin()]
-                    } else {
-                        [1.0 - t.cos(), 0.5 - t.sin()]
-                    };
-                    [0.6 * (a - 0.5), 0.6 * (b - 0.25)]
-                }
-                DatasetName::Spirals => {
-                    let angle = 3.5 * PI * u + class as f64 * PI;
-                    [u * angle.sin(), u * angle.cos()]
-                }
-                DatasetName::Xor | DatasetName::Mnist | DatasetName::FashionMnist => {
-                    unreachable!("only generated sets reach here")
-                }
-            };
+            let [x, y] = place(class, u, v);
             set.points
                 .push([x + noise * random.normal(), y + noise * random.normal()]);
             set.labels.push(class);
