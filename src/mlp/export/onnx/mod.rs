@@ -13,6 +13,8 @@
 
 pub mod proto;
 
+use std::collections::BTreeMap;
+
 use prost::Message;
 use safetensors::Dtype;
 
@@ -149,6 +151,27 @@ impl Graph {
         }
     }
 
+    /// `op` (`Gemm`, `Conv`) on `x` with the weight `<prefix>.weight` and, when the layer has
+    /// one, the bias `<prefix>.bias`, both as stored in PyTorch's layout.
+    fn with_weights(
+        &mut self,
+        op: &str,
+        x: String,
+        tensors: &BTreeMap<String, Raw>,
+        prefix: &str,
+        attributes: Vec<AttributeProto>,
+    ) -> Result<String> {
+        let mut inputs = vec![x];
+        for part in ["weight", "bias"] {
+            let name = format!("{prefix}.{part}");
+            if let Some(raw) = tensors.get(&name) {
+                inputs.push(self.weight(&name, raw, &raw.shape)?);
+            }
+        }
+        let inputs: Vec<&str> = inputs.iter().map(String::as_str).collect();
+        Ok(self.node(op, &inputs, attributes))
+    }
+
     /// What a dense layer reads: an image flattened, a sequence's last step.
     fn flat(&mut self, x: String, shape: Shape) -> String {
         match shape {
@@ -216,18 +239,11 @@ pub fn model_bytes(model: &Network, config: &MlpConfig) -> Result<Vec<u8>> {
     let slope = config.model.leaky_slope;
     for (i, ((layer, step), after)) in stack.iter().zip(model.steps()).zip(&shapes).enumerate() {
         let name = format!("layers.{i}");
-        let tensor = |suffix: &str| tensors.get(&format!("{name}.{suffix}"));
         x = match *step {
             Step::Dense { activation, pieces } => {
                 let input = g.flat(x, shape);
-                let weight = tensor("weight").expect("a dense layer has a weight");
-                let w = g.weight(&format!("{name}.weight"), weight, &weight.shape)?;
-                let mut inputs = vec![input, w];
-                if let Some(bias) = tensor("bias") {
-                    inputs.push(g.weight(&format!("{name}.bias"), bias, &bias.shape)?);
-                }
-                let inputs: Vec<&str> = inputs.iter().map(String::as_str).collect();
-                let z = g.node("Gemm", &inputs, vec![attribute_int("transB", 1)]);
+                let transposed = vec![attribute_int("transB", 1)];
+                let z = g.with_weights("Gemm", input, &tensors, &name, transposed)?;
                 if activation == crate::mlp::config::Activation::Maxout {
                     let units = after.size() as i64;
                     let dims = g.int64s("maxout_shape", &[-1, units, pieces as i64]);
@@ -247,23 +263,13 @@ pub fn model_bytes(model: &Network, config: &MlpConfig) -> Result<Vec<u8>> {
                 stride,
                 pad,
             } => {
-                let weight = tensor("weight").expect("a conv layer has a weight");
-                let w = g.weight(&format!("{name}.weight"), weight, &weight.shape)?;
-                let mut inputs = vec![x, w];
-                if let Some(bias) = tensor("bias") {
-                    inputs.push(g.weight(&format!("{name}.bias"), bias, &bias.shape)?);
-                }
-                let inputs: Vec<&str> = inputs.iter().map(String::as_str).collect();
                 let (k, s, p) = (kernel as i64, stride as i64, pad as i64);
-                let z = g.node(
-                    "Conv",
-                    &inputs,
-                    vec![
-                        attribute_ints("kernel_shape", &[k, k]),
-                        attribute_ints("strides", &[s, s]),
-                        attribute_ints("pads", &[p, p, p, p]),
-                    ],
-                );
+                let window = vec![
+                    attribute_ints("kernel_shape", &[k, k]),
+                    attribute_ints("strides", &[s, s]),
+                    attribute_ints("pads", &[p, p, p, p]),
+                ];
+                let z = g.with_weights("Conv", x, &tensors, &name, window)?;
                 g.activation(activation, slope, &z)
             }
             Step::MaxPool { size, stride } | Step::AvgPool { size, stride } => {
@@ -289,14 +295,8 @@ pub fn model_bytes(model: &Network, config: &MlpConfig) -> Result<Vec<u8>> {
         shape = *after;
     }
     let input = g.flat(x, shape);
-    let weight = &tensors["output.weight"];
-    let w = g.weight("output.weight", weight, &weight.shape)?;
-    let mut inputs = vec![input, w];
-    if let Some(bias) = tensors.get("output.bias") {
-        inputs.push(g.weight("output.bias", bias, &bias.shape)?);
-    }
-    let inputs: Vec<&str> = inputs.iter().map(String::as_str).collect();
-    let logits = g.node("Gemm", &inputs, vec![attribute_int("transB", 1)]);
+    let transposed = vec![attribute_int("transB", 1)];
+    let logits = g.with_weights("Gemm", input, &tensors, "output", transposed)?;
     g.node("Softmax", &[&logits], vec![attribute_int("axis", 1)]);
     let output = "probabilities";
     if let Some(softmax) = g.nodes.last_mut() {
@@ -367,7 +367,7 @@ fn recurrent(
     shape: Shape,
     layer: &LayerConfig,
     name: &str,
-    tensors: &std::collections::BTreeMap<String, Raw>,
+    tensors: &BTreeMap<String, Raw>,
 ) -> Result<String> {
     let kind = layer.kind();
     // An image is read row by row: [batch, C, H, W] → [batch, H, C·W].
