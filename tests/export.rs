@@ -56,6 +56,7 @@ fn pytorch_weights_give_pytorchs_answers() {
             .zip(torch.iter().flatten())
             .map(|(a, b)| (a - b).abs())
             .fold(0.0, f64::max);
+        println!("{name}: max |Δp| against PyTorch {worst:.1e}");
         assert!(worst < 1e-5, "{name}: max |Δp| = {worst:e}");
         // Not a trivial agreement: the answers are far from uniform.
         let top = torch.iter().flatten().fold(0.0, |a: f64, b| a.max(*b));
