@@ -8,6 +8,7 @@ pub mod numeric;
 
 pub mod backend;
 pub mod experiment;
+pub mod interop;
 pub mod metrics;
 pub mod plot;
 pub mod progress;

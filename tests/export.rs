@@ -11,8 +11,9 @@ use std::path::Path;
 use burn::prelude::*;
 use burn::tensor::activation::softmax;
 use neurona::experiment::ExperimentFile;
+use neurona::interop::tensors::Raw;
 use neurona::mlp::config::MlpConfig;
-use neurona::mlp::pytorch_layout::{self, Raw};
+use neurona::mlp::pytorch_layout;
 use serde_json::Value;
 
 const FIXTURES: &str = "tests/fixtures/torch";
@@ -69,7 +70,7 @@ fn pytorch_weights_give_pytorchs_answers() {
 }
 
 fn tensors_of(path: &Path) -> BTreeMap<String, Raw> {
-    pytorch_layout::read_file(path).unwrap()
+    neurona::interop::tensors::read_file(path).unwrap()
 }
 
 #[test]
@@ -118,8 +119,7 @@ fn an_exported_run_evaluates_the_same_and_a_file_that_does_not_fit_is_refused_by
     ok(&["export", run.to_str().unwrap(), "--format", "onnx"]);
     let onnx = std::fs::read(run.join("model.onnx")).unwrap();
     let model =
-        <neurona::mlp::export::onnx::proto::ModelProto as prost::Message>::decode(&onnx[..])
-            .unwrap();
+        <neurona::interop::onnx::proto::ModelProto as prost::Message>::decode(&onnx[..]).unwrap();
     let graph = model.graph.unwrap();
     let ops: Vec<&str> = graph.node.iter().map(|n| n.op_type.as_str()).collect();
     for op in ["Conv", "MaxPool", "LSTM", "Gemm", "Softmax"] {
@@ -151,7 +151,11 @@ fn an_exported_run_evaluates_the_same_and_a_file_that_does_not_fit_is_refused_by
     wide.shape = vec![5, 8];
     broken.insert("output.weight".into(), wide);
     let bad = out.join("bad.safetensors");
-    std::fs::write(&bad, pytorch_layout::write(&broken, None).unwrap()).unwrap();
+    std::fs::write(
+        &bad,
+        neurona::interop::tensors::write(&broken, None).unwrap(),
+    )
+    .unwrap();
     let device = neurona::backend::device(config.backend, config.precision).unwrap();
     let network = config.model.init(config.input_shape(), 10, &device);
     let error = pytorch_layout::load(network, &config.model.stack(), &bad)

@@ -72,7 +72,7 @@ pub fn load_model(config: &MlpConfig, path: &Path, device: &Device) -> Result<Ne
         config.model.describe()
     );
     // A checkpoint of this run, or weights from elsewhere in PyTorch's layout.
-    let model = if crate::mlp::pytorch_layout::is_pytorch_file(path) {
+    let model = if crate::mlp::config::is_pytorch_file(path) {
         crate::mlp::pytorch_layout::load(network, &config.model.stack(), path)?
     } else {
         crate::mlp::store::load(network, path, &architecture)?

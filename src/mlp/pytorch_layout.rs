@@ -23,117 +23,13 @@
 use std::collections::BTreeMap;
 
 use burn::store::{ModuleSnapshot, SafetensorsStore};
-use safetensors::{Dtype, SafeTensors};
+use safetensors::Dtype;
 
 use crate::error::{Error, Result};
+use crate::interop::tensors::{Raw, read_file};
+use crate::interop::tensors::{read, store_error, write};
 use crate::mlp::architecture::LayerConfig;
 use crate::mlp::model::Network;
-
-/// A tensor as bytes (little-endian), with its element type and shape.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Raw {
-    pub dtype: Dtype,
-    pub shape: Vec<usize>,
-    pub bytes: Vec<u8>,
-}
-
-impl Raw {
-    fn element(&self) -> usize {
-        self.dtype.bitsize() / 8
-    }
-
-    /// A matrix transposed (other ranks unchanged).
-    pub fn transposed(&self) -> Raw {
-        let &[rows, columns] = self.shape.as_slice() else {
-            return self.clone();
-        };
-        let size = self.element();
-        let mut bytes = vec![0u8; self.bytes.len()];
-        for r in 0..rows {
-            for c in 0..columns {
-                let from = (r * columns + c) * size;
-                let to = (c * rows + r) * size;
-                bytes[to..to + size].copy_from_slice(&self.bytes[from..from + size]);
-            }
-        }
-        Raw {
-            dtype: self.dtype,
-            shape: vec![columns, rows],
-            bytes,
-        }
-    }
-
-    /// Tensors of the same type and trailing shape, one after another along the first axis.
-    pub fn stacked(parts: &[Raw]) -> Raw {
-        let mut shape = parts[0].shape.clone();
-        shape[0] = parts.iter().map(|p| p.shape[0]).sum();
-        Raw {
-            dtype: parts[0].dtype,
-            shape,
-            bytes: parts.iter().flat_map(|p| p.bytes.iter().copied()).collect(),
-        }
-    }
-
-    /// `n` equal parts along the first axis (the inverse of [`Raw::stacked`]).
-    pub fn split(&self, n: usize) -> Vec<Raw> {
-        let mut shape = self.shape.clone();
-        shape[0] /= n;
-        self.bytes
-            .chunks(self.bytes.len() / n)
-            .map(|chunk| Raw {
-                dtype: self.dtype,
-                shape: shape.clone(),
-                bytes: chunk.to_vec(),
-            })
-            .collect()
-    }
-
-    /// The values converted to `dtype` (F32 or F64, from F32, F64, F16 or BF16).
-    pub fn converted(&self, dtype: Dtype) -> Result<Raw> {
-        if self.dtype == dtype {
-            return Ok(self.clone());
-        }
-        let values: Vec<f64> = match self.dtype {
-            Dtype::F32 => self
-                .bytes
-                .chunks_exact(4)
-                .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]) as f64)
-                .collect(),
-            Dtype::F64 => self
-                .bytes
-                .chunks_exact(8)
-                .map(|b| f64::from_le_bytes(b.try_into().expect("8 bytes")))
-                .collect(),
-            Dtype::F16 => self
-                .bytes
-                .chunks_exact(2)
-                .map(|b| half::f16::from_le_bytes([b[0], b[1]]).to_f64())
-                .collect(),
-            Dtype::BF16 => self
-                .bytes
-                .chunks_exact(2)
-                .map(|b| half::bf16::from_le_bytes([b[0], b[1]]).to_f64())
-                .collect(),
-            other => {
-                return Err(Error::Usage(format!(
-                    "{other:?} tensors cannot hold network weights: give float weights"
-                )));
-            }
-        };
-        let bytes = match dtype {
-            Dtype::F64 => values.iter().flat_map(|v| v.to_le_bytes()).collect(),
-            _ => values
-                .iter()
-                .flat_map(|v| (*v as f32).to_le_bytes())
-                .collect(),
-        };
-        Ok(Raw {
-            dtype,
-            shape: self.shape.clone(),
-            bytes,
-        })
-    }
-}
 
 /// How one PyTorch tensor is made of Burn tensors: `parts`, each transposed when `transpose`
 /// (matrices), stacked along the first axis.
@@ -206,43 +102,6 @@ fn layout(stack: &[LayerConfig]) -> Vec<(String, Source)> {
     }
     linear(&mut list, "output".into(), "output".into());
     list
-}
-
-fn store_error(e: impl std::fmt::Display) -> Error {
-    Error::Usage(format!("cannot convert the network's tensors: {e}"))
-}
-
-/// The tensors of a safetensors file, by name.
-pub fn read(bytes: &[u8]) -> std::result::Result<BTreeMap<String, Raw>, String> {
-    let file = SafeTensors::deserialize(bytes).map_err(|e| e.to_string())?;
-    Ok(file
-        .tensors()
-        .into_iter()
-        .map(|(name, view)| {
-            let raw = Raw {
-                dtype: view.dtype(),
-                shape: view.shape().to_vec(),
-                bytes: view.data().to_vec(),
-            };
-            (name, raw)
-        })
-        .collect())
-}
-
-/// Serialises tensors (and string metadata) as a safetensors file.
-pub fn write(
-    tensors: &BTreeMap<String, Raw>,
-    metadata: Option<std::collections::HashMap<String, String>>,
-) -> Result<Vec<u8>> {
-    let views = tensors
-        .iter()
-        .map(|(name, raw)| {
-            safetensors::tensor::TensorView::new(raw.dtype, raw.shape.clone(), &raw.bytes)
-                .map(|view| (name.clone(), view))
-        })
-        .collect::<std::result::Result<Vec<_>, _>>()
-        .map_err(store_error)?;
-    safetensors::serialize(views, metadata).map_err(store_error)
 }
 
 /// Burn's own tensors of `model`, by Burn's names.
@@ -355,57 +214,6 @@ pub fn from_pytorch(
     Ok(model)
 }
 
-/// The tensors of a PyTorch-layout weights file: `.safetensors`, or `.pt`/`.pth` (a pickled
-/// `state_dict`, read by `burn::store`'s PyTorch reader, also under a `state_dict` key).
-pub fn read_file(path: &std::path::Path) -> Result<BTreeMap<String, Raw>> {
-    let unreadable = |e: String| Error::Usage(format!("cannot read {}: {e}", path.display()));
-    let extension = path
-        .extension()
-        .and_then(|e| e.to_str())
-        .unwrap_or_default();
-    match extension {
-        "safetensors" => {
-            let bytes = std::fs::read(path).map_err(Error::io(path))?;
-            read(&bytes).map_err(unreadable)
-        }
-        "pt" | "pth" => {
-            use burn::store::pytorch_reader::{DType as TorchType, PytorchReader};
-            let reader = PytorchReader::new(path)
-                .or_else(|_| PytorchReader::with_top_level_key(path, "state_dict"))
-                .map_err(|e| unreadable(e.to_string()))?;
-            let mut tensors = BTreeMap::new();
-            for (name, tensor) in reader.into_tensors() {
-                let dtype = match tensor.dtype() {
-                    TorchType::F32 => Dtype::F32,
-                    TorchType::F64 => Dtype::F64,
-                    TorchType::F16 => Dtype::F16,
-                    TorchType::BF16 => Dtype::BF16,
-                    other => {
-                        return Err(unreadable(format!(
-                            "{name} holds {other:?} values, not float weights"
-                        )));
-                    }
-                };
-                let shape = tensor.shape().to_vec();
-                let bytes = tensor.read().map_err(|e| unreadable(e.to_string()))?;
-                tensors.insert(
-                    name,
-                    Raw {
-                        dtype,
-                        shape,
-                        bytes,
-                    },
-                );
-            }
-            Ok(tensors)
-        }
-        _ => Err(Error::Usage(format!(
-            "{}: weights from elsewhere come as .safetensors or .pt/.pth (PyTorch state_dict) files",
-            path.display()
-        ))),
-    }
-}
-
 /// `model` with the weights of a PyTorch-layout file (see [`read_file`] and [`from_pytorch`]).
 pub fn load(model: Network, stack: &[LayerConfig], path: &std::path::Path) -> Result<Network> {
     if !path.is_file() {
@@ -416,5 +224,3 @@ pub fn load(model: Network, stack: &[LayerConfig], path: &std::path::Path) -> Re
     }
     from_pytorch(model, stack, &read_file(path)?, path)
 }
-
-pub use crate::mlp::config::is_pytorch_file;

@@ -73,5 +73,5 @@ pub fn safetensors_file(model: &Network, config: &MlpConfig) -> Result<Vec<u8>> 
         .collect();
     // What Hugging Face's tools look for in a PyTorch state dict.
     metadata.insert("format".into(), "pt".into());
-    crate::mlp::pytorch_layout::write(&tensors, Some(metadata))
+    crate::interop::tensors::write(&tensors, Some(metadata))
 }

@@ -11,178 +11,40 @@
 //! ([`crate::mlp::pytorch_layout`]) with ONNX's gate orders. Weights are stored as float32
 //! whatever the run's precision.
 
-pub mod proto;
-
 use std::collections::BTreeMap;
 
-use prost::Message;
-use safetensors::Dtype;
-
 use crate::error::Result;
+use crate::interop::onnx::{Graph, attribute_float, attribute_int, attribute_ints};
+use crate::interop::tensors::Raw;
 use crate::mlp::architecture::{LayerConfig, Shape};
-use crate::mlp::config::MlpConfig;
+use crate::mlp::config::{Activation, MlpConfig};
 use crate::mlp::model::{Network, Step};
-use crate::mlp::pytorch_layout::Raw;
-use proto::*;
 
-/// ONNX's operator set the graph uses (`ReduceMax` with an `axes` attribute, `Squeeze` with an
-/// axes input).
-pub const OPSET: i64 = 17;
-/// The IR version that goes with opset 17.
-const IR_VERSION: i64 = 8;
-
-/// The nodes and weights of a graph under construction; every value gets a fresh name.
-#[derive(Default)]
-struct Graph {
-    nodes: Vec<NodeProto>,
-    initializers: Vec<TensorProto>,
-    count: usize,
-}
-
-fn attribute_int(name: &str, i: i64) -> AttributeProto {
-    AttributeProto {
-        name: name.into(),
-        r#type: ATTRIBUTE_INT,
-        i,
-        ..Default::default()
+/// An element-wise activation (maxout is a dense layer's: see [`model_bytes`]).
+fn activate(g: &mut Graph, activation: Activation, slope: f64, x: &str) -> String {
+    match activation {
+        Activation::Relu => g.node("Relu", &[x], vec![]),
+        Activation::Tanh => g.node("Tanh", &[x], vec![]),
+        Activation::Sigmoid => g.node("Sigmoid", &[x], vec![]),
+        Activation::LeakyRelu => g.node(
+            "LeakyRelu",
+            &[x],
+            vec![attribute_float("alpha", slope as f32)],
+        ),
+        Activation::Maxout => unreachable!("maxout is a dense layer's"),
     }
 }
 
-fn attribute_ints(name: &str, ints: &[i64]) -> AttributeProto {
-    AttributeProto {
-        name: name.into(),
-        r#type: ATTRIBUTE_INTS,
-        ints: ints.to_vec(),
-        ..Default::default()
-    }
-}
-
-fn attribute_float(name: &str, f: f32) -> AttributeProto {
-    AttributeProto {
-        name: name.into(),
-        r#type: ATTRIBUTE_FLOAT,
-        f,
-        ..Default::default()
-    }
-}
-
-impl Graph {
-    fn fresh(&mut self, stem: &str) -> String {
-        self.count += 1;
-        format!("{stem}_{}", self.count)
-    }
-
-    /// A weight, stored as float32 raw data.
-    fn weight(&mut self, name: &str, raw: &Raw, dims: &[usize]) -> Result<String> {
-        let raw = raw.converted(Dtype::F32)?;
-        self.initializers.push(TensorProto {
-            dims: dims.iter().map(|&d| d as i64).collect(),
-            data_type: FLOAT,
-            name: name.into(),
-            raw_data: raw.bytes,
-        });
-        Ok(name.into())
-    }
-
-    fn scalar(&mut self, stem: &str, value: f32) -> String {
-        let name = self.fresh(stem);
-        self.initializers.push(TensorProto {
-            dims: Vec::new(),
-            data_type: FLOAT,
-            name: name.clone(),
-            raw_data: value.to_le_bytes().to_vec(),
-        });
-        name
-    }
-
-    fn int64s(&mut self, stem: &str, values: &[i64]) -> String {
-        let name = self.fresh(stem);
-        self.initializers.push(TensorProto {
-            dims: vec![values.len() as i64],
-            data_type: INT64,
-            name: name.clone(),
-            raw_data: values.iter().flat_map(|v| v.to_le_bytes()).collect(),
-        });
-        name
-    }
-
-    /// Adds a node; returns the names of its `outputs` outputs.
-    fn node_outputs(
-        &mut self,
-        op: &str,
-        inputs: &[&str],
-        attributes: Vec<AttributeProto>,
-        outputs: usize,
-    ) -> Vec<String> {
-        let names: Vec<String> = (0..outputs)
-            .map(|_| self.fresh(&op.to_lowercase()))
-            .collect();
-        self.nodes.push(NodeProto {
-            input: inputs.iter().map(|s| s.to_string()).collect(),
-            output: names.clone(),
-            name: names[0].clone(),
-            op_type: op.into(),
-            attribute: attributes,
-        });
-        names
-    }
-
-    fn node(&mut self, op: &str, inputs: &[&str], attributes: Vec<AttributeProto>) -> String {
-        self.node_outputs(op, inputs, attributes, 1).remove(0)
-    }
-
-    fn activation(
-        &mut self,
-        activation: crate::mlp::config::Activation,
-        slope: f64,
-        x: &str,
-    ) -> String {
-        use crate::mlp::config::Activation;
-        match activation {
-            Activation::Relu => self.node("Relu", &[x], vec![]),
-            Activation::Tanh => self.node("Tanh", &[x], vec![]),
-            Activation::Sigmoid => self.node("Sigmoid", &[x], vec![]),
-            Activation::LeakyRelu => self.node(
-                "LeakyRelu",
-                &[x],
-                vec![attribute_float("alpha", slope as f32)],
-            ),
-            Activation::Maxout => unreachable!("maxout is a dense layer's (see `dense`)"),
-        }
-    }
-
-    /// `op` (`Gemm`, `Conv`) on `x` with the weight `<prefix>.weight` and, when the layer has
-    /// one, the bias `<prefix>.bias`, both as stored in PyTorch's layout.
-    fn with_weights(
-        &mut self,
-        op: &str,
-        x: String,
-        tensors: &BTreeMap<String, Raw>,
-        prefix: &str,
-        attributes: Vec<AttributeProto>,
-    ) -> Result<String> {
-        let mut inputs = vec![x];
-        for part in ["weight", "bias"] {
-            let name = format!("{prefix}.{part}");
-            if let Some(raw) = tensors.get(&name) {
-                inputs.push(self.weight(&name, raw, &raw.shape)?);
-            }
-        }
-        let inputs: Vec<&str> = inputs.iter().map(String::as_str).collect();
-        Ok(self.node(op, &inputs, attributes))
-    }
-
-    /// What a dense layer reads: an image flattened, a sequence's last step.
-    fn flat(&mut self, x: String, shape: Shape) -> String {
-        match shape {
-            Shape::Flat(_) => x,
-            Shape::Image { .. } => self.node("Flatten", &[&x], vec![attribute_int("axis", 1)]),
-            Shape::Sequence { steps, .. } => {
-                let last = self.int64s("last_step", &[steps as i64 - 1]);
-                let step = self.node("Gather", &[&x, &last], vec![attribute_int("axis", 1)]);
-                // [batch, 1, features] → [batch, features]
-                self.node("Flatten", &[&step], vec![attribute_int("axis", 1)])
-            }
+/// What a dense layer reads: an image flattened, a sequence's last step.
+fn flat(g: &mut Graph, x: String, shape: Shape) -> String {
+    match shape {
+        Shape::Flat(_) => x,
+        Shape::Image { .. } => g.node("Flatten", &[&x], vec![attribute_int("axis", 1)]),
+        Shape::Sequence { steps, .. } => {
+            let last = g.int64s("last_step", &[steps as i64 - 1]);
+            let step = g.node("Gather", &[&x, &last], vec![attribute_int("axis", 1)]);
+            // [batch, 1, features] → [batch, features]
+            g.node("Flatten", &[&step], vec![attribute_int("axis", 1)])
         }
     }
 }
@@ -241,10 +103,10 @@ pub fn model_bytes(model: &Network, config: &MlpConfig) -> Result<Vec<u8>> {
         let name = format!("layers.{i}");
         x = match *step {
             Step::Dense { activation, pieces } => {
-                let input = g.flat(x, shape);
+                let input = flat(&mut g, x, shape);
                 let transposed = vec![attribute_int("transB", 1)];
                 let z = g.with_weights("Gemm", input, &tensors, &name, transposed)?;
-                if activation == crate::mlp::config::Activation::Maxout {
+                if activation == Activation::Maxout {
                     let units = after.size() as i64;
                     let dims = g.int64s("maxout_shape", &[-1, units, pieces as i64]);
                     let grouped = g.node("Reshape", &[&z, &dims], vec![]);
@@ -254,7 +116,7 @@ pub fn model_bytes(model: &Network, config: &MlpConfig) -> Result<Vec<u8>> {
                         vec![attribute_ints("axes", &[2]), attribute_int("keepdims", 0)],
                     )
                 } else {
-                    g.activation(activation, slope, &z)
+                    activate(&mut g, activation, slope, &z)
                 }
             }
             Step::Conv {
@@ -270,7 +132,7 @@ pub fn model_bytes(model: &Network, config: &MlpConfig) -> Result<Vec<u8>> {
                     attribute_ints("pads", &[p, p, p, p]),
                 ];
                 let z = g.with_weights("Conv", x, &tensors, &name, window)?;
-                g.activation(activation, slope, &z)
+                activate(&mut g, activation, slope, &z)
             }
             Step::MaxPool { size, stride } | Step::AvgPool { size, stride } => {
                 let op = if matches!(step, Step::MaxPool { .. }) {
@@ -294,69 +156,28 @@ pub fn model_bytes(model: &Network, config: &MlpConfig) -> Result<Vec<u8>> {
         };
         shape = *after;
     }
-    let input = g.flat(x, shape);
+    let input = flat(&mut g, x, shape);
     let transposed = vec![attribute_int("transB", 1)];
     let logits = g.with_weights("Gemm", input, &tensors, "output", transposed)?;
     g.node("Softmax", &[&logits], vec![attribute_int("axis", 1)]);
-    let output = "probabilities";
-    if let Some(softmax) = g.nodes.last_mut() {
-        softmax.output = vec![output.into()];
-    }
-    let classes = description["output"]["classes"].as_u64().unwrap_or(10) as i64;
-    let value = |name: &str, width: i64| ValueInfoProto {
-        name: name.into(),
-        r#type: Some(TypeProto {
-            tensor_type: Some(TensorTypeProto {
-                elem_type: FLOAT,
-                shape: Some(TensorShapeProto {
-                    dim: vec![
-                        Dimension {
-                            value: Some(DimensionValue::DimParam("batch".into())),
-                        },
-                        Dimension {
-                            value: Some(DimensionValue::DimValue(width)),
-                        },
-                    ],
-                }),
-            }),
-        }),
-    };
-    let metadata_props = description
+    let classes = description["output"]["classes"].as_u64().unwrap_or(10) as usize;
+    let metadata = description
         .as_object()
         .into_iter()
         .flatten()
-        .map(|(k, v)| StringStringEntryProto {
-            key: format!("neurona.{k}"),
-            value: v.to_string(),
-        })
+        .map(|(k, v)| (format!("neurona.{k}"), v.to_string()))
         .collect();
-    let model = ModelProto {
-        ir_version: IR_VERSION,
-        opset_import: vec![OperatorSetIdProto {
-            domain: String::new(),
-            version: OPSET,
-        }],
-        producer_name: "neurona".into(),
-        producer_version: env!("CARGO_PKG_VERSION").into(),
-        doc_string: format!(
-            "{}: pixels [batch, {}] (grey 0-255) -> class probabilities",
-            config.model.describe(),
-            config.input_shape().size()
+    let inputs = config.input_shape().size();
+    Ok(g.finish(
+        config.output.name.as_deref().unwrap_or("neurona"),
+        format!(
+            "{}: pixels [batch, {inputs}] (grey 0-255) -> class probabilities",
+            config.model.describe()
         ),
-        graph: Some(GraphProto {
-            node: g.nodes,
-            name: config
-                .output
-                .name
-                .clone()
-                .unwrap_or_else(|| "neurona".into()),
-            initializer: g.initializers,
-            input: vec![value("pixels", config.input_shape().size() as i64)],
-            output: vec![value(output, classes)],
-        }),
-        metadata_props,
-    };
-    Ok(model.encode_to_vec())
+        ("pixels", inputs),
+        ("probabilities", classes),
+        metadata,
+    ))
 }
 
 /// A recurrent layer as ONNX's `LSTM`/`GRU`/`RNN` (sequence first, so the batch dimension moves
