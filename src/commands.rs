@@ -125,12 +125,17 @@ pub fn eval(run: &Path, overrides: Overrides, checkpoint: Option<&Path>) -> Resu
 pub fn export(
     run: &Path,
     overrides: Overrides,
-    format: crate::mlp::export::Format,
+    format: crate::interop::Format,
     output: Option<&Path>,
 ) -> Result<()> {
     let run = run_dir(run, overrides)?;
     let started = std::time::Instant::now();
-    let path = crate::mlp::export::export(&run, format, output)?;
+    let path = match crate::run_dir::kind(&run).as_deref() {
+        Some("linear_regression" | "logistic_regression") => {
+            crate::glm::export::export(&run, format, output)?
+        }
+        _ => crate::mlp::export::export(&run, format, output)?,
+    };
     println!(
         "wrote {} in {:.0} ms",
         path.display(),

@@ -95,7 +95,7 @@ enum Command {
     Export {
         run: PathBuf,
         #[arg(long, value_enum, default_value = "safetensors")]
-        format: neurona::mlp::export::Format,
+        format: neurona::interop::Format,
         /// The file to write (default: model.safetensors in the run directory).
         #[arg(long)]
         output: Option<PathBuf>,

@@ -190,7 +190,7 @@ fn a_new_run_starts_from_imported_weights() {
     neurona::mlp::training::train(source.clone(), Default::default()).unwrap();
     neurona::mlp::export::export(
         &out.join("source"),
-        neurona::mlp::export::Format::Safetensors,
+        neurona::interop::Format::Safetensors,
         None,
     )
     .unwrap();
@@ -222,4 +222,51 @@ fn a_new_run_starts_from_imported_weights() {
         "{imported} vs {trained}"
     );
     assert!(fresh > 1.5 * trained, "{fresh} vs {trained}");
+}
+
+#[test]
+fn a_linear_model_exports_on_the_original_scale() {
+    // Lasso on Hitters, fitted on z-scored features: the exported weights apply to the raw
+    // design rows and give the training error the fit reported.
+    let out = common::scratch("glm-export");
+    let text = std::fs::read_to_string("configs/hitters-lasso.toml").unwrap();
+    let mut config = neurona::glm::linear::config::LinearConfig::checked(
+        &text,
+        Path::new("configs/hitters-lasso.toml"),
+    )
+    .unwrap();
+    config.output.dir = out.clone();
+    assert!(config.data.standardize);
+    let report = neurona::glm::linear::train(&config, neurona::run_dir::Start::New).unwrap();
+    let run = out.join("hitters-lasso");
+    let model = neurona::glm::export::linear_model(&run).unwrap();
+    let mut raw = config.data.clone();
+    raw.standardize = false;
+    let design = neurona::glm::data::load(&raw).unwrap();
+    assert_eq!(model.features, design.feature_names);
+    let predictions = &design.x * nalgebra::DVector::from_vec(model.weight[0].clone());
+    let mse = predictions
+        .iter()
+        .zip(design.y.iter())
+        .map(|(p, y)| (p + model.bias[0] - y).powi(2))
+        .sum::<f64>()
+        / design.y.len() as f64;
+    assert!(
+        (mse / report.train.mse - 1.0).abs() < 1e-9,
+        "{mse} vs {}",
+        report.train.mse
+    );
+    // Both files are written beside the run's results.
+    for format in [
+        neurona::interop::Format::Safetensors,
+        neurona::interop::Format::Onnx,
+    ] {
+        let file = neurona::glm::export::export(&run, format, None).unwrap();
+        assert!(std::fs::metadata(file).unwrap().len() > 100);
+    }
+    let tensors = neurona::interop::tensors::read_file(&run.join("model.safetensors")).unwrap();
+    assert_eq!(
+        tensors["linear.weight"].shape,
+        vec![1, model.features.len()]
+    );
 }

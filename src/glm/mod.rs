@@ -8,6 +8,7 @@
 pub mod bench;
 pub mod cv;
 pub mod data;
+pub mod export;
 pub mod learner;
 pub mod linear;
 pub mod logistic;

@@ -9,8 +9,14 @@ dropout, LSTM, GRU, two RNNs, conv + LSTM) this trains a small Fashion-MNIST run
 Both must give the class probabilities of `neurona predict --json` on the same test images to
 1e-5.
 
+Then the linear and logistic models (Lasso on Hitters, logistic on Default, softmax and
+one-vs-rest on iris): their exported coefficients, run in numpy (safetensors, float64) and in
+onnxruntime (ONNX, float32) on the data file's rows, must give the training metrics neurona
+reported (mean squared error, log-likelihood, cross-entropy) to 1e-9 and 1e-5 relative.
+
     python3 tests/interop/check.py [path/to/neurona]   # needs numpy, safetensors, onnxruntime (PyPI)
 """
+import csv
 import gzip
 import json
 import os
@@ -168,8 +174,88 @@ def forward(described, t, pixels):
     return e / e.sum(axis=1, keepdims=True)
 
 
+GLM_RUNS = {
+    "hitters-lasso": "data/Hitters.csv",
+    "default-logistic": "data/Default.csv",
+    "iris-softmax": "data/iris.csv",
+    "iris-ovr": "data/iris.csv",
+}
+
+
+def glm_design(path, features, target):
+    """The design rows the run's features name, built from the CSV: a column, `column^k`, or a
+    one-hot level `column_level`; rows with a missing target are dropped, as neurona does."""
+    with open(path) as f:
+        rows = [r for r in csv.DictReader(f) if r[target].strip() not in ("", "NA", "NaN", "nan")]
+    columns = list(rows[0].keys())
+
+    def value(row, name):
+        if name in columns:
+            return float(row[name])
+        if "^" in name:
+            column, power = name.rsplit("^", 1)
+            return float(row[column]) ** int(power)
+        column = next(c for c in columns if name.startswith(c + "_"))
+        return 1.0 if row[column] == name[len(column) + 1:] else 0.0
+
+    return np.array([[value(r, f) for f in features] for r in rows]), [r[target] for r in rows]
+
+
+def glm_score(link, out, targets, classes):
+    """The training metric neurona reports for `link`, from the model's outputs."""
+    if link == "identity":
+        return float(((out[:, 0] - np.array([float(t) for t in targets])) ** 2).mean())
+    if link == "logistic":
+        positive = np.array([t == classes[1] for t in targets])
+        p = out[:, 0].astype(np.float64)
+        return float(np.sum(np.where(positive, np.log(p), np.log(1 - p))))
+    index = np.array([classes.index(t) for t in targets])
+    return float(-np.log(out[np.arange(len(index)), index].astype(np.float64)).mean())
+
+
+def check_glms(work):
+    for name, data in GLM_RUNS.items():
+        with open(os.path.join(ROOT, "configs", f"{name}.toml")) as f:
+            text = f.read().replace('dir = "artifacts"', f'dir = "{work}"')
+        config = os.path.join(work, f"{name}.toml")
+        with open(config, "w") as f:
+            f.write(text)
+        run("train", config)
+        run_dir = os.path.join(work, name)
+        run("export", run_dir, "--format", "safetensors")
+        run("export", run_dir, "--format", "onnx")
+        described, tensors = load(os.path.join(run_dir, "model.safetensors"))
+        link, classes = described["link"], described["classes"]
+        x, targets = glm_design(os.path.join(ROOT, data), described["features"], described["target"])
+        with open(os.path.join(run_dir, "coefficients.json")) as f:
+            report = json.load(f)
+        expected = {"identity": lambda r: r["train"]["mse"], "logistic": lambda r: r["log_likelihood"]}.get(
+            link, lambda r: r["train"]["cross_entropy"])(report)
+        scores = x @ tensors["linear.weight"].T + tensors["linear.bias"]
+        if link == "logistic":
+            ours = 1 / (1 + np.exp(-scores))
+        elif link == "softmax":
+            e = np.exp(scores - scores.max(axis=1, keepdims=True))
+            ours = e / e.sum(axis=1, keepdims=True)
+        elif link == "one_vs_rest":
+            each = 1 / (1 + np.exp(-scores))
+            ours = each / each.sum(axis=1, keepdims=True)
+        else:
+            ours = scores
+        session = onnxruntime.InferenceSession(os.path.join(run_dir, "model.onnx"),
+                                               providers=["CPUExecutionProvider"])
+        onnx = session.run(None, {"features": x.astype(np.float32)})[0]
+        for runtime, out, tolerance in (("numpy", ours, 1e-9), ("onnxruntime", onnx, 1e-5)):
+            got = glm_score(link, out, targets, classes)
+            relative = abs(got / expected - 1)
+            print(f"{'ok' if relative <= tolerance else 'FAIL'}: {name:16} {runtime:11} {link:11} "
+                  f"training metric {got:.10g} vs neurona's {expected:.10g} (relative {relative:.1e})")
+            if relative > tolerance:
+                sys.exit(1)
+
+
 def run(*args):
-    done = subprocess.run([NEURONA, *args], capture_output=True, text=True)
+    done = subprocess.run([NEURONA, *args], capture_output=True, text=True, cwd=ROOT)
     if done.returncode != 0:
         sys.exit(f"neurona {' '.join(args)} failed:\n{done.stderr}")
     return done.stdout
@@ -211,6 +297,7 @@ def main():
             if worst > TOLERANCE:
                 sys.exit(1)
     print(f"all architectures, both runtimes, agree to {worst_overall:.1e} (tolerance {TOLERANCE:g})")
+    check_glms(work)
 
 
 if __name__ == "__main__":

@@ -266,6 +266,10 @@ pub struct MulticlassReport {
     /// Per class: intercept then one weight per feature (softmax: the first class is the
     /// reference, all zeros).
     pub coefficients: Vec<Vec<f64>>,
+    /// With `standardize = true`: the same rows for the features on their original scale
+    /// (what `neurona export` writes).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub coefficients_original: Option<Vec<Vec<f64>>>,
     pub iterations: usize,
     pub converged: bool,
     pub separation: Option<String>,
@@ -338,17 +342,27 @@ pub fn fit_report(
     let (train_labels, valid_labels) = (labels_of(train), labels_of(valid));
     let k = classes.len();
     let fit = fit(config, train, &train_labels, k)?;
-    let coefficients = (0..k)
+    let coefficients: Vec<Vec<f64>> = (0..k)
         .map(|c| {
             std::iter::once(fit.intercepts[c])
                 .chain(fit.coef.column(c).iter().copied())
                 .collect()
         })
         .collect();
+    let coefficients_original = train.scaling.as_ref().map(|scaling| {
+        (0..k)
+            .map(|c| {
+                let (intercept, coef) =
+                    scaling.unscale(fit.intercepts[c], &fit.coef.column(c).into_owned());
+                std::iter::once(intercept).chain(coef).collect()
+            })
+            .collect()
+    });
     Ok(MulticlassReport {
         strategy: config.model.strategy,
         feature_names: train.feature_names.clone(),
         coefficients,
+        coefficients_original,
         iterations: fit.iterations,
         converged: fit.converged,
         separation: (!fit.converged).then(|| {

@@ -12,6 +12,7 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use crate::error::{Error, Result};
+use crate::interop::Format;
 use crate::mlp::config::MlpConfig;
 use crate::mlp::model::Network;
 
@@ -19,25 +20,6 @@ pub mod description;
 pub mod onnx;
 
 pub use description::describe;
-
-/// What `neurona export` writes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum Format {
-    /// safetensors, tensors named and laid out as the PyTorch module's.
-    Safetensors,
-    /// ONNX (opset 17): pixels in, class probabilities out.
-    Onnx,
-}
-
-impl Format {
-    /// The file the export writes in the run directory unless told otherwise.
-    pub fn default_file(self) -> &'static str {
-        match self {
-            Format::Safetensors => "model.safetensors",
-            Format::Onnx => "model.onnx",
-        }
-    }
-}
 
 /// Exports the run's model (`model.bpk`) as `format` to `output` (default: into the run
 /// directory); returns the file written.
