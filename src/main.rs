@@ -77,8 +77,8 @@ enum Command {
         #[arg(long)]
         checkpoint: Option<PathBuf>,
     },
-    /// Serve a local web page: the runs with their plots and per-epoch tables, and a pad to draw
-    /// a digit on and see a run's model answer.
+    /// Serve a local web page: the runs with their plots and live curves, trainings started from
+    /// the page, a pad to draw a digit on, and the 2-D playground.
     Serve {
         /// The folder holding the runs.
         #[arg(long, default_value = "artifacts")]
