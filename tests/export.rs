@@ -211,6 +211,20 @@ fn a_new_run_starts_from_imported_weights() {
         neurona::mlp::training::train(config, Default::default()).unwrap();
         last_loss(name)
     };
+    // Weights that do not fit are refused before the run is written.
+    let mut narrow = source.clone();
+    narrow.output.name = Some("narrow".into());
+    narrow.model.layers = vec![];
+    narrow.model.hidden = Some(vec![8]);
+    narrow.model.init_from = Some(out.join("source").join("model.safetensors"));
+    let error = neurona::mlp::training::train(narrow, Default::default())
+        .unwrap_err()
+        .to_string();
+    assert!(
+        error.contains("wrong shape: layers.0.bias is [32]"),
+        "{error}"
+    );
+    assert!(!out.join("narrow").join("config.toml").exists());
     let imported = start(
         "imported",
         Some(out.join("source").join("model.safetensors")),

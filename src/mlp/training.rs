@@ -194,6 +194,13 @@ pub fn train(mut config: MlpConfig, options: TrainOptions) -> Result<TrainReport
         config.data.mean = Some(data.normalization.mean);
         config.data.std = Some(data.normalization.std);
     }
+    // Weights from elsewhere are checked against the network before the run is written.
+    if let (Some(path), None) = (&config.model.init_from, resume_from) {
+        let network = config
+            .model
+            .init(config.input_shape(), NUM_CLASSES, &device);
+        crate::mlp::pytorch_layout::load(network, &config.model.stack(), path)?;
+    }
     crate::run_dir::create(&run_dir, &config.to_toml())?;
     metrics.run = config.output.name.clone().unwrap_or_default();
     metrics.dataset = config.data.dataset.spec()?.title.to_string();
