@@ -139,7 +139,7 @@ pub fn train(config: &MlpConfig, start: Start) -> Result<PointsReport> {
     let run_dir = config.run_dir();
     let _claim = crate::run_dir::claim(&run_dir, KIND, start)?;
     let (train_set, test_set) = point_sets(config);
-    let (model, report) = fit(config, &device, |_, _, _| {})?;
+    let (model, report) = fit(config, &train_set, test_set.as_ref(), &device, |_, _, _| {})?;
     crate::run_dir::create(&run_dir, &resolved(config).to_toml())?;
     crate::run_dir::write_json(&run_dir.join("metrics.json"), &report)?;
     crate::mlp::store::save(&model, &run_dir.join("model.bpk"))?;
@@ -187,17 +187,19 @@ fn resolved(config: &MlpConfig) -> MlpConfig {
     resolved
 }
 
-/// The training loop: one optimizer step on all training points per epoch, until the loss is
-/// below [`TARGET_LOSS`] with every training point right. `observe(epoch, loss, model)` sees
-/// every epoch (the web page's playground keeps snapshots of the decision regions).
+/// The training loop on the config's [`point_sets`]: one optimizer step on all training points
+/// per epoch, until the loss is below [`TARGET_LOSS`] with every training point right.
+/// `observe(epoch, loss, model)` sees every epoch (the web page's playground keeps snapshots of
+/// the decision regions).
 pub fn fit(
     config: &MlpConfig,
+    train_set: &PointSet,
+    test_set: Option<&PointSet>,
     device: &Device,
     mut observe: impl FnMut(usize, f64, &Network),
 ) -> Result<(Network, PointsReport)> {
-    let (train_set, test_set) = point_sets(config);
-    let train_batch = batch(config, &train_set, device);
-    let test_batch = test_set.as_ref().map(|set| batch(config, set, device));
+    let train_batch = batch(config, train_set, device);
+    let test_batch = test_set.map(|set| batch(config, set, device));
     let mut model = config
         .model
         .init(config.input_shape(), 2, device)
@@ -234,8 +236,8 @@ pub fn fit(
         test_losses,
         converged_epoch,
         probabilities: probabilities(&model, config, &train_set.points, device),
-        train: score(&model, config, &train_set, device),
-        test: test_set.map(|set| score(&model, config, &set, device)),
+        train: score(&model, config, train_set, device),
+        test: test_set.map(|set| score(&model, config, set, device)),
     };
     Ok((model, report))
 }

@@ -106,17 +106,24 @@ pub fn train(config: &MlpConfig) -> Result<Training> {
     let growth = (config.training.epochs as f64)
         .powf(1.0 / FRAMES as f64)
         .max(1.01);
-    let (model, report) = points::fit(config, &device, |epoch, loss, model| {
-        if epoch as f64 >= next {
-            next = (next * growth).max(epoch as f64 + 1.0);
-            frames.push(Frame {
-                epoch,
-                loss,
-                test_loss: None,
-                grid: encode_grid(&points::probability_grid(model, config, &device, GRID)),
-            });
-        }
-    })?;
+    let (train_set, test_set) = points::point_sets(config);
+    let (model, report) = points::fit(
+        config,
+        &train_set,
+        test_set.as_ref(),
+        &device,
+        |epoch, loss, model| {
+            if epoch as f64 >= next {
+                next = (next * growth).max(epoch as f64 + 1.0);
+                frames.push(Frame {
+                    epoch,
+                    loss,
+                    test_loss: None,
+                    grid: encode_grid(&points::probability_grid(model, config, &device, GRID)),
+                });
+            }
+        },
+    )?;
     let last = report.losses.len();
     if frames.last().is_none_or(|f| f.epoch != last) && last > 0 {
         frames.push(Frame {
@@ -130,7 +137,6 @@ pub fn train(config: &MlpConfig) -> Result<Training> {
     for frame in &mut frames {
         frame.test_loss = report.test_losses.get(frame.epoch - 1).copied();
     }
-    let (train_set, test_set) = points::point_sets(config);
     let test_set = test_set.unwrap_or_default();
     Ok(Training {
         dataset: config.data.dataset.slug(),
