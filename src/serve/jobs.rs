@@ -291,16 +291,7 @@ fn tail(path: &Path) -> String {
 /// Parses and checks an image classification experiment from the page, its run called `name`
 /// (when given) and placed in `runs`.
 pub fn checked_config(text: &str, name: Option<&str>, runs: &Path) -> Result<MlpConfig> {
-    let mut config = MlpConfig::checked(text, Path::new("page.toml"))?;
-    if let Some(name) = name {
-        config.output.name = Some(name.to_string());
-    }
-    let name = config.output.name.as_deref().unwrap_or_default();
-    if !super::runs::plain(name) {
-        return Err(Error::Usage(format!(
-            "run name {name:?}: give a plain folder name (no path, not hidden)"
-        )));
-    }
+    let config = super::runs::placed_experiment(text, "page.toml", name, runs)?;
     if config.is_points() {
         return Err(Error::Usage(
             "2-D workshop experiments train in the playground".into(),
@@ -313,6 +304,5 @@ pub fn checked_config(text: &str, name: Option<&str>, runs: &Path) -> Result<Mlp
                 .into(),
         ));
     }
-    config.output.dir = runs.to_path_buf();
     Ok(config)
 }

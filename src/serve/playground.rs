@@ -9,7 +9,6 @@ use std::path::Path;
 use serde::Serialize;
 
 use crate::error::{Error, Result};
-use crate::experiment::ExperimentFile;
 use crate::mlp::config::{DEFAULT_POINTS, MlpConfig};
 use crate::mlp::points::{self, Score, region};
 use crate::run_dir::Start;
@@ -60,16 +59,7 @@ pub struct Training {
 
 /// Parses and checks a playground experiment, its run placed in `runs`.
 pub fn checked_config(text: &str, runs: &Path) -> Result<MlpConfig> {
-    // Checked as `neurona train` checks a file; the run goes into the runs folder, whatever the
-    // file says.
-    let mut config = MlpConfig::checked(text, Path::new("playground.toml"))?;
-    config.output.dir = runs.to_path_buf();
-    let name = config.output.name.as_deref().unwrap_or_default();
-    if !super::runs::plain(name) {
-        return Err(Error::Usage(format!(
-            "run name {name:?}: give a plain folder name (no path, not hidden)"
-        )));
-    }
+    let config = super::runs::placed_experiment(text, "playground.toml", None, runs)?;
     if !config.is_points() {
         return Err(Error::Usage(
             "the playground trains the 2-D workshop: data.dataset must be \"xor\", \"circle\", \

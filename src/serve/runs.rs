@@ -8,6 +8,9 @@ use std::path::{Path, PathBuf};
 use serde::Serialize;
 use serde_json::Value;
 
+use crate::error::{Error, Result};
+use crate::experiment::ExperimentFile;
+use crate::mlp::config::MlpConfig;
 use crate::run_dir;
 
 /// File kinds served from a run directory, with their content types.
@@ -52,6 +55,29 @@ pub fn plain(name: &str) -> bool {
         && !name.starts_with('.')
         && !name.contains(['/', '\\', '\0', ':'])
         && Path::new(name).components().count() == 1
+}
+
+/// An experiment file sent by the page (`origin` names it in messages), checked as `neurona
+/// train` checks a file, its run called `name` when given and placed in `root` whatever the file
+/// says; the run's name must be a plain folder name.
+pub fn placed_experiment(
+    text: &str,
+    origin: &str,
+    name: Option<&str>,
+    root: &Path,
+) -> Result<MlpConfig> {
+    let mut config = MlpConfig::checked(text, Path::new(origin))?;
+    if let Some(name) = name {
+        config.output.name = Some(name.to_string());
+    }
+    config.output.dir = root.to_path_buf();
+    let name = config.output.name.as_deref().unwrap_or_default();
+    if !plain(name) {
+        return Err(Error::Usage(format!(
+            "run name {name:?}: give a plain folder name (no path, not hidden)"
+        )));
+    }
+    Ok(config)
 }
 
 /// The run directory `name` under `root`, if it is one (a real folder, not a link, holding a run).
