@@ -19,6 +19,9 @@ pub enum BackendChoice {
     Ndarray,
     Wgpu,
     Cuda,
+    /// The devices of `neurona device-server`s (`[remote] hosts`, image experiments only; see
+    /// `devices`).
+    Remote,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -54,6 +57,7 @@ impl BackendChoice {
             BackendChoice::Ndarray => "ndarray",
             BackendChoice::Wgpu => "wgpu",
             BackendChoice::Cuda => "cuda",
+            BackendChoice::Remote => "remote",
         }
     }
 
@@ -72,6 +76,9 @@ impl BackendChoice {
         if cfg!(feature = "cuda") {
             all.push(BackendChoice::Cuda);
         }
+        if cfg!(feature = "remote") {
+            all.push(BackendChoice::Remote);
+        }
         all
     }
 
@@ -83,7 +90,7 @@ impl BackendChoice {
     fn cpu() -> Result<BackendChoice> {
         BackendChoice::compiled()
             .into_iter()
-            .find(|b| !b.is_gpu())
+            .find(|b| matches!(b, BackendChoice::Flex | BackendChoice::Ndarray))
             .ok_or_else(|| {
                 Error::Backend("no CPU backend compiled in: rebuild with `--features flex`".into())
             })
@@ -114,8 +121,31 @@ pub fn select(choice: BackendChoice, precision: Precision) -> Result<(BackendCho
     Ok((cpu, configured(cpu, precision)?))
 }
 
+/// Device `index` of a local backend (`wgpu:1`, `cuda:2`; 0 is the backend's default device).
+pub fn indexed(choice: BackendChoice, index: usize, precision: Precision) -> Result<Device> {
+    match (choice, index) {
+        (_, 0) => device(choice, precision),
+        (BackendChoice::Wgpu | BackendChoice::Cuda, _) => {
+            let device = construct_indexed(choice, index)?;
+            with_precision(device, choice, precision)
+        }
+        _ => Err(Error::Backend(format!(
+            "backend \"{}\" has no device {index}",
+            choice.name()
+        ))),
+    }
+}
+
 fn configured(choice: BackendChoice, precision: Precision) -> Result<Device> {
-    let mut device = construct(choice)?;
+    with_precision(construct(choice)?, choice, precision)
+}
+
+/// `device` with `precision` as its float type, answering its first operation (GPUs).
+pub(crate) fn with_precision(
+    mut device: Device,
+    choice: BackendChoice,
+    precision: Precision,
+) -> Result<Device> {
     let dtype = precision.dtype();
     // Settings lock on a device's first tensor, process-wide: asking again for the same dtype is
     // fine, asking for another one after tensors exist is not.
@@ -192,6 +222,11 @@ fn not_compiled(choice: BackendChoice) -> Error {
 fn construct(choice: BackendChoice) -> Result<Device> {
     match choice {
         BackendChoice::Auto => unreachable!("resolved above"),
+        BackendChoice::Remote => Err(Error::Backend(
+            "backend \"remote\" trains image experiments on the devices of [remote] hosts; \
+             the linear, logistic and 2-D experiments run on this machine"
+                .into(),
+        )),
         BackendChoice::Flex => {
             #[cfg(feature = "flex")]
             return Ok(Device::flex());
@@ -213,5 +248,23 @@ fn construct(choice: BackendChoice) -> Result<Device> {
             return Ok(Device::cuda(0));
             Err(not_compiled(choice))
         }
+    }
+}
+
+/// Device `index` (≥ 1) of a GPU backend.
+#[allow(unreachable_code, unused_variables)]
+fn construct_indexed(choice: BackendChoice, index: usize) -> Result<Device> {
+    match choice {
+        BackendChoice::Wgpu => {
+            #[cfg(feature = "wgpu")]
+            return Ok(Device::wgpu(DeviceKind::DiscreteGpu(index)));
+            Err(not_compiled(choice))
+        }
+        BackendChoice::Cuda => {
+            #[cfg(feature = "cuda")]
+            return Ok(Device::cuda(index));
+            Err(not_compiled(choice))
+        }
+        _ => unreachable!("only GPU backends have indexed devices"),
     }
 }

@@ -179,7 +179,11 @@ pub fn bench(
         Experiment::Images(config) | Experiment::Points(config) => {
             let backends = match overrides.backend {
                 Some(b) => vec![b],
-                None => BackendChoice::compiled(),
+                // A remote device is timed when asked for: it needs [remote] hosts.
+                None => BackendChoice::compiled()
+                    .into_iter()
+                    .filter(|b| *b != BackendChoice::Remote)
+                    .collect(),
             };
             for result in crate::mlp::bench::bench(&config, &backends, steps, warmup, resident)? {
                 print_json(&result)?;

@@ -7,14 +7,17 @@ pub mod error;
 pub mod numeric;
 
 pub mod backend;
+pub mod devices;
 pub mod experiment;
 pub mod interop;
 pub mod metrics;
 pub mod plot;
 pub mod progress;
+pub mod remote;
 pub mod run_dir;
 pub mod sampling;
 pub mod timing;
+pub mod transfers;
 
 pub mod glm;
 pub mod mlp;

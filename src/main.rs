@@ -90,6 +90,20 @@ enum Command {
         #[arg(long, default_value = "127.0.0.1")]
         host: std::net::IpAddr,
     },
+    /// Serve this machine's device to other machines' trainings (`backend = "remote"`; built
+    /// with `--features remote`). Runs until Ctrl-C. Pick the device with --backend.
+    DeviceServer {
+        /// The port (0 picks a free one; the address is printed on the first line).
+        #[arg(long, default_value_t = 3000)]
+        port: u16,
+        /// The address to listen on; anything but loopback needs a token.
+        #[arg(long, default_value = "127.0.0.1")]
+        host: String,
+        /// A file whose first line is the token clients must present (else
+        /// $NEURONA_REMOTE_TOKEN; none on loopback lets every local process in).
+        #[arg(long)]
+        token_file: Option<PathBuf>,
+    },
     /// Write a trained image classifier as a file other tools read (safetensors in PyTorch's
     /// layout, with metadata).
     Export {
@@ -168,6 +182,16 @@ fn run(cli: &Cli) -> Result<()> {
                 program: std::env::current_exe().ok(),
             })
         }
+        Command::DeviceServer {
+            port,
+            host,
+            token_file,
+        } => neurona::remote::serve(&neurona::remote::ServerOptions {
+            backend: cli.backend.unwrap_or(BackendChoice::Auto),
+            host: host.clone(),
+            port: *port,
+            token_file: token_file.clone(),
+        }),
         Command::Export {
             run,
             format,

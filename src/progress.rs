@@ -39,6 +39,9 @@ pub struct EpochRecord {
     pub valid_accuracy: Option<f64>,
     /// Wall-clock seconds for the epoch, training and validation together.
     pub seconds: f64,
+    /// The host↔device copies the training loop made during the epoch (`crate::transfers`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub transfers: Option<crate::transfers::Transfers>,
 }
 
 /// Contents of `metrics.json`: the run, its epochs, and `T`, the family's final test report.
@@ -140,6 +143,8 @@ pub struct EpochRenderer<T> {
     current: EpochValues,
     total_epochs: usize,
     epoch_started: Instant,
+    /// The transfer counts when the epoch started.
+    transfers_at_start: crate::transfers::Transfers,
     bar: Option<indicatif::ProgressBar>,
     /// `live.json`'s path (beside `path`), its current contents and when it was last written.
     live_path: PathBuf,
@@ -167,6 +172,7 @@ impl<T> EpochRenderer<T> {
             current: EpochValues::default(),
             total_epochs: 0,
             epoch_started: Instant::now(),
+            transfers_at_start: crate::transfers::Transfers::now(),
             bar: None,
         }
     }
@@ -269,6 +275,7 @@ impl<T: Report> TrainingProgressLogger for EpochRenderer<T> {
             println!("resuming at epoch {starting_epoch}/{total_epochs}");
         }
         self.epoch_started = Instant::now();
+        self.transfers_at_start = crate::transfers::Transfers::now();
     }
 
     fn update_epoch(&mut self, epoch: usize) {
@@ -276,6 +283,9 @@ impl<T: Report> TrainingProgressLogger for EpochRenderer<T> {
         self.live.epoch = epoch + 1;
         let seconds = self.epoch_started.elapsed().as_secs_f64();
         self.epoch_started = Instant::now();
+        let transfers_now = crate::transfers::Transfers::now();
+        let transfers = transfers_now.since(self.transfers_at_start);
+        self.transfers_at_start = transfers_now;
         if !c.train_loss.is_finite() {
             // A diverged epoch is not a result: it is not recorded (the learner stops on it).
             println!(
@@ -291,6 +301,8 @@ impl<T: Report> TrainingProgressLogger for EpochRenderer<T> {
             valid_loss: c.valid_loss,
             valid_accuracy: c.valid_accuracy,
             seconds,
+            // Families whose loops count nothing (the GLM learner) record nothing.
+            transfers: Some(transfers).filter(|t| *t != crate::transfers::Transfers::default()),
         };
         let accuracy =
             |a: Option<f64>| a.map_or(String::new(), |a| format!(" acc {:6.2}%", 100.0 * a));

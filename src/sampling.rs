@@ -174,10 +174,14 @@ impl<O: Send + 'static> DataLoader<O> for EpochShuffled<O> {
         Arc::new(self.with_rows(self.rows.clone(), device))
     }
 
+    /// A slice for one of several devices: its own epoch count (from this loader's), since each
+    /// device's slice starts every epoch once.
     fn slice(&self, start: usize, end: usize) -> Arc<dyn DataLoader<O>> {
         let end = end.min(self.rows.len());
         let rows = self.rows[start.min(end)..end].to_vec();
-        Arc::new(self.with_rows(Arc::new(rows), &self.device))
+        let mut slice = self.with_rows(Arc::new(rows), &self.device);
+        slice.epochs = Arc::new(AtomicUsize::new(self.epochs.load(Ordering::SeqCst)));
+        Arc::new(slice)
     }
 }
 

@@ -10,9 +10,13 @@ use serde::Serialize;
 use crate::backend::BackendChoice;
 use crate::error::Result;
 use crate::mlp::config::{Gradients, MlpConfig};
-use crate::mlp::data::batcher::{Batch, ImageBatcher};
+use burn::data::dataloader::batcher::Batcher;
+
+use crate::devices::{Placement, RemoteConfig};
+use crate::mlp::data::batcher::{ImageBatcher, ResidentImages};
 use crate::mlp::data::{MnistData, NUM_CLASSES};
 use crate::numeric::scalar;
+use crate::remote::CountingRelay;
 use crate::timing::peak_rss_mb;
 
 #[derive(Debug, Clone, Serialize)]
@@ -30,6 +34,17 @@ pub struct BenchResult {
     /// Peak resident memory of the whole process so far (VmHWM), in MiB.
     pub peak_rss_mb: f64,
     pub final_loss: f64,
+    /// Remote devices only: bytes on the wire per timed step, counted by a relay in front of
+    /// each device server.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub wire: Option<Wire>,
+}
+
+/// Traffic between this process and its device servers, per training step.
+#[derive(Debug, Clone, Serialize)]
+pub struct Wire {
+    pub sent_bytes_per_step: f64,
+    pub received_bytes_per_step: f64,
 }
 
 /// Times `steps` training steps (after `warmup` untimed ones) on each backend.
@@ -71,8 +86,28 @@ struct Workload<'a> {
 
 impl Workload<'_> {
     fn run(&self, config: &MlpConfig, backend: BackendChoice) -> Result<BenchResult> {
-        let (backend, device) = crate::backend::select(backend, config.precision)?;
-        let device = device.autodiff();
+        // A remote device is reached through counting relays, which measure its traffic.
+        let relays = match backend {
+            BackendChoice::Remote => config
+                .remote
+                .hosts
+                .iter()
+                .map(|url| CountingRelay::start(url))
+                .collect::<Result<Vec<_>>>()?,
+            _ => Vec::new(),
+        };
+        let remote = RemoteConfig {
+            hosts: relays.iter().map(|r| r.url.clone()).collect(),
+            ..config.remote.clone()
+        };
+        let wire = || {
+            relays.iter().fold((0, 0), |(s, r), relay| {
+                let (sent, received) = relay.bytes();
+                (s + sent, r + received)
+            })
+        };
+        let placement = Placement::open(backend, None, &remote, config.precision)?;
+        let device = placement.main().clone().autodiff();
         device.seed(config.seed);
         let batch_size = config.training.batch_size;
         let batches: Vec<&[usize]> = self.order.chunks(batch_size).collect();
@@ -83,31 +118,28 @@ impl Workload<'_> {
         let mut optim = config.optimizer.init();
         let lr = config.optimizer.learning_rate;
         // `resident`: the whole training set is uploaded once and batches are gathered on the
-        // device, as bench/torch_mlp.py does; otherwise each batch is built on the host and
-        // uploaded, as the training pipeline does.
-        let all = self
-            .resident
-            .then(|| self.batcher.make(self.order, &device));
+        // device, as training does on GPUs and remote devices (and bench/torch_mlp.py); otherwise
+        // each batch is built on the host and uploaded, as training does on the CPU.
+        let resident = ResidentImages::new(self.batcher.clone());
         let batch = |i: usize| {
             let rows = batches[i % batches.len()];
-            match &all {
-                Some(all) => {
-                    let at: Vec<i64> = rows.iter().map(|&r| r as i64).collect();
-                    let at =
-                        Tensor::<1, Int>::from_data(TensorData::new(at, [rows.len()]), &device);
-                    Batch {
-                        inputs: all.inputs.clone().select(0, at.clone()),
-                        targets: all.targets.clone().select(0, at),
-                    }
-                }
-                None => self.batcher.make(rows, &device),
+            if self.resident {
+                resident.batch(rows.to_vec(), &device)
+            } else {
+                self.batcher.make(rows, &device)
             }
         };
-        let mut loss = None;
+        let mut loss: Option<Tensor<1>> = None;
         let mut start = Instant::now();
+        let mut wire_at_start = wire();
         for i in 0..self.warmup + self.steps {
             if i == self.warmup {
+                // The warm-up's queued work finishes before the clock starts.
+                if let Some(l) = &loss {
+                    scalar(l.clone());
+                }
                 start = Instant::now();
+                wire_at_start = wire();
             }
             let (out, grads) = crate::mlp::backprop::step(&model, batch(i));
             model = optim.step(lr, model, grads);
@@ -119,9 +151,11 @@ impl Workload<'_> {
             _ => f64::NAN,
         };
         let seconds = start.elapsed().as_secs_f64();
+        let (sent, received) = wire();
+        let per_step = |bytes: u64| bytes as f64 / self.steps.max(1) as f64;
         Ok(BenchResult {
             framework: "burn",
-            backend: backend.name().to_string(),
+            backend: placement.backend.clone(),
             gradients: config.training.gradients,
             resident: self.resident,
             device: format!("{:?}", device.clone().inner()),
@@ -131,6 +165,10 @@ impl Workload<'_> {
             steps_per_s: self.steps as f64 / seconds,
             peak_rss_mb: peak_rss_mb(),
             final_loss,
+            wire: (!relays.is_empty()).then(|| Wire {
+                sent_bytes_per_step: per_step(sent - wire_at_start.0),
+                received_bytes_per_step: per_step(received - wire_at_start.1),
+            }),
         })
     }
 }

@@ -12,6 +12,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use crate::backend::{BackendChoice, Precision};
+use crate::devices::RemoteConfig;
 use crate::error::{Error, Result};
 use crate::experiment::{ExperimentFile, Task};
 use crate::run_dir::OutputConfig;
@@ -37,6 +38,13 @@ pub struct MlpConfig {
     pub optimizer: OptimizerConfig,
     pub training: TrainingConfig,
     pub output: OutputConfig,
+    /// `[remote]`: the device servers of `backend = "remote"` (image experiments).
+    #[serde(skip_serializing_if = "is_default")]
+    pub remote: RemoteConfig,
+}
+
+fn is_default<T: Default + PartialEq>(value: &T) -> bool {
+    *value == T::default()
 }
 
 impl Default for MlpConfig {
@@ -51,6 +59,7 @@ impl Default for MlpConfig {
             optimizer: OptimizerConfig::default(),
             training: TrainingConfig::default(),
             output: OutputConfig::default(),
+            remote: RemoteConfig::default(),
         }
     }
 }
@@ -288,6 +297,26 @@ pub struct TrainingConfig {
     pub batch_size: usize,
     /// Stop when validation loss has not improved for this many epochs (unset = never).
     pub early_stopping_patience: Option<usize>,
+    /// Train data-parallel on these devices (see `crate::devices` for how they are written):
+    /// each step runs one batch per device and sums the gradients on the first.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub devices: Option<Vec<String>>,
+    /// How batches reach the device.
+    pub data_path: DataPath,
+}
+
+/// How the images of a batch reach the device it trains on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DataPath {
+    /// `resident` on GPUs and remote devices, `streamed` on this machine's CPU.
+    Auto,
+    /// The image set is copied to each device once; batches are gathered there from their row
+    /// indices (one small copy per batch).
+    Resident,
+    /// Each batch is gathered on the host and copied to the device (no device memory for the
+    /// data set).
+    Streamed,
 }
 
 impl Default for TrainingConfig {
@@ -297,6 +326,8 @@ impl Default for TrainingConfig {
             epochs: 10,
             batch_size: 128,
             early_stopping_patience: None,
+            devices: None,
+            data_path: DataPath::Auto,
         }
     }
 }
@@ -313,6 +344,7 @@ impl ExperimentFile for MlpConfig {
         self.model.validate()?;
         self.optimizer.validate()?;
         self.training.validate()?;
+        self.remote.validate()?;
         self.check_combinations()?;
         self.output.validate()
     }
@@ -356,6 +388,16 @@ impl MlpConfig {
                 ));
             }
         }
+        if self.is_points()
+            && (self.backend == BackendChoice::Remote || self.training.devices.is_some())
+        {
+            return Err(
+                "the 2-D workshop trains on this machine: backend \"remote\" and \
+                 training.devices are for image sets"
+                    .into(),
+            );
+        }
+        crate::devices::plan(self.backend, self.training.devices.as_deref(), &self.remote)?;
         if self.is_points() && self.model.init_from.is_some() {
             return Err("model.init_from applies to image classification runs".into());
         }

@@ -10,6 +10,7 @@ pub mod backprop;
 pub mod bench;
 pub mod config;
 pub mod data;
+pub mod epoch_metrics;
 pub mod eval;
 pub mod export;
 pub mod gradcheck;

@@ -6,24 +6,28 @@
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
-use burn::data::dataloader::DataLoaderBuilder;
+use burn::data::dataloader::batcher::Batcher;
+use burn::data::dataloader::{DataLoader, DataLoaderBuilder};
 use burn::optim::OptimizerRecord;
 use burn::optim::lr_scheduler::LrSchedulerRecord;
 use burn::prelude::*;
 use burn::store::ModuleRecord;
 use burn::train::checkpoint::{CheckpointingAction, CheckpointingStrategy};
+use burn::train::metric::Metric;
 use burn::train::metric::store::{Aggregate, Direction, EventStoreClient, Split};
-use burn::train::metric::{AccuracyMetric, LossMetric, Metric};
 use burn::train::{
-    ClassificationOutput, EarlyStoppingStrategy, InferenceStep, Learner,
-    MetricEarlyStoppingStrategy, StoppingCondition, SupervisedTraining, TrainOutput, TrainStep,
+    ClassificationOutput, EarlyStoppingStrategy, ExecutionStrategy, InferenceStep, Learner,
+    MetricEarlyStoppingStrategy, MultiDeviceOptim, StoppingCondition, SupervisedTraining,
+    TrainOutput, TrainStep,
 };
 
+use crate::devices::Placement;
 use crate::error::{Error, Result};
 use crate::experiment::ExperimentFile;
-use crate::mlp::config::MlpConfig;
-use crate::mlp::data::batcher::{Batch, ImageBatcher};
+use crate::mlp::config::{DataPath, MlpConfig};
+use crate::mlp::data::batcher::{Batch, ImageBatcher, ResidentImages};
 use crate::mlp::data::{MnistData, NUM_CLASSES};
+use crate::mlp::epoch_metrics::{Accuracy, DeviceMean, Loss};
 use crate::mlp::eval::{EvalReport, evaluate_test, load_model};
 use crate::mlp::model::Network;
 use crate::progress::EpochRenderer;
@@ -117,7 +121,7 @@ struct Watch {
 
 impl EarlyStoppingStrategy for Watch {
     fn should_stop(&mut self, epoch: usize, store: &EventStoreClient) -> bool {
-        let name = LossMetric::new().name();
+        let name = DeviceMean::<Loss>::new().name();
         let loss = store.find_metric(&name, epoch, Aggregate::Mean, &Split::Train);
         if loss.is_some_and(|l| !l.is_finite()) {
             *self.diverged.lock().expect("divergence lock") = Some(epoch);
@@ -187,8 +191,16 @@ pub fn train(mut config: MlpConfig, options: TrainOptions) -> Result<TrainReport
     let start = Start::from_flags(options.resume, options.force);
     let _claim = crate::run_dir::claim(&run_dir, "image_classification", start)?;
     let (mut metrics, resume_from) = starting_point(&mut config, options)?;
-    let (backend, device) = crate::backend::select(config.backend, config.precision)?;
-    device.seed(config.seed);
+    let placement = Placement::open(
+        config.backend,
+        config.training.devices.as_deref(),
+        &config.remote,
+        config.precision,
+    )?;
+    let device = placement.main().clone();
+    for (_, d) in &placement.devices {
+        d.seed(config.seed);
+    }
     let data = MnistData::load(&config.data, config.seed)?;
     if config.data.standardize {
         config.data.mean = Some(data.normalization.mean);
@@ -204,8 +216,8 @@ pub fn train(mut config: MlpConfig, options: TrainOptions) -> Result<TrainReport
     crate::run_dir::create(&run_dir, &config.to_toml())?;
     metrics.run = config.output.name.clone().unwrap_or_default();
     metrics.dataset = config.data.dataset.spec()?.title.to_string();
-    metrics.backend = backend.name().to_string();
-    metrics.device = format!("{device:?}");
+    metrics.backend = placement.backend.clone();
+    metrics.device = placement.describe();
     metrics.precision = format!("{:?}", config.precision).to_lowercase();
     println!(
         "training {} on {} ({} train / {} valid / {} test images), backend {}, run dir {}",
@@ -223,7 +235,7 @@ pub fn train(mut config: MlpConfig, options: TrainOptions) -> Result<TrainReport
             let last = checkpoint_path(&run_dir, "model", done);
             (load_model(&config, &last, &device)?, metrics)
         }
-        _ => launch(&config, &data, &device, metrics, resume_from)?,
+        _ => launch(&config, &data, &placement, metrics, resume_from)?,
     };
     finish(&config, &data, &device, model, metrics)
 }
@@ -266,27 +278,32 @@ fn available_memory() -> Option<u128> {
 fn launch(
     config: &MlpConfig,
     data: &MnistData,
-    device: &Device,
+    placement: &Placement,
     metrics: RunMetrics,
     resume_from: Option<usize>,
 ) -> Result<(Network, RunMetrics)> {
     let run_dir = config.run_dir();
+    let device = placement.main();
     let batcher = ImageBatcher {
         images: data.train.clone(),
         normalization: data.normalization,
     };
     let batch_size = config.training.batch_size;
-    let train_loader = Arc::new(EpochShuffled::new(
-        data.train_indices.clone(),
-        batch_size,
-        batcher.clone(),
-        device,
-        config.seed,
-        resume_from.unwrap_or(0),
-    ));
-    let valid_loader = DataLoaderBuilder::new(batcher)
-        .batch_size(batch_size)
-        .build(IndexDataset(data.valid_indices.clone()));
+    let resident = match config.training.data_path {
+        DataPath::Auto => !placement.on_cpu,
+        path => path == DataPath::Resident,
+    };
+    let (train_loader, valid_loader) = if resident {
+        loaders(
+            config,
+            data,
+            ResidentImages::new(batcher),
+            device,
+            resume_from,
+        )
+    } else {
+        loaders(config, data, batcher, device, resume_from)
+    };
     let model = config
         .model
         .init(
@@ -303,7 +320,7 @@ fn launch(
     let shared = Arc::new(Mutex::new(metrics));
     let renderer = EpochRenderer::new(shared.clone(), run_dir.join("metrics.json"));
     let mut training = SupervisedTraining::new(&run_dir, train_loader, valid_loader)
-        .metrics((AccuracyMetric::new(), LossMetric::new()))
+        .metrics((DeviceMean::<Accuracy>::new(), DeviceMean::<Loss>::new()))
         .with_default_checkpointers()
         .with_checkpointing_strategy(EveryEpoch)
         .renderer(Box::new(renderer))
@@ -314,7 +331,7 @@ fn launch(
     let watch = Watch {
         patience: config.training.early_stopping_patience.map(|n_epochs| {
             MetricEarlyStoppingStrategy::new(
-                &LossMetric::new(),
+                &DeviceMean::<Loss>::new(),
                 Aggregate::Mean,
                 Direction::Lowest,
                 Split::Valid,
@@ -325,12 +342,20 @@ fn launch(
     };
     let diverged = watch.diverged.clone();
     training = training.early_stopping(watch);
-    let steps_per_epoch = data.train_indices.len().div_ceil(batch_size);
+    let devices: Vec<Device> = placement.devices.iter().map(|(_, d)| d.clone()).collect();
+    let steps_per_epoch =
+        optimizer_steps_per_epoch(data.train_indices.len(), batch_size, devices.len());
+    if devices.len() > 1 {
+        training = training.with_training_strategy(
+            ExecutionStrategy::multi(devices, MultiDeviceOptim::OptimMainDevice).into(),
+        );
+    }
     let optimizer = &config.optimizer;
     let schedule = optimizer.schedule(steps_per_epoch * config.training.epochs)?;
     let result = training.launch(Learner::new(model, optimizer.init(), schedule));
     if let Some(error) = result.error {
-        return Err(Error::Internal(format!("training failed: {error}")));
+        return Err(lost_server(placement)
+            .unwrap_or_else(|| Error::Internal(format!("training failed: {error}"))));
     }
     if let Some(epoch) = *diverged.lock().expect("divergence lock") {
         return Err(Error::Config(format!(
@@ -342,6 +367,52 @@ fn launch(
     }
     let metrics = shared.lock().expect("metrics lock").clone();
     Ok((result.model, metrics))
+}
+
+/// The training and validation loaders over `batcher` (streamed or resident).
+fn loaders<B: Batcher<usize, Batch> + Clone + 'static>(
+    config: &MlpConfig,
+    data: &MnistData,
+    batcher: B,
+    device: &Device,
+    resume_from: Option<usize>,
+) -> (Arc<dyn DataLoader<Batch>>, Arc<dyn DataLoader<Batch>>) {
+    let batch_size = config.training.batch_size;
+    let train = Arc::new(EpochShuffled::new(
+        data.train_indices.clone(),
+        batch_size,
+        batcher.clone(),
+        device,
+        config.seed,
+        resume_from.unwrap_or(0),
+    ));
+    let valid = DataLoaderBuilder::new(batcher)
+        .batch_size(batch_size)
+        .build(IndexDataset(data.valid_indices.clone()));
+    (train, valid)
+}
+
+/// Optimizer steps in one epoch of `rows` training rows: one per batch, or with several devices
+/// one per round of a batch on each, burn-train giving each device an equal slice of the rows
+/// (the last one the remainder).
+fn optimizer_steps_per_epoch(rows: usize, batch_size: usize, devices: usize) -> usize {
+    let devices = devices.max(1);
+    let largest = rows - (devices - 1) * (rows / devices);
+    largest.div_ceil(batch_size)
+}
+
+/// The error for a training that failed because a device server went away: which one, and how
+/// to continue. `None` when every server still answers (the failure was something else).
+fn lost_server(placement: &Placement) -> Option<Error> {
+    placement.servers().into_iter().find_map(|url| {
+        crate::remote::reachable(url).err().map(|reason| {
+            Error::Backend(format!(
+                "lost the device server {url} during training ({reason}); the completed epochs \
+                 are kept: continue with `neurona train <config> --resume` once it is back, or \
+                 on this machine with `--resume --backend flex`"
+            ))
+        })
+    })
 }
 
 /// Keeps the best epoch's model as `model.bpk`, prunes the other checkpoints, plots the loss
