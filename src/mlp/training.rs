@@ -352,7 +352,12 @@ fn launch(
     }
     let optimizer = &config.optimizer;
     let schedule = optimizer.schedule(steps_per_epoch * config.training.epochs)?;
-    let result = training.launch(Learner::new(model, optimizer.init(), schedule));
+    let learner = Learner::new(model, optimizer.init(), schedule);
+    let result = if placement.servers().is_empty() {
+        training.launch(learner)
+    } else {
+        launch_with_servers(training, learner, placement)?
+    };
     if let Some(error) = result.error {
         return Err(lost_server(placement)
             .unwrap_or_else(|| Error::Internal(format!("training failed: {error}"))));
@@ -401,11 +406,55 @@ fn optimizer_steps_per_epoch(rows: usize, batch_size: usize, devices: usize) -> 
     largest.div_ceil(batch_size)
 }
 
+/// Runs the learner on device servers. A server that goes away makes Burn panic at the next
+/// read from it (a checkpoint, a metric) rather than return an error: the panic is caught here
+/// (quietly, and without burn-train's panic banner, which points at a log file it would not
+/// help to read) and reported as the lost server, or as an internal error when every server
+/// still answers.
+fn launch_with_servers(
+    training: SupervisedTraining<Network>,
+    learner: Learner<Network>,
+    placement: &Placement,
+) -> Result<burn::train::LearningResult<Network>> {
+    let training = training.with_application_logger(None);
+    let panic_message = Arc::new(Mutex::new(None::<String>));
+    let recorded = panic_message.clone();
+    let previous = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        if let Ok(mut first) = recorded.lock() {
+            first.get_or_insert_with(|| info.to_string());
+        }
+    }));
+    let outcome =
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| training.launch(learner)));
+    std::panic::set_hook(previous);
+    outcome.map_err(|_| {
+        lost_server(placement).unwrap_or_else(|| {
+            let message = panic_message.lock().ok().and_then(|m| m.clone());
+            Error::Internal(format!(
+                "training failed: {}",
+                message.unwrap_or_else(|| "a panic inside burn-train".into())
+            ))
+        })
+    })
+}
+
 /// The error for a training that failed because a device server went away: which one, and how
 /// to continue. `None` when every server still answers (the failure was something else).
 fn lost_server(placement: &Placement) -> Option<Error> {
+    // A server being killed drops its connections a moment before its listening socket closes
+    // (and the kernel accepts connections for a listener nobody serves), so one successful
+    // connect proves little: look a few times.
+    let gone = |url: &str| {
+        (0..5).find_map(|attempt| {
+            if attempt > 0 {
+                std::thread::sleep(std::time::Duration::from_millis(200));
+            }
+            crate::remote::reachable(url).err()
+        })
+    };
     placement.servers().into_iter().find_map(|url| {
-        crate::remote::reachable(url).err().map(|reason| {
+        gone(url).map(|reason| {
             Error::Backend(format!(
                 "lost the device server {url} during training ({reason}); the completed epochs \
                  are kept: continue with `neurona train <config> --resume` once it is back, or \
