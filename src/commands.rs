@@ -72,11 +72,34 @@ pub fn run_dir(path: &Path, overrides: Overrides) -> Result<PathBuf> {
 }
 
 /// `neurona train`.
-pub fn train(path: &Path, overrides: Overrides, options: TrainOptions) -> Result<()> {
+/// `neurona train`; `devices` (from `--devices`) replaces the config's `[training] devices`.
+pub fn train(
+    path: &Path,
+    overrides: Overrides,
+    options: TrainOptions,
+    devices: Option<Vec<String>>,
+) -> Result<()> {
     let start = Start::from_flags(options.resume, options.force);
-    match Experiment::load(path, overrides)? {
+    let experiment = Experiment::load(path, overrides)?;
+    if devices.is_some() && !matches!(experiment, Experiment::Images(_)) {
+        return Err(Error::Usage(
+            "--devices applies to image classification runs".into(),
+        ));
+    }
+    match experiment {
         Experiment::Points(config) => crate::mlp::points::train(&config, start).map(drop),
-        Experiment::Images(config) => crate::mlp::training::train(config, options).map(drop),
+        Experiment::Images(mut config) => {
+            if devices.is_some() {
+                config.training.devices = devices;
+                crate::devices::plan(
+                    config.backend,
+                    config.training.devices.as_deref(),
+                    &config.remote,
+                )
+                .map_err(|e| Error::Usage(format!("--devices: {e}")))?;
+            }
+            crate::mlp::training::train(config, options).map(drop)
+        }
         _ if options.resume => Err(Error::Usage(
             "--resume applies to image classification runs; a regression fit simply runs again \
              (with --force to replace the earlier run)"

@@ -41,6 +41,10 @@ enum Command {
         /// Replace an existing run of the same name (only the files neurona wrote) and start over.
         #[arg(long)]
         force: bool,
+        /// Train data-parallel on these devices (comma-separated: flex, wgpu:N, cuda:N,
+        /// ws://host:port[#N]), instead of the config's [training] devices.
+        #[arg(long, value_delimiter = ',')]
+        devices: Option<Vec<String>>,
     },
     /// Cross-validate a linear or logistic model's penalty strength over a grid, refit, and plot
     /// the regularisation path.
@@ -155,12 +159,13 @@ fn run(cli: &Cli) -> Result<()> {
             config,
             resume,
             force,
+            devices,
         } => {
             let options = TrainOptions {
                 resume: *resume,
                 force: *force,
             };
-            commands::train(config, overrides, options)
+            commands::train(config, overrides, options, devices.clone())
         }
         Command::Cv { config, force } => commands::cv(config, overrides, *force),
         Command::Gradcheck {

@@ -283,9 +283,15 @@ impl<T: Report> TrainingProgressLogger for EpochRenderer<T> {
         self.live.epoch = epoch + 1;
         let seconds = self.epoch_started.elapsed().as_secs_f64();
         self.epoch_started = Instant::now();
+        // Reads happened on this thread, in order; uploads are split where the loader started
+        // each epoch (see `crate::transfers`).
         let transfers_now = crate::transfers::Transfers::now();
-        let transfers = transfers_now.since(self.transfers_at_start);
+        let mut transfers = transfers_now.since(self.transfers_at_start);
         self.transfers_at_start = transfers_now;
+        if let Some((uploads, bytes)) = crate::transfers::uploads_of_epoch(epoch - 1) {
+            transfers.uploads = uploads;
+            transfers.upload_bytes = bytes;
+        }
         if !c.train_loss.is_finite() {
             // A diverged epoch is not a result: it is not recorded (the learner stops on it).
             println!(

@@ -132,6 +132,7 @@ impl<O> EpochShuffled<O> {
         seed: u64,
         first_epoch: usize,
     ) -> Self {
+        crate::transfers::forget_epoch_starts();
         Self {
             rows: Arc::new(rows),
             batch_size: batch_size.max(1),
@@ -157,6 +158,7 @@ impl<O> EpochShuffled<O> {
 impl<O: Send + 'static> DataLoader<O> for EpochShuffled<O> {
     fn iter<'a>(&'a self) -> Box<dyn DataLoaderIterator<O> + 'a> {
         let epoch = self.epochs.fetch_add(1, Ordering::SeqCst);
+        crate::transfers::mark_epoch_start(epoch);
         let mut order = self.rows.to_vec();
         shuffle(&mut order, epoch_seed(self.seed, epoch));
         Box::new(EpochBatches {

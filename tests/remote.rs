@@ -174,20 +174,12 @@ fn a_remote_flex_device_trains_as_local_flex_does_with_fewer_transfers() {
 fn two_servers_train_data_parallel_and_the_run_evaluates_locally() {
     let dir = common::scratch("remote-multi");
     let (a, b) = (Server::start(None), Server::start(None));
-    let path = config(
-        &dir,
-        "multi",
-        &format!("[remote]\nhosts = [\"{}\"]", a.url),
-        2,
-        2000,
-    );
-    // [training] devices names both servers (the file's [training] table is appended to).
-    let text = std::fs::read_to_string(&path).unwrap().replace(
-        "[training]\n",
-        &format!("[training]\ndevices = [\"{}\", \"{}\"]\n", a.url, b.url),
-    );
-    std::fs::write(&path, text).unwrap();
-    succeeded(&neurona(&["train", path.to_str().unwrap()], None));
+    let path = config(&dir, "multi", "", 2, 2000);
+    let devices = format!("{},{}", a.url, b.url);
+    succeeded(&neurona(
+        &["train", path.to_str().unwrap(), "--devices", &devices],
+        None,
+    ));
     let m = metrics(&dir, "multi");
     assert_eq!(m["device"], format!("{}, {}", a.url, b.url));
     let train = column(&m, "train_loss");

@@ -544,3 +544,20 @@ fn prune_checkpoints(run_dir: &Path, best: usize, last: usize) {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::optimizer_steps_per_epoch;
+
+    #[test]
+    fn several_devices_step_once_per_round_of_their_largest_slice() {
+        // One device: one step per batch, the last one short.
+        assert_eq!(optimizer_steps_per_epoch(1801, 100, 1), 19);
+        // Two devices get 900 rows each: 9 rounds.
+        assert_eq!(optimizer_steps_per_epoch(1800, 100, 2), 9);
+        // 1801 rows: 900 and 901, so the second needs a tenth round.
+        assert_eq!(optimizer_steps_per_epoch(1801, 100, 2), 10);
+        // Three devices over 10 rows: 3, 3 and 4.
+        assert_eq!(optimizer_steps_per_epoch(10, 3, 3), 2);
+    }
+}
