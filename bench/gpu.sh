@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # GPU benchmark for a lent device machine (see BENCHMARKS.md): the 784-512-10 MNIST-epoch workload
 # (469 steps × 128, Adam) on Burn's wgpu backend next to PyTorch CUDA eager, in the same call, plus
-# one full `neurona train` of configs/fashion-mnist.toml on wgpu.
+# PyTorch's full training+validation epoch (`torch_mlp.py --full-epoch`) and one full
+# `neurona train` of configs/fashion-mnist.toml on wgpu.
 # Expects, carried into the repository root:
 #   .gl/*.deb     Vulkan/GL loader packages (device README: apt-get download libvulkan1 libegl1 …)
 #   .gpu/neurona.xz  a release binary built with `cargo build --release --features wgpu`, stripped
@@ -28,6 +29,10 @@ for i in 1 2 3; do
   echo "== round $i"
   timeout 120 "$B" bench "$config" --backend wgpu | tee -a "$out/bench.jsonl"
   timeout 120 python3 bench/torch_mlp.py --device cuda --data-dir .gpu --epochs 3 --threads 16 --eps 1e-8 | tee -a "$out/bench.jsonl"
+  # A full epoch (54,000 training rows + 6,000 validation rows, standardised), compared against the
+  # per-epoch `seconds` (training and validation) that `neurona train` records in metrics.json for
+  # the wgpu run at the end of this script.
+  timeout 120 python3 bench/torch_mlp.py --full-epoch --device cuda --data-dir .gpu --epochs 3 --threads 16 --eps 1e-8 | tee -a "$out/bench.jsonl"
 done
 echo "== burn flex on this machine's CPU, for reference"
 timeout 120 "$B" bench "$config" --backend flex | tee -a "$out/bench.jsonl"

@@ -461,6 +461,11 @@ fn trainings_start_from_the_page_as_neurona_train_runs_them_stop_and_resume() {
             "remove data.dir and data.mirrors",
         ),
         (
+            format!("{experiment}\n[remote]\nhosts = [\"ws://10.0.0.1:3000\"]\n"),
+            "?name=x",
+            "remove [remote]",
+        ),
+        (
             "[data]\ndataset = \"xor\"\n[model]\noutput = \"sigmoid\"\n".to_string(),
             "?name=x",
             "playground",

@@ -120,14 +120,16 @@ impl<Q: Quantity> DeviceMean<Q> {
         Self::default()
     }
 
-    /// The mean so far, reading each device's sum back (one read per device).
+    /// The mean so far, reading each device's sum back (one read per device); NaN before any
+    /// item.
     fn mean(&self) -> Result<f64, TensorReadError> {
         let mut total = 0.0;
         for (_, sum) in &self.sums {
             total += sum.clone().try_into_scalar::<f64>()?;
             crate::transfers::record_read(std::mem::size_of::<f32>());
         }
-        Ok(total / self.count.max(1) as f64 * Q::SCALE)
+        // No items (a split without rows): NaN, which the renderer records as "no value".
+        Ok(total / self.count as f64 * Q::SCALE)
     }
 }
 

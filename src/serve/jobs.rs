@@ -4,8 +4,9 @@
 //! one, the live chart follows it through `live.json`, a crash of the training cannot take the
 //! server down, and each training gets the float precision it asks for (one per process).
 //!
-//! Limits: one training from the page at a time; the file may not name data folders or download
-//! mirrors (the page cannot point the server at files or URLs); a new run never replaces one.
+//! Limits: one training from the page at a time; the file may not name data folders, download
+//! mirrors or device servers (the page cannot point the server at files or URLs); a new run
+//! never replaces one.
 //! Stopping sends SIGTERM: the run keeps its completed epochs and resumes from the page or with
 //! `neurona train --resume`.
 
@@ -18,6 +19,7 @@ use std::time::SystemTime;
 
 use serde::Serialize;
 
+use crate::devices::RemoteConfig;
 use crate::error::{Error, Result};
 use crate::experiment::ExperimentFile;
 use crate::mlp::config::MlpConfig;
@@ -301,6 +303,19 @@ pub fn checked_config(text: &str, name: Option<&str>, runs: &Path) -> Result<Mlp
         return Err(Error::Usage(
             "a training from the page uses the data set's usual place and mirrors: remove \
              data.dir and data.mirrors (or train with `neurona train`)"
+                .into(),
+        ));
+    }
+    if config.remote != RemoteConfig::default()
+        || config
+            .training
+            .devices
+            .as_ref()
+            .is_some_and(|d| d.iter().any(|d| d.trim().starts_with("ws://")))
+    {
+        return Err(Error::Usage(
+            "a training from the page runs on the server's own devices: remove [remote] and \
+             device servers from training.devices (or train with `neurona train`)"
                 .into(),
         ));
     }
