@@ -205,6 +205,16 @@ fn run_server(
     listener: std::net::TcpListener,
 ) -> Result<()> {
     use burn::server::{RemoteServer, TokenAuthorizer, WebSocketTransport};
+    use std::io::IsTerminal;
+    // Burn's own log setup writes colour codes to stdout even into a file; this one (which Burn
+    // then leaves alone) keeps stdout for the address line and colours only a terminal.
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,wgpu=warn"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
+        .try_init();
     let mut server = RemoteServer::new(devices);
     if let Some(token) = token {
         let authorizer = TokenAuthorizer::new(token)
