@@ -223,8 +223,8 @@ fn construct(choice: BackendChoice) -> Result<Device> {
     match choice {
         BackendChoice::Auto => unreachable!("resolved above"),
         BackendChoice::Remote => Err(Error::Backend(
-            "backend \"remote\" trains image experiments on the devices of [remote] hosts; \
-             the linear, logistic and 2-D experiments run on this machine"
+            "backend \"remote\" runs on the device servers of an image experiment's [remote] \
+             hosts; the linear, logistic and 2-D experiments run on this machine (flex, wgpu, ...)"
                 .into(),
         )),
         BackendChoice::Flex => {

@@ -76,7 +76,7 @@ pub fn connect(
     reachable(url).map_err(|reason| {
         Error::Backend(format!(
             "cannot reach the device server {url}: {reason}; start one there with \
-             `neurona device-server`, or train here with --backend flex"
+             `neurona device-server`, or use this machine with --backend flex"
         ))
     })?;
     let device = open(url, index, token)?;

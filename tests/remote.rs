@@ -167,6 +167,12 @@ fn a_remote_flex_device_trains_as_local_flex_does_with_fewer_transfers() {
     assert_eq!(transfers(&r, 1, "uploads"), batches);
     assert_eq!(transfers(&r, 1, "upload_bytes"), 2000 * 8);
     assert_eq!(transfers(&l, 1, "upload_bytes"), 2000 * (784 * 4 + 8));
+    // Without --backend, a run is evaluated where it trained: on the server.
+    let run = dir.join("runs/remote");
+    succeeded(&neurona(&["eval", run.to_str().unwrap()], None));
+    let eval: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(run.join("eval.json")).unwrap()).unwrap();
+    assert_eq!(eval["accuracy"], r["test"]["accuracy"]);
     evaluates_locally(&dir, "remote");
 }
 

@@ -332,6 +332,20 @@ impl Default for TrainingConfig {
     }
 }
 
+impl MlpConfig {
+    /// The device a trained run is evaluated or used on: `backend` if given (`--backend`), else
+    /// the run's own (for `remote`, the first of its device servers).
+    pub fn device(&self, backend: Option<BackendChoice>) -> Result<burn::prelude::Device> {
+        let placement = crate::devices::Placement::open(
+            backend.unwrap_or(self.backend),
+            None,
+            &self.remote,
+            self.precision,
+        )?;
+        Ok(placement.main().clone())
+    }
+}
+
 impl ExperimentFile for MlpConfig {
     fn validate(&self) -> Result<(), String> {
         if self.task != Task::ImageClassification {

@@ -108,7 +108,7 @@ pub fn eval_run(
             run_dir.display()
         )));
     }
-    let device = crate::backend::device(backend.unwrap_or(config.backend), config.precision)?;
+    let device = config.device(backend)?;
     let path = checkpoint
         .map(Path::to_path_buf)
         .unwrap_or_else(|| run_dir.join("model.bpk"));

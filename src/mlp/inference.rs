@@ -97,7 +97,7 @@ impl Classifier {
     /// Loads the run's `model.bpk` on the run's backend (or `backend`).
     pub fn load(run_dir: &Path, backend: Option<crate::backend::BackendChoice>) -> Result<Self> {
         let config = MlpConfig::load_run(run_dir)?;
-        let device = crate::backend::device(backend.unwrap_or(config.backend), config.precision)?;
+        let device = config.device(backend)?;
         let model = crate::mlp::eval::load_model(&config, &run_dir.join("model.bpk"), &device)?;
         let normalization = match (config.data.mean, config.data.std) {
             (Some(mean), Some(std)) if config.data.standardize => Normalization { mean, std },

@@ -31,7 +31,7 @@ pub fn export(run_dir: &Path, format: Format, output: Option<&Path>) -> Result<P
             run_dir.display()
         )));
     }
-    let device = crate::backend::device(config.backend, config.precision)?;
+    let device = config.device(None)?;
     let model = crate::mlp::eval::load_model(&config, &run_dir.join("model.bpk"), &device)?;
     let path = output.map_or_else(|| run_dir.join(format.default_file()), Path::to_path_buf);
     let bytes = match format {
