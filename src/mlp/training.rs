@@ -229,15 +229,17 @@ pub fn train(mut config: MlpConfig, options: TrainOptions) -> Result<TrainReport
         metrics.device,
         run_dir.display()
     );
-    let (model, metrics) = match resume_from {
-        // Every epoch completed, but the run stopped before its test evaluation: finish it.
-        Some(done) if done >= config.training.epochs => {
-            let last = checkpoint_path(&run_dir, "model", done);
-            (load_model(&config, &last, &device)?, metrics)
-        }
-        _ => launch(&config, &data, &placement, metrics, resume_from)?,
-    };
-    finish(&config, &data, &device, model, metrics)
+    watching_servers(&placement, || {
+        let (model, metrics) = match resume_from {
+            // Every epoch completed, but the run stopped before its test evaluation: finish it.
+            Some(done) if done >= config.training.epochs => {
+                let last = checkpoint_path(&run_dir, "model", done);
+                (load_model(&config, &last, &device)?, metrics)
+            }
+            _ => launch(&config, &data, &placement, metrics, resume_from)?,
+        };
+        finish(&config, &data, &device, model, metrics)
+    })
 }
 
 /// Refuses a network whose training state (weights, gradients and two optimizer moments per
@@ -352,12 +354,12 @@ fn launch(
     }
     let optimizer = &config.optimizer;
     let schedule = optimizer.schedule(steps_per_epoch * config.training.epochs)?;
-    let learner = Learner::new(model, optimizer.init(), schedule);
-    let result = if placement.servers().is_empty() {
-        training.launch(learner)
-    } else {
-        launch_with_servers(training, learner, placement)?
-    };
+    if !placement.servers().is_empty() {
+        // burn-train's panic banner points at this log, which says nothing about a lost server
+        // (see `watching_servers`).
+        training = training.with_application_logger(None);
+    }
+    let result = training.launch(Learner::new(model, optimizer.init(), schedule));
     if let Some(error) = result.error {
         return Err(lost_server(placement)
             .unwrap_or_else(|| Error::Internal(format!("training failed: {error}"))));
@@ -406,17 +408,14 @@ fn optimizer_steps_per_epoch(rows: usize, batch_size: usize, devices: usize) -> 
     largest.div_ceil(batch_size)
 }
 
-/// Runs the learner on device servers. A server that goes away makes Burn panic at the next
-/// read from it (a checkpoint, a metric) rather than return an error: the panic is caught here
-/// (quietly, and without burn-train's panic banner, which points at a log file it would not
-/// help to read) and reported as the lost server, or as an internal error when every server
-/// still answers.
-fn launch_with_servers(
-    training: SupervisedTraining<Network>,
-    learner: Learner<Network>,
-    placement: &Placement,
-) -> Result<burn::train::LearningResult<Network>> {
-    let training = training.with_application_logger(None);
+/// Runs `work` (training and the test evaluation). On device servers, a server that goes away
+/// makes Burn panic at the next read from it (a checkpoint, a metric) rather than return an
+/// error: the panic is caught here, quietly, and reported as the lost server, or as an internal
+/// error when every server still answers. Without servers, `work` runs as it is.
+fn watching_servers<T>(placement: &Placement, work: impl FnOnce() -> Result<T>) -> Result<T> {
+    if placement.servers().is_empty() {
+        return work();
+    }
     let panic_message = Arc::new(Mutex::new(None::<String>));
     let recorded = panic_message.clone();
     let previous = std::panic::take_hook();
@@ -425,17 +424,16 @@ fn launch_with_servers(
             first.get_or_insert_with(|| info.to_string());
         }
     }));
-    let outcome =
-        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| training.launch(learner)));
+    let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(work));
     std::panic::set_hook(previous);
-    outcome.map_err(|_| {
-        lost_server(placement).unwrap_or_else(|| {
+    outcome.unwrap_or_else(|_| {
+        Err(lost_server(placement).unwrap_or_else(|| {
             let message = panic_message.lock().ok().and_then(|m| m.clone());
             Error::Internal(format!(
                 "training failed: {}",
                 message.unwrap_or_else(|| "a panic inside burn-train".into())
             ))
-        })
+        }))
     })
 }
 
