@@ -100,6 +100,12 @@ try {
   const plots = await page.$$eval("#run-plots img", (imgs) => imgs.map((i) => i.alt));
   assert.deepEqual(plots, ["first_layer.png", "loss.svg"]);
   assert.equal(await page.locator("#run-epochs tbody tr").count(), 2);
+  // Each epoch's host→device copies: 540 training and 60 validation images in batches of 64 are
+  // 9 + 1 batches, each its images (784 float32) and labels (int64) streamed from the host:
+  // 20 copies of 600 × (784 × 4 + 8) bytes; loss and accuracy read once per split.
+  const column = (await page.$$eval("#run-epochs thead th", (cells) => cells.map((c) => c.textContent))).indexOf("transfers");
+  const copies = await page.$$eval("#run-epochs tbody tr", (rows, at) => rows.map((r) => r.cells[at].textContent), column);
+  assert.deepEqual(copies, ["20 up (1.9 MB), 4 read", "20 up (1.9 MB), 4 read"]);
   await page.screenshot({ path: path.join(shots, "run.png"), fullPage: true });
   console.log("ok: run page shows", plots.join(", "), "and 2 epochs");
 

@@ -19,6 +19,16 @@ function fixed(value, digits = 4) {
   return typeof value === "number" ? value.toFixed(digits) : value == null ? "–" : String(value);
 }
 
+// One cell of the epochs table: the epoch number as it is, the host↔device copies as counts and
+// megabytes, numbers to four decimals.
+function cell(column, value) {
+  if (column === "epoch") return String(value);
+  if (column === "transfers" && value) {
+    return `${value.uploads} up (${(value.upload_bytes / 1e6).toFixed(1)} MB), ${value.reads} read`;
+  }
+  return fixed(value);
+}
+
 async function getJson(url) {
   const response = await fetch(url, { cache: "no-store" });
   if (!response.ok) throw new Error(`${url}: ${response.status}`);
@@ -175,7 +185,7 @@ function renderRun(run) {
   const columns = run.history.length ? Object.keys(run.history[0]) : [];
   $("#run-epochs thead").replaceChildren(el("tr", {}, ...columns.map((c) => el("th", {}, c.replace(/_/g, " ")))));
   $("#run-epochs tbody").replaceChildren(...run.history.map((row) =>
-    el("tr", {}, ...columns.map((c) => el("td", {}, c === "epoch" ? String(row[c]) : fixed(row[c]))))));
+    el("tr", {}, ...columns.map((c) => el("td", {}, cell(c, row[c]))))));
   $("#run-config").textContent = run.config;
   document.body.dataset.run = run.name;
   document.body.dataset.epochs = String(run.history.length);
