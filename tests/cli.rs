@@ -527,3 +527,65 @@ fn a_second_process_on_the_same_run_is_refused() {
     drop(lock);
     assert!(neurona(&["train", config, "--force"]).status.success());
 }
+
+#[test]
+fn device_placements_are_checked_before_any_work() {
+    let dir = common::scratch("cli-devices");
+    let cases = [
+        ("backend = \"remote\"\n", "needs [remote] hosts"),
+        (
+            "[remote]\nhosts = [\"gpu-box:3000\"]\n",
+            "not a WebSocket address",
+        ),
+        (
+            "[training]\ndevices = [\"tpu\"]\n",
+            "unknown device \"tpu\"",
+        ),
+        (
+            "[training]\ndevices = [\"flex\", \"flex\"]\n",
+            "names flex twice",
+        ),
+        (
+            "[data]\ndataset = \"xor\"\n[model]\noutput = \"sigmoid\"\n[training]\ndevices = [\"flex\"]\n",
+            "2-D workshop trains on this machine",
+        ),
+    ];
+    for (i, (body, needle)) in cases.into_iter().enumerate() {
+        let config = write_config(&dir, &format!("placement-{i}"), body);
+        user_error(&["train", config.to_str().unwrap()], needle);
+    }
+    let config = write_config(&dir, "tiny", TINY);
+    user_error(
+        &[
+            "train",
+            config.to_str().unwrap(),
+            "--devices",
+            "flex,ws://nowhere",
+        ],
+        "--devices",
+    );
+    // The 2-D workshop runs on this machine, also when the command line asks otherwise.
+    let xor = write_config(
+        &dir,
+        "xor",
+        "[data]\ndataset = \"xor\"\n[model]\noutput = \"sigmoid\"\n",
+    );
+    user_error(
+        &["train", xor.to_str().unwrap(), "--backend", "remote"],
+        "backend \"remote\" runs on the device servers",
+    );
+}
+
+/// Without the `remote` feature, the device server and remote devices say how to get them.
+#[cfg(not(feature = "remote"))]
+#[test]
+fn remote_devices_name_the_feature_they_need() {
+    user_error(&["device-server", "--port", "0"], "--features remote");
+    let dir = common::scratch("cli-remote-feature");
+    let config = write_config(
+        &dir,
+        "remote",
+        &format!("backend = \"remote\"\n[remote]\nhosts = [\"ws://127.0.0.1:9\"]\n{TINY}"),
+    );
+    user_error(&["train", config.to_str().unwrap()], "--features remote");
+}
