@@ -71,7 +71,6 @@ pub fn run_dir(path: &Path, overrides: Overrides) -> Result<PathBuf> {
     }
 }
 
-/// `neurona train`.
 /// `neurona train`; `devices` (from `--devices`) replaces the config's `[training] devices`.
 pub fn train(
     path: &Path,

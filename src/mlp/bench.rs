@@ -4,15 +4,14 @@
 
 use std::time::Instant;
 
+use burn::data::dataloader::batcher::Batcher;
 use burn::prelude::*;
 use serde::Serialize;
 
 use crate::backend::BackendChoice;
+use crate::devices::{Placement, RemoteConfig};
 use crate::error::Result;
 use crate::mlp::config::{Gradients, MlpConfig};
-use burn::data::dataloader::batcher::Batcher;
-
-use crate::devices::{Placement, RemoteConfig};
 use crate::mlp::data::batcher::{ImageBatcher, ResidentImages};
 use crate::mlp::data::{MnistData, NUM_CLASSES};
 use crate::numeric::scalar;
