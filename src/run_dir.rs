@@ -1,6 +1,7 @@
 //! The run directory `<output.dir>/<output.name>/`: where it is, the rule that an existing run is
 //! only replaced on request, and atomic writes, so readers (and a crash) never see half a file.
 
+use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
@@ -222,12 +223,26 @@ fn mark(run_dir: &Path, kind: &str, lock: std::fs::File) -> Result<Claim> {
 
 /// The kind of run `run_dir` holds (`image_classification`, `points`, …), if it is a run.
 pub fn kind(run_dir: &Path) -> Option<String> {
-    if !config_path(run_dir).is_file() {
-        return None;
-    }
-    std::fs::read_to_string(run_dir.join(KIND_FILE))
-        .ok()
-        .map(|k| k.trim().to_string())
+    open_own(run_dir, "config.toml")?;
+    let mut kind = String::new();
+    open_own(run_dir, KIND_FILE)?
+        .take(64)
+        .read_to_string(&mut kind)
+        .ok()?;
+    Some(kind.trim().to_string())
+}
+
+/// `file` of `run_dir` opened for reading, if it is a regular file there: no symbolic link is
+/// followed (a run folder from elsewhere cannot make a reader open another file), and a FIFO
+/// or device is neither waited on nor read.
+pub fn open_own(run_dir: &Path, file: &str) -> Option<std::fs::File> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let opened = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
+        .open(run_dir.join(file))
+        .ok()?;
+    opened.metadata().ok()?.is_file().then_some(opened)
 }
 
 /// Whether a process holds `run_dir` now (a training in progress): its lock is taken.
@@ -239,13 +254,15 @@ pub fn in_use(run_dir: &Path) -> bool {
 /// The text of a run's `config.toml`, or an error saying the folder is not a run directory.
 pub fn read_config(run_dir: &Path) -> Result<(PathBuf, String)> {
     let path = config_path(run_dir);
-    if !path.is_file() {
+    let Some(mut file) = open_own(run_dir, "config.toml") else {
         return Err(Error::Usage(format!(
-            "{} is not a run directory: it has no config.toml (train first with `neurona train <config.toml>`)",
+            "{} is not a run directory: it has no config.toml of its own (a file, not a link; \
+             train first with `neurona train <config.toml>`)",
             run_dir.display()
         )));
-    }
-    let text = std::fs::read_to_string(&path).map_err(Error::io(&path))?;
+    };
+    let mut text = String::new();
+    file.read_to_string(&mut text).map_err(Error::io(&path))?;
     Ok((path, text))
 }
 

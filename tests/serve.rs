@@ -30,7 +30,8 @@ fn get(server: &Server, path: &str) -> (u16, Vec<u8>) {
     let mut stream = std::net::TcpStream::connect(server.address).unwrap();
     write!(
         stream,
-        "GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"
+        "GET {path} HTTP/1.1\r\nHost: localhost:{}\r\nConnection: close\r\n\r\n",
+        server.address.port()
     )
     .unwrap();
     let mut response = Vec::new();
@@ -458,7 +459,15 @@ fn trainings_start_from_the_page_as_neurona_train_runs_them_stop_and_resume() {
                 "mirrors = [\"http://10.0.0.1\"]\ntrain_limit",
             ),
             "?name=x",
-            "remove data.dir and data.mirrors",
+            "remove data.mirrors",
+        ),
+        (
+            experiment.replace(
+                "[model]",
+                "[model]\ninit_from = \"/etc/passwd.safetensors\"",
+            ),
+            "?name=x",
+            "remove model.init_from",
         ),
         (
             format!("{experiment}\n[remote]\nhosts = [\"ws://10.0.0.1:3000\"]\n"),

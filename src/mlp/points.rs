@@ -6,6 +6,7 @@
 //! points, independently, and reports the test loss per epoch and the test accuracy.
 //! Writes the model, the losses, `loss.svg` and `decision.svg`.
 
+use std::ops::ControlFlow;
 use std::path::Path;
 
 use burn::prelude::*;
@@ -139,7 +140,9 @@ pub fn train(config: &MlpConfig, start: Start) -> Result<PointsReport> {
     let run_dir = config.run_dir();
     let _claim = crate::run_dir::claim(&run_dir, KIND, start)?;
     let (train_set, test_set) = point_sets(config);
-    let (model, report) = fit(config, &train_set, test_set.as_ref(), &device, |_, _, _| {})?;
+    let (model, report) = fit(config, &train_set, test_set.as_ref(), &device, |_, _, _| {
+        ControlFlow::Continue(())
+    })?;
     crate::run_dir::create(&run_dir, &resolved(config).to_toml())?;
     crate::run_dir::write_json(&run_dir.join("metrics.json"), &report)?;
     crate::mlp::store::save(&model, &run_dir.join("model.bpk"))?;
@@ -190,13 +193,13 @@ fn resolved(config: &MlpConfig) -> MlpConfig {
 /// The training loop on the config's [`point_sets`]: one optimizer step on all training points
 /// per epoch, until the loss is below [`TARGET_LOSS`] with every training point right.
 /// `observe(epoch, loss, model)` sees every epoch (the web page's playground keeps snapshots of
-/// the decision regions).
+/// the decision regions) and may stop the training (the page that asked for it has gone).
 pub fn fit(
     config: &MlpConfig,
     train_set: &PointSet,
     test_set: Option<&PointSet>,
     device: &Device,
-    mut observe: impl FnMut(usize, f64, &Network),
+    mut observe: impl FnMut(usize, f64, &Network) -> ControlFlow<()>,
 ) -> Result<(Network, PointsReport)> {
     let train_batch = batch(config, train_set, device);
     let test_batch = test_set.map(|set| batch(config, set, device));
@@ -222,7 +225,11 @@ pub fn fit(
         if let Some(test) = &test_batch {
             test_losses.push(scalar(model.forward_classification(test.clone()).loss));
         }
-        observe(epoch, loss, &model);
+        if observe(epoch, loss, &model).is_break() {
+            return Err(Error::Usage(format!(
+                "the training was stopped at epoch {epoch}"
+            )));
+        }
         if loss < TARGET_LOSS {
             let p = probabilities(&model, config, &train_set.points, device);
             if accuracy(&p, &train_set.labels) == 1.0 {

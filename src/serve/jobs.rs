@@ -4,9 +4,11 @@
 //! one, the live chart follows it through `live.json`, a crash of the training cannot take the
 //! server down, and each training gets the float precision it asks for (one per process).
 //!
-//! Limits: one training from the page at a time; the file may not name data folders, download
-//! mirrors or device servers (the page cannot point the server at files or URLs); a new run
-//! never replaces one.
+//! Limits: one training from the page at a time; the file may not name weights, data folders,
+//! download mirrors or device servers ([`super::runs::placed_experiment`]: the page cannot point
+//! the server at files or machines); a new run never replaces one. The file the child reads and
+//! its output live in a private temporary folder of the server's (created with a random name,
+//! readable by this user only, removed when the server stops), never at a guessable path.
 //! Stopping sends SIGTERM: the run keeps its completed epochs and resumes from the page or with
 //! `neurona train --resume`.
 
@@ -19,7 +21,6 @@ use std::time::SystemTime;
 
 use serde::Serialize;
 
-use crate::devices::RemoteConfig;
 use crate::error::{Error, Result};
 use crate::experiment::ExperimentFile;
 use crate::mlp::config::MlpConfig;
@@ -78,15 +79,22 @@ pub struct Jobs {
     runs: PathBuf,
     program: Option<PathBuf>,
     jobs: Mutex<BTreeMap<String, Job>>,
+    /// The private folder of the trainings' experiment files and outputs.
+    files: tempfile::TempDir,
 }
 
 impl Jobs {
-    pub fn new(runs: PathBuf, program: Option<PathBuf>) -> Self {
-        Self {
+    pub fn new(runs: PathBuf, program: Option<PathBuf>) -> Result<Self> {
+        let files = tempfile::Builder::new()
+            .prefix("neurona-serve-")
+            .tempdir()
+            .map_err(Error::io(std::env::temp_dir()))?;
+        Ok(Self {
             runs,
             program,
             jobs: Mutex::new(BTreeMap::new()),
-        }
+            files,
+        })
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, BTreeMap<String, Job>> {
@@ -145,11 +153,10 @@ impl Jobs {
         if let Some(old) = jobs.remove(name) {
             old.remove_files();
         }
-        let stem = format!("neurona-serve-{}-{name}", std::process::id());
-        let config_file = std::env::temp_dir().join(format!("{stem}.toml"));
-        let output = std::env::temp_dir().join(format!("{stem}.out"));
-        std::fs::write(&config_file, config.to_toml()).map_err(Error::io(&config_file))?;
-        let log = std::fs::File::create(&output).map_err(Error::io(&output))?;
+        let config_file = self.files.path().join(format!("{name}.toml"));
+        let output = self.files.path().join(format!("{name}.out"));
+        write_new(&config_file, config.to_toml().as_bytes())?;
+        let log = write_new(&output, b"")?;
         let log_err = log.try_clone().map_err(Error::io(&output))?;
         let mut command = Command::new(program);
         command.arg("train").arg(&config_file);
@@ -299,25 +306,18 @@ pub fn checked_config(text: &str, name: Option<&str>, runs: &Path) -> Result<Mlp
             "2-D workshop experiments train in the playground".into(),
         ));
     }
-    if config.data.dir.is_some() || config.data.mirrors.is_some() {
-        return Err(Error::Usage(
-            "a training from the page uses the data set's usual place and mirrors: remove \
-             data.dir and data.mirrors (or train with `neurona train`)"
-                .into(),
-        ));
-    }
-    if config.remote != RemoteConfig::default()
-        || config
-            .training
-            .devices
-            .as_ref()
-            .is_some_and(|d| d.iter().any(|d| d.trim().starts_with("ws://")))
-    {
-        return Err(Error::Usage(
-            "a training from the page runs on the server's own devices: remove [remote] and \
-             device servers from training.devices (or train with `neurona train`)"
-                .into(),
-        ));
-    }
     Ok(config)
+}
+
+/// Creates `path` (which must not exist: nothing planted there is followed or truncated) and
+/// writes `bytes` into it.
+fn write_new(path: &Path, bytes: &[u8]) -> Result<std::fs::File> {
+    use std::io::Write;
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(path)
+        .map_err(Error::io(path))?;
+    file.write_all(bytes).map_err(Error::io(path))?;
+    Ok(file)
 }

@@ -4,10 +4,15 @@
 //! server; the page (HTML, CSS, JavaScript, no framework) is compiled into the binary, so it
 //! needs no internet and no front-end build.
 //!
-//! Safety: it binds 127.0.0.1 unless told otherwise; it serves only files directly inside a run
-//! directory ([`runs`]); request bodies are capped at [`MAX_BODY`]; every request is answered
-//! (a panic in a handler becomes a 500, never a dead server).
+//! Safety: it binds 127.0.0.1 unless told otherwise; it answers only requests for its own host
+//! names, and changes or starts nothing but for its own page ([`guard`]); it serves only files
+//! directly inside a run directory, and follows no link ([`runs`]); request bodies are capped at
+//! [`MAX_BODY`]; idle, slow and silent clients are timed out and a flood of them cannot keep a
+//! real one out ([`connections`]); the playground's trainings are bounded ([`playground`]);
+//! every request is answered (a panic in a handler becomes a 500, never a dead server).
 
+pub mod connections;
+pub mod guard;
 pub mod jobs;
 pub mod playground;
 pub mod runs;
@@ -15,11 +20,12 @@ pub mod runs;
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
+use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Mutex};
-use std::time::{Instant, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 
 use axum::Router;
-use axum::body::Bytes;
+use axum::body::{Body, Bytes};
 use axum::extract::{DefaultBodyLimit, Path as UrlPath, Query, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Json, Response};
@@ -49,6 +55,10 @@ pub struct ServeOptions {
 
 struct AppState {
     runs: PathBuf,
+    /// The runs' `metrics.json`, read once per change.
+    records: runs::RunCache,
+    /// The playground's training slots.
+    slots: playground::Slots,
     /// Set when the server stops: live streams end, so their connections close.
     stopping: tokio::sync::watch::Receiver<bool>,
     /// Loaded models by run, with the modification time of the `model.bpk` they came from (a
@@ -124,13 +134,13 @@ fn io_error(source: std::io::Error) -> Error {
     Error::Usage(format!("cannot serve: {source}"))
 }
 
-fn bind(
-    options: &ServeOptions,
-) -> Result<(
+type Bound = (
     std::net::TcpListener,
     Arc<AppState>,
     tokio::sync::watch::Sender<bool>,
-)> {
+);
+
+fn bind(options: &ServeOptions) -> Result<Bound> {
     if !options.runs.is_dir() {
         return Err(Error::Usage(format!(
             "{} is not a folder: give the runs folder with --runs (default: artifacts)",
@@ -150,8 +160,10 @@ fn bind(
     listener.set_nonblocking(true).map_err(io_error)?;
     let (stop, stopping) = tokio::sync::watch::channel(false);
     let state = Arc::new(AppState {
-        jobs: jobs::Jobs::new(runs.clone(), options.program.clone()),
+        jobs: jobs::Jobs::new(runs.clone(), options.program.clone())?,
         runs,
+        records: runs::RunCache::default(),
+        slots: playground::Slots::default(),
         stopping,
         classifiers: Mutex::new(HashMap::new()),
     });
@@ -169,19 +181,27 @@ fn run(
         .enable_all()
         .build()
         .map_err(io_error)?;
-    runtime.block_on(async move {
+    let served = runtime.block_on(async move {
         let listener = tokio::net::TcpListener::from_std(listener).map_err(io_error)?;
-        axum::serve(listener, router(state))
-            .with_graceful_shutdown(async move {
-                shutdown.await;
-                let _ = stop.send(true);
-            })
-            .await
-            .map_err(io_error)
-    })
+        let address = listener.local_addr().map_err(io_error)?;
+        let served = guard::Served {
+            address: address.ip(),
+            port: address.port(),
+        };
+        connections::serve(listener, router(state, served), async move {
+            shutdown.await;
+            let _ = stop.send(true);
+        })
+        .await;
+        Ok(())
+    });
+    // A playground training still running stops at its next epoch (its request is gone); the
+    // process does not wait for it.
+    runtime.shutdown_timeout(Duration::from_secs(1));
+    served
 }
 
-fn router(state: Arc<AppState>) -> Router {
+fn router(state: Arc<AppState>, served: guard::Served) -> Router {
     Router::new()
         .route(
             "/",
@@ -208,6 +228,7 @@ fn router(state: Arc<AppState>) -> Router {
         .route("/runs/{name}/{file}", get(run_file))
         .fallback(|| async { not_found() })
         .layer(DefaultBodyLimit::max(MAX_BODY))
+        .layer(axum::middleware::from_fn_with_state(served, guard::guard))
         .with_state(state)
 }
 
@@ -246,8 +267,7 @@ fn not_found() -> Response {
 }
 
 async fn list_runs(State(state): State<Arc<AppState>>) -> Response {
-    let root = state.runs.clone();
-    match tokio::task::spawn_blocking(move || runs::list(&root)).await {
+    match tokio::task::spawn_blocking(move || state.records.list(&state.runs)).await {
         Ok(list) => Json(list).into_response(),
         Err(_) => problem(StatusCode::INTERNAL_SERVER_ERROR, "listing the runs failed"),
     }
@@ -257,11 +277,42 @@ async fn run_detail(
     State(state): State<Arc<AppState>>,
     UrlPath(name): UrlPath<String>,
 ) -> Response {
-    let root = state.runs.clone();
-    match tokio::task::spawn_blocking(move || runs::detail(&root, &name)).await {
-        Ok(Some(detail)) => Json(detail).into_response(),
+    match tokio::task::spawn_blocking(move || state.records.detail(&state.runs, &name)).await {
+        Ok(Some(detail)) => (
+            [(header::CONTENT_TYPE, "application/json")],
+            Body::new(Pieces(detail.chunks().into())),
+        )
+            .into_response(),
         Ok(None) => not_found(),
         Err(_) => problem(StatusCode::INTERNAL_SERVER_ERROR, "reading the run failed"),
+    }
+}
+
+/// A body sent as the pieces it is made of, shared rather than copied into one buffer, with its
+/// length known (so the answer has a `Content-Length`).
+struct Pieces(std::collections::VecDeque<Bytes>);
+
+impl http_body::Body for Pieces {
+    type Data = Bytes;
+    type Error = std::convert::Infallible;
+
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<std::result::Result<http_body::Frame<Bytes>, Self::Error>>> {
+        std::task::Poll::Ready(
+            self.0
+                .pop_front()
+                .map(|piece| Ok(http_body::Frame::data(piece))),
+        )
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        http_body::SizeHint::with_exact(self.0.iter().map(|piece| piece.len() as u64).sum())
     }
 }
 
@@ -269,11 +320,9 @@ async fn run_file(
     State(state): State<Arc<AppState>>,
     UrlPath((name, file)): UrlPath<(String, String)>,
 ) -> Response {
-    let Some((path, content_type)) = runs::run_file(&state.runs, &name, &file) else {
-        return not_found();
-    };
-    match tokio::fs::read(&path).await {
-        Ok(bytes) => (
+    let read = tokio::task::spawn_blocking(move || runs::run_file(&state.runs, &name, &file));
+    match read.await {
+        Ok(Some((bytes, content_type))) => (
             [
                 (header::CONTENT_TYPE, content_type),
                 (header::CACHE_CONTROL, "no-cache"),
@@ -282,7 +331,7 @@ async fn run_file(
             bytes,
         )
             .into_response(),
-        Err(_) => not_found(),
+        _ => not_found(),
     }
 }
 
@@ -290,9 +339,12 @@ async fn run_file(
 const LIVE_POLL: std::time::Duration = std::time::Duration::from_millis(200);
 
 /// `GET /api/runs/{name}/events`: server-sent events while the page watches a run. `run` (the
-/// run's page data, [`runs::RunDetail`]) whenever its `metrics.json` or its lock changes, `live` (the
-/// epoch in progress, `live.json`) whenever that changes. The files are looked at every
-/// [`LIVE_POLL`], so an epoch shows within a fraction of a second of its record being written.
+/// run's summary, [`runs::RunSummary`]: the page then fetches the run's data once) whenever its
+/// `metrics.json` or its lock changes, `live` (the epoch in progress, `live.json`) whenever that
+/// changes. The files are looked at every [`LIVE_POLL`], so an epoch shows within a fraction of
+/// a second of its record being written. Each event is small and made only when the client has
+/// taken the last one, so a stream that is not read holds nothing (and is closed after
+/// [`connections::WRITE_TIMEOUT`]).
 async fn run_events(
     State(state): State<Arc<AppState>>,
     UrlPath(name): UrlPath<String>,
@@ -303,7 +355,7 @@ async fn run_events(
     }
     #[derive(Default)]
     struct Seen {
-        metrics: Option<SystemTime>,
+        metrics: Option<(SystemTime, u64)>,
         /// Whether a process held the run at the last look (`None` before the first).
         in_use: Option<bool>,
         live: Option<Vec<u8>>,
@@ -322,11 +374,9 @@ async fn run_events(
                     return None;
                 }
                 let dir = runs::run_path(&state.runs, &name)?;
-                let metrics = std::fs::metadata(dir.join("metrics.json"))
-                    .and_then(|m| m.modified())
-                    .ok();
+                let metrics = runs::stamp(&dir, "metrics.json");
                 let in_use = Some(crate::run_dir::in_use(&dir));
-                let live = std::fs::read(dir.join(crate::run_dir::LIVE_FILE)).ok();
+                let live = runs::read_plain(&dir, crate::run_dir::LIVE_FILE);
                 if live != seen.live {
                     if let Some(bytes) = &live {
                         let text = String::from_utf8_lossy(bytes).to_string();
@@ -339,8 +389,8 @@ async fn run_events(
                 if metrics != seen.metrics || in_use != seen.in_use {
                     seen.metrics = metrics;
                     seen.in_use = in_use;
-                    let detail = runs::detail(&state.runs, &name)?;
-                    if let Ok(event) = Event::default().event("run").json_data(&detail) {
+                    let summary = state.records.summary(&state.runs, &name)?;
+                    if let Ok(event) = Event::default().event("run").json_data(&summary) {
                         seen.queue.push(event);
                     }
                 }
@@ -360,8 +410,8 @@ async fn run_events(
 
 /// `POST /api/playground/train` with a 2-D workshop experiment file: the training, in memory.
 async fn playground_train(State(state): State<Arc<AppState>>, body: Bytes) -> Response {
-    playground_request(state, body, |config| {
-        Ok(Json(playground::train(config)?).into_response())
+    playground_request(state, body, |config, abandoned| {
+        Ok(Json(playground::train(config, abandoned)?).into_response())
     })
     .await
 }
@@ -369,7 +419,7 @@ async fn playground_train(State(state): State<Arc<AppState>>, body: Bytes) -> Re
 /// `POST /api/playground/save` with a 2-D workshop experiment file: trains it into a run of the runs
 /// folder, as `neurona train` would.
 async fn playground_save(State(state): State<Arc<AppState>>, body: Bytes) -> Response {
-    playground_request(state, body, |config| {
+    playground_request(state, body, |config, _| {
         let name = playground::save(config)?;
         Ok(Json(serde_json::json!({ "run": name })).into_response())
     })
@@ -457,10 +507,12 @@ async fn stop_job(State(state): State<Arc<AppState>>, UrlPath(name): UrlPath<Str
     }
 }
 
+/// A playground request: checked, then trained in one of the playground's [`playground::Slots`]
+/// (503 with `Retry-After` when all are busy); `work` sees a flag set once the client has gone.
 async fn playground_request(
     state: Arc<AppState>,
     body: Bytes,
-    work: impl FnOnce(&crate::mlp::config::MlpConfig) -> Result<Response> + Send + 'static,
+    work: impl FnOnce(&crate::mlp::config::MlpConfig, &AtomicBool) -> Result<Response> + Send + 'static,
 ) -> Response {
     let Ok(text) = String::from_utf8(body.to_vec()) else {
         return problem(
@@ -468,11 +520,28 @@ async fn playground_request(
             "the body must be a TOML experiment file",
         );
     };
+    let slot = match state.slots.take() {
+        Ok(slot) => slot,
+        Err(busy) => {
+            let mut answer = problem(StatusCode::SERVICE_UNAVAILABLE, busy);
+            answer.headers_mut().insert(
+                header::RETRY_AFTER,
+                header::HeaderValue::from(playground::RETRY_AFTER),
+            );
+            return answer;
+        }
+    };
+    // Dropped with this request's future: when the answer is sent, or when the client goes away
+    // (hyper drops the future of a request whose connection has closed).
+    let abandon = playground::Abandon(Arc::new(AtomicBool::new(false)));
+    let abandoned = abandon.0.clone();
     let answer = tokio::task::spawn_blocking(move || {
+        let _slot = slot;
         let config = playground::checked_config(&text, &state.runs)?;
-        work(&config)
+        work(&config, &abandoned)
     })
     .await;
+    drop(abandon);
     match answer {
         Ok(Ok(response)) => response,
         Ok(Err(e)) => problem(StatusCode::UNPROCESSABLE_ENTITY, e.to_string()),
@@ -566,19 +635,23 @@ fn classifier(state: &AppState, name: &str) -> Result<Option<Arc<Classifier>>> {
             "{name} is a {kind} run: drawing needs an image classifier (MNIST or Fashion-MNIST)"
         )));
     }
-    let model = dir.join("model.bpk");
-    let modified = std::fs::metadata(&model)
-        .and_then(|m| m.modified())
-        .map_err(|_| {
-            Error::Usage(format!(
-                "{name} has no model yet: it writes model.bpk after its first epoch"
-            ))
-        })?;
+    let (modified, _) = runs::stamp(&dir, "model.bpk").ok_or_else(|| {
+        Error::Usage(format!(
+            "{name} has no model yet: it writes model.bpk after its first epoch"
+        ))
+    })?;
     let mut loaded = state.classifiers.lock().unwrap_or_else(|e| e.into_inner());
     if let Some((when, classifier)) = loaded.get(name)
         && *when == modified
     {
         return Ok(Some(classifier.clone()));
+    }
+    // The server's process holds one float type (f32, as the playground); loading an f64 model
+    // would change it for every later request.
+    if crate::mlp::config::MlpConfig::load_run(&dir)?.precision != crate::backend::Precision::F32 {
+        return Err(Error::Usage(format!(
+            "{name} was trained in f64: the page draws with f32 models; use `neurona predict`"
+        )));
     }
     let classifier = Arc::new(Classifier::load(&dir, None)?);
     loaded.insert(name.to_string(), (modified, classifier.clone()));

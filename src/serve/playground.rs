@@ -3,11 +3,21 @@
 //! there. The page sends an ordinary experiment file, which goes through the same parsing and
 //! validation as `neurona train` (plus limits that keep one request short), so what it shows is
 //! the real model, and "save" writes a normal run.
+//!
+//! It trains in the server's own process, so it is bounded there: at most [`Slots`] trainings at
+//! once (a request beyond that is answered 503 at once, not queued behind the others), each
+//! stopped at its next epoch when its client goes away, and always in f32 — a request for f64
+//! is refused before any tensor exists, since a process's CPU device holds one float type and one
+//! request must not change what the others get.
 
+use std::ops::ControlFlow;
 use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use serde::Serialize;
 
+use crate::backend::Precision;
 use crate::error::{Error, Result};
 use crate::mlp::config::{DEFAULT_POINTS, MlpConfig};
 use crate::mlp::points::{self, Score, region};
@@ -67,6 +77,13 @@ pub fn checked_config(text: &str, runs: &Path) -> Result<MlpConfig> {
                 .into(),
         ));
     }
+    if config.precision != Precision::F32 {
+        return Err(Error::Usage(
+            "the playground trains in f32: remove precision (or train an f64 run with `neurona \
+             train`)"
+                .into(),
+        ));
+    }
     if config.training.epochs > MAX_EPOCHS {
         return Err(Error::Usage(format!(
             "the playground trains at most {MAX_EPOCHS} epochs; use `neurona train` for more"
@@ -87,8 +104,9 @@ pub fn checked_config(text: &str, runs: &Path) -> Result<MlpConfig> {
     Ok(config)
 }
 
-/// Trains the network in memory and keeps snapshots of its decision regions.
-pub fn train(config: &MlpConfig) -> Result<Training> {
+/// Trains the network in memory and keeps snapshots of its decision regions; stops with an error
+/// at the first epoch after `abandoned` is set.
+pub fn train(config: &MlpConfig, abandoned: &AtomicBool) -> Result<Training> {
     let device = crate::backend::device(config.backend, config.precision)?.autodiff();
     device.seed(config.seed);
     let mut frames = Vec::new();
@@ -103,6 +121,9 @@ pub fn train(config: &MlpConfig) -> Result<Training> {
         test_set.as_ref(),
         &device,
         |epoch, loss, model| {
+            if abandoned.load(Ordering::Relaxed) {
+                return ControlFlow::Break(());
+            }
             if epoch as f64 >= next {
                 next = (next * growth).max(epoch as f64 + 1.0);
                 frames.push(Frame {
@@ -112,6 +133,7 @@ pub fn train(config: &MlpConfig) -> Result<Training> {
                     grid: encode_grid(&points::probability_grid(model, config, &device, GRID)),
                 });
             }
+            ControlFlow::Continue(())
         },
     )?;
     let last = report.losses.len();
@@ -160,4 +182,37 @@ pub fn encode_grid(probabilities: &[f64]) -> String {
 pub fn save(config: &MlpConfig) -> Result<String> {
     points::train(config, Start::New)?;
     Ok(config.output.name.clone().unwrap_or_default())
+}
+
+/// The playground's training slots: how many requests may train at once (half the cores, at
+/// least one), so that the page leaves the machine usable whatever it sends.
+pub struct Slots(Arc<tokio::sync::Semaphore>);
+
+/// Seconds a client turned away is told to wait before trying again.
+pub const RETRY_AFTER: u64 = 2;
+
+impl Default for Slots {
+    fn default() -> Self {
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        Self(Arc::new(tokio::sync::Semaphore::new((cores / 2).max(1))))
+    }
+}
+
+impl Slots {
+    /// A slot, or the refusal to answer with: every slot is training.
+    pub fn take(&self) -> std::result::Result<tokio::sync::OwnedSemaphorePermit, String> {
+        self.0.clone().try_acquire_owned().map_err(|_| {
+            format!("the playground is busy training other requests; try again in {RETRY_AFTER} s")
+        })
+    }
+}
+
+/// Set when dropped: the request that owns it has ended (answered, or its client gone), so the
+/// training working for it may stop.
+pub struct Abandon(pub Arc<AtomicBool>);
+
+impl Drop for Abandon {
+    fn drop(&mut self) {
+        self.0.store(true, Ordering::Relaxed);
+    }
 }

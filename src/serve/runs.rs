@@ -1,12 +1,24 @@
 //! What the page shows of the runs folder: a summary per run, a run's details, and the only
 //! files it serves — those directly inside a run directory, with a known extension, not symbolic
 //! links. Every name from a request is checked to be one plain path component first, so `..`,
-//! absolute paths and links out of the folder are refused before anything is opened.
+//! absolute paths and links out of the folder are refused before anything is opened, and every
+//! file the server reads from the folder is opened by one function, [`open_plain`], which
+//! follows no link and opens nothing but a regular file.
+//!
+//! A run's `metrics.json` can grow large (tens of MB for a long run); it is read once per change
+//! into a [`RunCache`], and the page's data carries its epochs as the file's own bytes, shared
+//! between requests rather than parsed and written again for each.
 
+use std::collections::HashMap;
+use std::io::Read;
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::SystemTime;
 
-use serde::Serialize;
+use axum::body::Bytes;
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
+use serde_json::value::RawValue;
 
 use crate::error::{Error, Result};
 use crate::experiment::ExperimentFile;
@@ -23,7 +35,7 @@ const SERVED: &[(&str, &str)] = &[
 ];
 
 /// One line of the runs page.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Clone, Serialize)]
 pub struct RunSummary {
     pub name: String,
     /// `image_classification`, `points`, `linear_regression`, `logistic_regression`.
@@ -37,16 +49,28 @@ pub struct RunSummary {
     pub test_loss: Option<f64>,
 }
 
-/// A run's page: its summary, resolved config, per-epoch records and pictures.
+/// A run's page without its epochs: the summary, resolved config and pictures.
 #[derive(Debug, Serialize)]
-pub struct RunDetail {
+struct DetailHead<'a> {
     #[serde(flatten)]
-    pub summary: RunSummary,
-    pub config: String,
-    /// `metrics.json`'s per-epoch records, as written.
-    pub history: Vec<Value>,
+    summary: &'a RunSummary,
+    config: &'a str,
     /// The pictures in the run directory (`loss.svg`, `first_layer.png`, …), sorted.
-    pub plots: Vec<String>,
+    plots: Vec<String>,
+}
+
+/// A run's page as JSON, in pieces: the head, then `"history"` — `metrics.json`'s per-epoch
+/// records, the file's own bytes (shared with the cache, not copied).
+pub struct RunDetail {
+    pub summary: RunSummary,
+    chunks: [Bytes; 3],
+}
+
+impl RunDetail {
+    /// The JSON object's pieces, in order.
+    pub fn chunks(&self) -> [Bytes; 3] {
+        self.chunks.clone()
+    }
 }
 
 /// Whether `name` is one plain path component: not empty, no separator, not `.`/`..`, not hidden.
@@ -59,7 +83,9 @@ pub fn plain(name: &str) -> bool {
 
 /// An experiment file sent by the page (`origin` names it in messages), checked as `neurona
 /// train` checks a file, its run called `name` when given and placed in `root` whatever the file
-/// says; the run's name must be a plain folder name.
+/// says; the run's name must be a plain folder name. The page may not point the server at files
+/// or machines: weights to start from, data folders, download mirrors and device servers are the
+/// terminal's to name (`neurona train`), never a web page's.
 pub fn placed_experiment(
     text: &str,
     origin: &str,
@@ -77,6 +103,29 @@ pub fn placed_experiment(
             "run name {name:?}: give a plain folder name (no path, not hidden)"
         )));
     }
+    let outside = [
+        (config.model.init_from.is_some(), "model.init_from"),
+        (config.data.dir.is_some(), "data.dir"),
+        (config.data.mirrors.is_some(), "data.mirrors"),
+        (
+            config.remote != crate::devices::RemoteConfig::default(),
+            "[remote]",
+        ),
+        (
+            config
+                .training
+                .devices
+                .as_ref()
+                .is_some_and(|d| d.iter().any(|d| d.trim().starts_with("ws://"))),
+            "device servers in training.devices",
+        ),
+    ];
+    if let Some((_, key)) = outside.iter().find(|(named, _)| *named) {
+        return Err(Error::Usage(format!(
+            "an experiment from the page may not name files or machines outside the runs folder: \
+             remove {key} (or train it with `neurona train` in a terminal)"
+        )));
+    }
     Ok(config)
 }
 
@@ -90,41 +139,178 @@ pub fn run_path(root: &Path, name: &str) -> Option<PathBuf> {
     (meta.is_dir() && run_dir::kind(&path).is_some()).then_some(path)
 }
 
-/// The file `file` of run `name` and its content type, if the page may serve it.
-pub fn run_file(root: &Path, name: &str, file: &str) -> Option<(PathBuf, &'static str)> {
-    let dir = run_path(root, name)?;
+/// The one way the server opens a file of a run: `file`, a plain name directly inside `dir`,
+/// through [`run_dir::open_own`] (no link followed, only a regular file).
+pub fn open_plain(dir: &Path, file: &str) -> Option<std::fs::File> {
     if !plain(file) {
         return None;
     }
-    let extension = Path::new(file).extension()?.to_str()?;
-    let (_, content_type) = SERVED.iter().find(|(e, _)| *e == extension)?;
-    let path = dir.join(file);
-    let meta = std::fs::symlink_metadata(&path).ok()?;
-    (meta.is_file()).then_some((path, content_type))
+    run_dir::open_own(dir, file)
 }
 
-fn read_metrics(dir: &Path) -> Option<Value> {
-    serde_json::from_slice(&std::fs::read(dir.join("metrics.json")).ok()?).ok()
+/// The bytes of `file` in `dir`, through [`open_plain`].
+pub fn read_plain(dir: &Path, file: &str) -> Option<Vec<u8>> {
+    let mut bytes = Vec::new();
+    open_plain(dir, file)?.read_to_end(&mut bytes).ok()?;
+    Some(bytes)
 }
 
-pub fn summary(root: &Path, name: &str) -> Option<RunSummary> {
+/// When `file` in `dir` last changed and its length, through [`open_plain`].
+pub fn stamp(dir: &Path, file: &str) -> Option<(SystemTime, u64)> {
+    let meta = open_plain(dir, file)?.metadata().ok()?;
+    Some((meta.modified().ok()?, meta.len()))
+}
+
+/// The bytes of file `file` of run `name` and their content type, if the page may serve it.
+pub fn run_file(root: &Path, name: &str, file: &str) -> Option<(Vec<u8>, &'static str)> {
     let dir = run_path(root, name)?;
-    summarise(&dir, name, read_metrics(&dir).as_ref())
+    let (_, content_type) = served_type(file)?;
+    Some((read_plain(&dir, file)?, content_type))
 }
 
-/// The summary of the run in `dir`, from its `metrics.json` as read.
-fn summarise(dir: &Path, name: &str, metrics: Option<&Value>) -> Option<RunSummary> {
+fn served_type(file: &str) -> Option<&'static (&'static str, &'static str)> {
+    let extension = Path::new(file).extension()?.to_str()?;
+    SERVED.iter().find(|(e, _)| *e == extension)
+}
+
+/// What the page needs of a `metrics.json`, read once per change of the file.
+struct Record {
+    stamp: Option<(SystemTime, u64)>,
+    /// The per-epoch records, as the file's bytes (`[]` when there are none).
+    history: Bytes,
+    epochs: usize,
+    best_epoch: Option<u64>,
+    /// The test report, once the run has one.
+    test: Option<Value>,
+}
+
+/// The parts of `metrics.json` the page reads; any other field is left alone.
+#[derive(Deserialize)]
+struct MetricsFile<'a> {
+    #[serde(borrow, default)]
+    epochs: Option<&'a RawValue>,
+    #[serde(default)]
+    best_epoch: Option<Value>,
+    #[serde(default)]
+    test: Option<Value>,
+}
+
+impl Record {
+    fn read(dir: &Path) -> Record {
+        let stamp = stamp(dir, "metrics.json");
+        let bytes = read_plain(dir, "metrics.json").unwrap_or_default();
+        let parsed = serde_json::from_slice::<MetricsFile>(&bytes).ok();
+        let epochs = parsed.as_ref().and_then(|m| m.epochs);
+        let count = epochs
+            .and_then(|e| serde_json::from_str::<Vec<serde::de::IgnoredAny>>(e.get()).ok())
+            .map(|e| e.len());
+        Record {
+            stamp,
+            history: match (epochs, count) {
+                (Some(epochs), Some(_)) => Bytes::copy_from_slice(epochs.get().as_bytes()),
+                _ => Bytes::from_static(b"[]"),
+            },
+            epochs: count.unwrap_or(0),
+            best_epoch: parsed
+                .as_ref()
+                .and_then(|m| m.best_epoch.as_ref())
+                .and_then(Value::as_u64),
+            // A run in progress (or stopped) records `"test": null` until its test report exists.
+            test: parsed.and_then(|m| m.test).filter(|t| !t.is_null()),
+        }
+    }
+}
+
+/// The runs' records, by run name, each read again only when its `metrics.json` changes.
+#[derive(Default)]
+pub struct RunCache {
+    records: Mutex<HashMap<String, Arc<Record>>>,
+}
+
+impl RunCache {
+    fn record(&self, dir: &Path, name: &str) -> Arc<Record> {
+        let now = stamp(dir, "metrics.json");
+        let cached = self.lock().get(name).cloned();
+        if let Some(record) = cached
+            && record.stamp == now
+            && now.is_some()
+        {
+            return record;
+        }
+        let record = Arc::new(Record::read(dir));
+        self.lock().insert(name.to_string(), record.clone());
+        record
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Arc<Record>>> {
+        self.records.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub fn summary(&self, root: &Path, name: &str) -> Option<RunSummary> {
+        let dir = run_path(root, name)?;
+        summarise(&dir, name, &self.record(&dir, name))
+    }
+
+    /// Every run directly under `root`, by name (runs gone from the folder leave the cache).
+    pub fn list(&self, root: &Path) -> Vec<RunSummary> {
+        let mut names: Vec<String> = std::fs::read_dir(root)
+            .into_iter()
+            .flatten()
+            .flatten()
+            .filter_map(|e| e.file_name().into_string().ok())
+            .collect();
+        names.sort();
+        let list: Vec<RunSummary> = names.iter().filter_map(|n| self.summary(root, n)).collect();
+        self.lock()
+            .retain(|name, _| list.iter().any(|run| run.name == *name));
+        list
+    }
+
+    pub fn detail(&self, root: &Path, name: &str) -> Option<RunDetail> {
+        let dir = run_path(root, name)?;
+        let record = self.record(&dir, name);
+        let summary = summarise(&dir, name, &record)?;
+        let config = read_plain(&dir, "config.toml")
+            .map(|bytes| String::from_utf8_lossy(&bytes).into_owned())
+            .unwrap_or_default();
+        let mut plots: Vec<String> = std::fs::read_dir(&dir)
+            .into_iter()
+            .flatten()
+            .flatten()
+            .filter_map(|e| e.file_name().into_string().ok())
+            .filter(|f| f.ends_with(".svg") || f.ends_with(".png"))
+            .filter(|f| open_plain(&dir, f).is_some())
+            .collect();
+        plots.sort();
+        let head = serde_json::to_vec(&DetailHead {
+            summary: &summary,
+            config: &config,
+            plots,
+        })
+        .ok()?;
+        // `{…}` + `,"history":` + epochs + `}`
+        let open = Bytes::from(format!(
+            "{},\"history\":",
+            String::from_utf8_lossy(&head[..head.len() - 1])
+        ));
+        Some(RunDetail {
+            summary,
+            chunks: [open, record.history.clone(), Bytes::from_static(b"}")],
+        })
+    }
+}
+
+/// The summary of the run in `dir`, from its record.
+fn summarise(dir: &Path, name: &str, record: &Record) -> Option<RunSummary> {
     let kind = run_dir::kind(dir)?;
-    let field = |key: &str| metrics.and_then(|m| m.get(key));
-    // A run in progress (or stopped) records `"test": null` until its test report exists.
-    let test = field("test").filter(|t| !t.is_null());
+    let test = record.test.as_ref();
     // Image runs end with their test report; the others write their results in one go (a 2-D
     // run its model, a linear or logistic run its coefficients or CV curve).
     let finished = test.is_some()
         || ["coefficients.json", "cv.json"]
             .iter()
-            .any(|f| dir.join(f).is_file())
-        || (kind == crate::mlp::points::KIND && dir.join("model.bpk").is_file());
+            .any(|f| open_plain(dir, f).is_some())
+        || (kind == crate::mlp::points::KIND && open_plain(dir, "model.bpk").is_some());
     let state = if run_dir::in_use(dir) {
         "running"
     } else if finished {
@@ -136,48 +322,9 @@ fn summarise(dir: &Path, name: &str, metrics: Option<&Value>) -> Option<RunSumma
         name: name.to_string(),
         kind,
         state,
-        epochs: field("epochs")
-            .and_then(Value::as_array)
-            .map_or(0, Vec::len),
-        best_epoch: field("best_epoch").and_then(Value::as_u64),
+        epochs: record.epochs,
+        best_epoch: record.best_epoch,
         test_accuracy: test.and_then(|t| t.get("accuracy")).and_then(Value::as_f64),
         test_loss: test.and_then(|t| t.get("loss")).and_then(Value::as_f64),
-    })
-}
-
-/// Every run directly under `root`, by name.
-pub fn list(root: &Path) -> Vec<RunSummary> {
-    let mut names: Vec<String> = std::fs::read_dir(root)
-        .into_iter()
-        .flatten()
-        .flatten()
-        .filter_map(|e| e.file_name().into_string().ok())
-        .collect();
-    names.sort();
-    names.iter().filter_map(|n| summary(root, n)).collect()
-}
-
-pub fn detail(root: &Path, name: &str) -> Option<RunDetail> {
-    let dir = run_path(root, name)?;
-    let metrics = read_metrics(&dir);
-    let summary = summarise(&dir, name, metrics.as_ref())?;
-    let config = std::fs::read_to_string(run_dir::config_path(&dir)).unwrap_or_default();
-    let history = metrics
-        .and_then(|m| m.get("epochs").and_then(Value::as_array).cloned())
-        .unwrap_or_default();
-    let mut plots: Vec<String> = std::fs::read_dir(&dir)
-        .into_iter()
-        .flatten()
-        .flatten()
-        .filter_map(|e| e.file_name().into_string().ok())
-        .filter(|f| f.ends_with(".svg") || f.ends_with(".png"))
-        .filter(|f| run_file(root, name, f).is_some())
-        .collect();
-    plots.sort();
-    Some(RunDetail {
-        summary,
-        config,
-        history,
-        plots,
     })
 }

@@ -141,8 +141,10 @@ function followRun(name) {
   stopEvents();
   chartState.live = [];
   events = new EventSource(`/api/runs/${encodeURIComponent(name)}/events`);
-  events.addEventListener("run", (message) => {
-    const run = JSON.parse(message.data);
+  // A "run" event says the run changed (its summary); its data is fetched once per change.
+  events.addEventListener("run", async () => {
+    const run = await getJson(`/api/runs/${encodeURIComponent(name)}`);
+    if (document.body.dataset.run !== undefined && document.body.dataset.run !== name) return;
     chartState.history = run.history;
     // Batches of epochs now complete are replaced by their epoch's point.
     chartState.live = chartState.live.filter((b) => b.x > run.history.length + 1e-9);
