@@ -130,7 +130,9 @@ const LIVE_INTERVAL: std::time::Duration = std::time::Duration::from_millis(200)
 
 #[derive(Default)]
 struct EpochValues {
-    train_loss: f64,
+    /// Set when the training split ends: an epoch cut short (its device server lost, the
+    /// process stopped) has none and is not a result.
+    train_loss: Option<f64>,
     train_accuracy: Option<f64>,
     valid_loss: Option<f64>,
     valid_accuracy: Option<f64>,
@@ -199,7 +201,7 @@ impl<T> EpochRenderer<T> {
         };
         let c = &mut self.current;
         match (name.as_str(), valid) {
-            ("Loss", false) => c.train_loss = value,
+            ("Loss", false) => c.train_loss = Some(value),
             ("Loss", true) => c.valid_loss = Some(value).filter(|v| v.is_finite()),
             ("Accuracy", false) => c.train_accuracy = Some(value / 100.0),
             ("Accuracy", true) => c.valid_accuracy = Some(value / 100.0).filter(|v| v.is_finite()),
@@ -292,17 +294,21 @@ impl<T: Report> TrainingProgressLogger for EpochRenderer<T> {
             transfers.uploads = uploads;
             transfers.upload_bytes = bytes;
         }
-        if !c.train_loss.is_finite() {
+        let Some(train_loss) = c.train_loss else {
+            // Its training split never ended: nothing of it is reported or recorded.
+            return;
+        };
+        if !train_loss.is_finite() {
             // A diverged epoch is not a result: it is not recorded (the learner stops on it).
             println!(
-                "epoch {epoch:>3}/{}  train loss {}: diverged",
-                self.total_epochs, c.train_loss
+                "epoch {epoch:>3}/{}  train loss {train_loss}: diverged",
+                self.total_epochs
             );
             return;
         }
         let record = EpochRecord {
             epoch,
-            train_loss: c.train_loss,
+            train_loss,
             train_accuracy: c.train_accuracy,
             valid_loss: c.valid_loss,
             valid_accuracy: c.valid_accuracy,
