@@ -14,6 +14,7 @@ pub mod metrics;
 pub mod plot;
 pub mod progress;
 pub mod remote;
+pub mod remote_guard;
 pub mod run_dir;
 pub mod sampling;
 pub mod timing;

@@ -83,6 +83,11 @@ pub fn connect(
     crate::backend::with_precision(device, BackendChoice::Remote, precision)
 }
 
+/// How long opening a session may take once the server's port accepts connections. Burn's
+/// client has no timeout of its own: a port that accepts and never answers would hold the
+/// training forever.
+pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(15);
+
 #[cfg(feature = "remote")]
 fn open(url: &str, index: usize, token: Option<&str>) -> Result<Device> {
     use burn::remote::{ConnectError, RemoteHost};
@@ -90,22 +95,37 @@ fn open(url: &str, index: usize, token: Option<&str>) -> Result<Device> {
     if let Some(token) = token {
         host = host.with_credential(token);
     }
-    Device::remote_options(&host)
-        .device_index(index)
-        .init()
-        .map_err(|e| {
-            let hint = match e {
-                ConnectError::Unauthorized => format!(
-                    ": the token differs from the server's (set it with {} or [remote] token_file)",
-                    TOKEN_ENV
-                ),
-                ConnectError::NoSuchDevice { .. } => {
-                    format!(": ask for a device index below that (\"{url}#0\")")
-                }
-                _ => String::new(),
-            };
-            Error::Backend(format!("device server {url}, device {index}: {e}{hint}"))
-        })
+    // Burn's `init` blocks until the server answers; it runs in a thread of its own so that a
+    // silent server is an error after the timeout (the thread is left waiting; the run ends).
+    let (sender, receiver) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = sender.send(Device::remote_options(&host).device_index(index).init());
+    });
+    let opened = receiver.recv_timeout(HANDSHAKE_TIMEOUT).map_err(|_| {
+        Error::Backend(format!(
+            "device server {url} accepts connections but did not answer within {} s: is it a \
+             neurona device-server (of the same Burn release), and not overloaded?",
+            HANDSHAKE_TIMEOUT.as_secs()
+        ))
+    })?;
+    opened.map_err(|e| {
+        let hint = match &e {
+            ConnectError::Unauthorized => format!(
+                ": the token differs from the server's (set it with {} or [remote] token_file)",
+                TOKEN_ENV
+            ),
+            ConnectError::Unreachable { reason } if reason.contains("409") => {
+                ": it is serving another training (one at a time, so that neither changes the \
+                 other's numbers): wait for it to end, or start another device server"
+                    .to_string()
+            }
+            ConnectError::NoSuchDevice { .. } => {
+                format!(": ask for a device index below that (\"{url}#0\")")
+            }
+            _ => String::new(),
+        };
+        Error::Backend(format!("device server {url}, device {index}: {e}{hint}"))
+    })
 }
 
 #[cfg(not(feature = "remote"))]
@@ -215,6 +235,20 @@ fn run_server(
         .with_writer(std::io::stderr)
         .with_ansi(std::io::stderr().is_terminal())
         .try_init();
+    // Burn's server listens on a loopback port of its own; clients reach it only through the
+    // guard on the public port (sizes, deadlines, the token and one session at a time are
+    // checked before Burn reads a byte). Burn checks the token again.
+    let internal = std::net::TcpListener::bind("127.0.0.1:0").map_err(Error::io("127.0.0.1"))?;
+    let burn_address = internal.local_addr().map_err(Error::io("127.0.0.1"))?;
+    let _guard = crate::remote_guard::start(
+        listener,
+        burn_address,
+        crate::remote_guard::GuardOptions {
+            token: token.clone(),
+            ..Default::default()
+        },
+    )
+    .map_err(|e| Error::Backend(format!("device server: cannot start its guard: {e}")))?;
     let mut server = RemoteServer::new(devices);
     if let Some(token) = token {
         let authorizer = TokenAuthorizer::new(token)
@@ -222,7 +256,7 @@ fn run_server(
         server = server.with_authorizer(authorizer);
     }
     server
-        .serve(WebSocketTransport::from_listener(listener))
+        .serve(WebSocketTransport::from_listener(internal))
         .map_err(|e| Error::Backend(format!("device server: {e}")))
 }
 

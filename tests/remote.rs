@@ -274,18 +274,25 @@ fn a_run_cut_off_by_a_killed_server_stops_clearly_and_resumes_on_flex() {
         .spawn()
         .unwrap();
     let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let mut printed = Vec::new();
     for line in lines.by_ref() {
+        let line = line.unwrap();
+        printed.push(line.clone());
         // Epoch 1's checkpoint is written before epoch 2 starts.
-        if line.unwrap().starts_with("epoch   2/20") {
+        if line.starts_with("epoch   2/20") {
             break;
         }
     }
     let url = server.url.clone();
     drop(server);
+    printed.extend(lines.map_while(Result::ok));
     let out = child.wait_with_output().unwrap();
     user_error(&out, &format!("lost the device server {url}"));
     let completed = column(&metrics(&dir, "cut"), "train_loss").len();
     assert!((2..20).contains(&completed), "{completed} epochs kept");
+    // The epoch cut short is not reported as a result: every epoch printed is one recorded.
+    let reported = printed.iter().filter(|l| l.starts_with("epoch ")).count();
+    assert_eq!(reported, completed, "{printed:#?}");
 
     let stdout = succeeded(&neurona(
         &[
@@ -308,4 +315,160 @@ fn a_run_cut_off_by_a_killed_server_stops_clearly_and_resumes_on_flex() {
         .collect();
     assert_eq!(epochs, (1..=20).collect::<Vec<u64>>());
     evaluates_locally(&dir, "cut");
+}
+
+#[test]
+fn a_silent_port_fails_within_the_handshake_timeout() {
+    let dir = common::scratch("remote-silent");
+    // Accepts connections and never answers a byte.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("ws://{}", listener.local_addr().unwrap());
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for stream in listener.incoming().flatten() {
+            held.push(stream);
+        }
+    });
+    let path = config(
+        &dir,
+        "silent",
+        &format!("backend = \"remote\"\n[remote]\nhosts = [\"{url}\"]"),
+        1,
+        500,
+    );
+    let started = std::time::Instant::now();
+    let out = neurona(&["train", path.to_str().unwrap()], None);
+    let took = started.elapsed();
+    user_error(&out, "did not answer");
+    user_error(&out, &url);
+    assert!(
+        took < neurona::remote::HANDSHAKE_TIMEOUT + std::time::Duration::from_secs(15),
+        "took {took:?}"
+    );
+}
+
+/// Bytes of a masked client WebSocket frame header announcing `length` bytes of binary payload.
+fn frame_header(length: u64) -> Vec<u8> {
+    let mut header = vec![0x82, 0x80 | 127];
+    header.extend_from_slice(&length.to_be_bytes());
+    header.extend_from_slice(&[1, 2, 3, 4]);
+    header
+}
+
+/// An HTTP upgrade to the WebSocket route `path`.
+fn upgrade(address: &str, path: &str) -> std::net::TcpStream {
+    use std::io::Write;
+    let mut stream = std::net::TcpStream::connect(address).unwrap();
+    stream
+        .set_read_timeout(Some(std::time::Duration::from_secs(20)))
+        .unwrap();
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: {address}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+         Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+    )
+    .unwrap();
+    stream
+}
+
+/// Reads until the peer closes (or fails); what it sent.
+fn until_closed(stream: &mut std::net::TcpStream) -> Vec<u8> {
+    use std::io::Read;
+    let mut all = Vec::new();
+    let mut buffer = [0u8; 4096];
+    while let Ok(n) = stream.read(&mut buffer) {
+        if n == 0 {
+            break;
+        }
+        all.extend_from_slice(&buffer[..n]);
+    }
+    all
+}
+
+#[test]
+fn garbage_huge_frames_and_a_second_training_leave_the_server_serving() {
+    use std::io::Write;
+    let dir = common::scratch("remote-abuse");
+    let token_file = dir.join("token");
+    std::fs::write(&token_file, "right-token\n").unwrap();
+    let server = Server::start(Some(&token_file));
+    let address = server.url.trim_start_matches("ws://").to_string();
+
+    // Not HTTP at all, then garbage frames on /data, then a 1000 MB frame announced on /session
+    // before any token: each connection is closed, none takes the server down.
+    let mut garbage = std::net::TcpStream::connect(&address).unwrap();
+    garbage
+        .set_read_timeout(Some(std::time::Duration::from_secs(20)))
+        .unwrap();
+    garbage
+        .write_all(&[0xde, 0xad, 0xbe, 0xef].repeat(64))
+        .unwrap();
+    garbage.write_all(b"\r\n\r\n").unwrap();
+    until_closed(&mut garbage);
+    let mut data = upgrade(&address, "/data");
+    for _ in 0..5 {
+        let mut frame = vec![0x82, 0x80 | 16, 9, 9, 9, 9];
+        frame.extend_from_slice(&[0x5a; 16]);
+        let _ = data.write_all(&frame);
+    }
+    until_closed(&mut data);
+    let mut huge = upgrade(&address, "/session");
+    let _ = huge.write_all(&frame_header(1_000_000_000));
+    let _ = huge.write_all(&[0u8; 65536]);
+    let started = std::time::Instant::now();
+    until_closed(&mut huge);
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(5),
+        "a 1000 MB frame before the token was read for {:?}",
+        started.elapsed()
+    );
+    // A client that upgrades and never sends its session's first message is let go.
+    let mut mute = upgrade(&address, "/session");
+    let started = std::time::Instant::now();
+    until_closed(&mut mute);
+    assert!(started.elapsed() < std::time::Duration::from_secs(15));
+
+    // One training at a time: a second one meanwhile is refused, naming the reason.
+    let path = config(
+        &dir,
+        "first",
+        &format!(
+            "backend = \"remote\"\n[remote]\nhosts = [\"{}\"]",
+            server.url
+        ),
+        30,
+        3000,
+    );
+    let mut first = Command::new(BIN)
+        .args(["train", path.to_str().unwrap()])
+        .env("NEURONA_REMOTE_TOKEN", "right-token")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(first.stdout.take().unwrap()).lines();
+    for line in lines.by_ref() {
+        if line.unwrap().starts_with("epoch   1/30") {
+            break;
+        }
+    }
+    let second = config(
+        &dir,
+        "second",
+        &format!(
+            "backend = \"remote\"\n[remote]\nhosts = [\"{}\"]",
+            server.url
+        ),
+        1,
+        500,
+    );
+    let out = neurona(&["train", second.to_str().unwrap()], Some("right-token"));
+    user_error(&out, "serving another training");
+    let _ = first.kill();
+    let _ = first.wait();
+    // Once the first has gone, the server trains the second.
+    succeeded(&neurona(
+        &["train", second.to_str().unwrap(), "--force"],
+        Some("right-token"),
+    ));
 }
