@@ -7,13 +7,13 @@
 use std::path::{Path, PathBuf};
 
 use crate::backend::BackendChoice;
+use crate::classifier::config::MlpConfig;
+use crate::classifier::inference::{ImageSource, Prediction};
+use crate::classifier::training::TrainOptions;
 use crate::error::{Error, Result};
 use crate::experiment::{ExperimentFile, Overrides, Task};
 use crate::glm::linear::config::LinearConfig;
 use crate::glm::logistic::config::LogisticConfig;
-use crate::mlp::config::MlpConfig;
-use crate::mlp::inference::{ImageSource, Prediction};
-use crate::mlp::training::TrainOptions;
 use crate::run_dir::Start;
 
 /// An experiment file of any kind, with the command line's overrides applied.
@@ -86,7 +86,7 @@ pub fn train(
         ));
     }
     match experiment {
-        Experiment::Points(config) => crate::mlp::points::train(&config, start).map(drop),
+        Experiment::Points(config) => crate::classifier::points::train(&config, start).map(drop),
         Experiment::Images(mut config) => {
             if devices.is_some() {
                 config.training.devices = devices;
@@ -97,7 +97,7 @@ pub fn train(
                 )
                 .map_err(|e| Error::Usage(format!("--devices: {e}")))?;
             }
-            crate::mlp::training::train(config, options).map(drop)
+            crate::classifier::training::train(config, options).map(drop)
         }
         _ if options.resume => Err(Error::Usage(
             "--resume applies to image classification runs; a regression fit simply runs again \
@@ -127,7 +127,7 @@ pub fn cv(path: &Path, overrides: Overrides, force: bool) -> Result<()> {
 pub fn gradcheck(path: &Path, overrides: Overrides, batch: usize, elements: usize) -> Result<()> {
     match Experiment::load(path, overrides)? {
         Experiment::Images(config) | Experiment::Points(config) => {
-            crate::mlp::gradcheck::run(&config, batch, elements).map(drop)
+            crate::classifier::gradcheck::run(&config, batch, elements).map(drop)
         }
         _ => Err(Error::Usage(
             "gradcheck takes an image classification (MLP) config".into(),
@@ -138,7 +138,7 @@ pub fn gradcheck(path: &Path, overrides: Overrides, batch: usize, elements: usiz
 /// `neurona eval`: prints the report.
 pub fn eval(run: &Path, overrides: Overrides, checkpoint: Option<&Path>) -> Result<()> {
     let run = run_dir(run, overrides)?;
-    let report = crate::mlp::eval::eval_run(&run, checkpoint, overrides.backend)?;
+    let report = crate::classifier::eval::eval_run(&run, checkpoint, overrides.backend)?;
     print!("{report}");
     Ok(())
 }
@@ -156,7 +156,7 @@ pub fn export(
         Some("linear_regression" | "logistic_regression") => {
             crate::glm::export::export(&run, format, output)?
         }
-        _ => crate::mlp::export::export(&run, format, output)?,
+        _ => crate::classifier::export::export(&run, format, output)?,
     };
     println!(
         "wrote {} in {:.0} ms",
@@ -172,10 +172,10 @@ pub fn predict(run: &Path, overrides: Overrides, source: &ImageSource, json: boo
     let run = run_dir(run, overrides)?;
     let config = MlpConfig::load_run(&run)?;
     if config.is_points() {
-        return crate::mlp::points::predict(&run, &config).map(drop);
+        return crate::classifier::points::predict(&run, &config).map(drop);
     }
     let predictions: Vec<Prediction> =
-        crate::mlp::inference::predict(&run, source, overrides.backend)?;
+        crate::classifier::inference::predict(&run, source, overrides.backend)?;
     for p in predictions {
         if json {
             println!(
@@ -207,7 +207,9 @@ pub fn bench(
                     .filter(|b| *b != BackendChoice::Remote)
                     .collect(),
             };
-            for result in crate::mlp::bench::bench(&config, &backends, steps, warmup, resident)? {
+            for result in
+                crate::classifier::bench::bench(&config, &backends, steps, warmup, resident)?
+            {
                 print_json(&result)?;
             }
             Ok(())

@@ -1,6 +1,6 @@
 //! neurona: the models of an introductory ML/DL course as Burn modules, trained from TOML
 //! experiments on any compiled-in backend. See ARCHITECTURE.md for the layers:
-//! leaves (`error`, `numeric`) ← shared infrastructure ← model families (`neuron`, `mlp`,
+//! leaves (`error`, `numeric`) ← shared infrastructure ← model families (`neuron`, `classifier`,
 //! `glm`) ← `commands` and `serve` (the web page) ← the binary.
 
 pub mod error;
@@ -20,8 +20,8 @@ pub mod sampling;
 pub mod timing;
 pub mod transfers;
 
+pub mod classifier;
 pub mod glm;
-pub mod mlp;
 pub mod neuron;
 
 pub mod commands;

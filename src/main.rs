@@ -7,10 +7,10 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 use neurona::Result;
 use neurona::backend::BackendChoice;
+use neurona::classifier::inference::ImageSource;
+use neurona::classifier::training::TrainOptions;
 use neurona::commands;
 use neurona::experiment::Overrides;
-use neurona::mlp::inference::ImageSource;
-use neurona::mlp::training::TrainOptions;
 use neurona::neuron::perceptron;
 
 #[derive(Parser)]

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use neurona::mlp::data::idx::encode_idx;
+use neurona::classifier::data::idx::encode_idx;
 
 /// Runs the binary with a time limit; the exit code (None: killed) and stderr.
 fn run(args: &[&str], limit: Duration) -> (Option<i32>, String) {

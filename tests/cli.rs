@@ -7,9 +7,9 @@ use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
-use neurona::mlp::config::MlpConfig;
-use neurona::mlp::data::idx::encode_idx;
-use neurona::mlp::eval::load_model;
+use neurona::classifier::config::MlpConfig;
+use neurona::classifier::data::idx::encode_idx;
+use neurona::classifier::eval::load_model;
 use neurona::numeric::to_f64s;
 
 fn neurona(args: &[&str]) -> Output {
@@ -218,7 +218,7 @@ fn trained_run_serves_eval_and_predict_and_rejects_foreign_checkpoints() {
         String::from_utf8_lossy(&out.stderr)
     );
     // The same test image as a PNG gives the same prediction as read from the IDX file.
-    let idx = neurona::mlp::data::idx::read_idx(&test_images).unwrap();
+    let idx = neurona::classifier::data::idx::read_idx(&test_images).unwrap();
     let png_path = dir.join("image3.png");
     let mut encoder = png::Encoder::new(std::fs::File::create(&png_path).unwrap(), 28, 28);
     encoder.set_color(png::ColorType::Grayscale);
@@ -400,7 +400,7 @@ fn gradcheck_and_perceptron_commands() {
     );
     assert!(
         stdout.contains("gradient check passed")
-            && stdout.contains("hidden.1.weight")
+            && stdout.contains("layers.1.Dense.linear.weight")
             && stdout.contains("output.bias"),
         "{stdout}"
     );
@@ -416,7 +416,7 @@ fn gradcheck_and_perceptron_commands() {
     ]);
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
-        out.status.success() && stdout.contains("conv.1.weight"),
+        out.status.success() && stdout.contains("layers.2.Conv2d.conv.weight"),
         "{stdout}{}",
         String::from_utf8_lossy(&out.stderr)
     );

@@ -9,10 +9,10 @@ use std::net::TcpListener;
 
 use std::sync::Arc;
 
-use neurona::mlp::config::{DataConfig, DatasetName};
-use neurona::mlp::data::download::{Checksum, RemoteFile, download};
-use neurona::mlp::data::idx::{LabelledImages, encode_idx};
-use neurona::mlp::data::{DatasetSpec, fetch_missing, locate};
+use neurona::classifier::config::{DataConfig, DatasetName};
+use neurona::classifier::data::download::{Checksum, RemoteFile, download};
+use neurona::classifier::data::idx::{LabelledImages, encode_idx};
+use neurona::classifier::data::{DatasetSpec, fetch_missing, locate};
 
 /// Serves `routes` (path → body; anything else is a 404) on a loopback port, for at most
 /// `max_requests` connections, then stops. Returns the base URL.

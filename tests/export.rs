@@ -10,10 +10,10 @@ use std::path::Path;
 
 use burn::prelude::*;
 use burn::tensor::activation::softmax;
+use neurona::classifier::config::MlpConfig;
+use neurona::classifier::pytorch_layout;
 use neurona::experiment::ExperimentFile;
 use neurona::interop::tensors::Raw;
-use neurona::mlp::config::MlpConfig;
-use neurona::mlp::pytorch_layout;
 use serde_json::Value;
 
 const FIXTURES: &str = "tests/fixtures/torch";
@@ -26,7 +26,7 @@ fn fixture_config(name: &str) -> MlpConfig {
 fn probabilities(config: &MlpConfig, weights: &Path, inputs: &[Vec<f64>]) -> Vec<Vec<f64>> {
     let device = neurona::backend::device(config.backend, config.precision).unwrap();
     let network = config.model.init(config.input_shape(), 10, &device);
-    let model = pytorch_layout::load(network, &config.model.stack(), weights).unwrap();
+    let model = pytorch_layout::load(network, weights).unwrap();
     let flat: Vec<f64> = inputs.iter().flatten().copied().collect();
     let x = Tensor::<2>::from_data(TensorData::new(flat, [inputs.len(), 784]), &device);
     let p = neurona::numeric::to_f64s(softmax(model.forward(x), 1));
@@ -80,7 +80,7 @@ fn an_exported_run_evaluates_the_same_and_a_file_that_does_not_fit_is_refused_by
         + &common::stacks::layer("max_pool2d", "size = 2")
         + &common::stacks::layer("lstm", "units = 4");
     let config = common::stacks::tiny(&out, "run", &stack, 1);
-    neurona::mlp::training::train(config.clone(), Default::default()).unwrap();
+    neurona::classifier::training::train(config.clone(), Default::default()).unwrap();
     let run = out.join("run");
     let bin = env!("CARGO_BIN_EXE_neurona");
     let ok = |args: &[&str]| {
@@ -158,9 +158,7 @@ fn an_exported_run_evaluates_the_same_and_a_file_that_does_not_fit_is_refused_by
     .unwrap();
     let device = neurona::backend::device(config.backend, config.precision).unwrap();
     let network = config.model.init(config.input_shape(), 10, &device);
-    let error = pytorch_layout::load(network, &config.model.stack(), &bad)
-        .unwrap_err()
-        .to_string();
+    let error = pytorch_layout::load(network, &bad).unwrap_err().to_string();
     for needle in [
         "missing: layers.2.bias_hh_l0 [16]",
         "not in the network: layers.5.weight [10]",
@@ -187,8 +185,8 @@ fn a_new_run_starts_from_imported_weights() {
     let stack = common::stacks::layer("dense", "units = 32");
     let mut source = common::stacks::tiny(&out, "source", &stack, 3);
     source.data.validation_fraction = 0.2;
-    neurona::mlp::training::train(source.clone(), Default::default()).unwrap();
-    neurona::mlp::export::export(
+    neurona::classifier::training::train(source.clone(), Default::default()).unwrap();
+    neurona::classifier::export::export(
         &out.join("source"),
         neurona::interop::Format::Safetensors,
         None,
@@ -208,7 +206,7 @@ fn a_new_run_starts_from_imported_weights() {
         config.training.epochs = 1;
         config.optimizer.learning_rate = 1e-9;
         config.model.init_from = init_from;
-        neurona::mlp::training::train(config, Default::default()).unwrap();
+        neurona::classifier::training::train(config, Default::default()).unwrap();
         last_loss(name)
     };
     // Weights that do not fit are refused before the run is written.
@@ -217,7 +215,7 @@ fn a_new_run_starts_from_imported_weights() {
     narrow.model.layers = vec![];
     narrow.model.hidden = Some(vec![8]);
     narrow.model.init_from = Some(out.join("source").join("model.safetensors"));
-    let error = neurona::mlp::training::train(narrow, Default::default())
+    let error = neurona::classifier::training::train(narrow, Default::default())
         .unwrap_err()
         .to_string();
     assert!(

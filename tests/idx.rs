@@ -5,7 +5,7 @@ mod common;
 use std::io::Write;
 
 use neurona::Error;
-use neurona::mlp::data::idx::{LabelledImages, encode_idx, parse_idx, read_idx};
+use neurona::classifier::data::idx::{LabelledImages, encode_idx, parse_idx, read_idx};
 
 fn gzip(bytes: &[u8]) -> Vec<u8> {
     let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());

@@ -10,10 +10,10 @@ use common::stacks::{CONV_BLOCK, catalogue, device, layer, parse, tiny};
 use burn::module::Module;
 use neurona::Error;
 use neurona::backend::Precision;
-use neurona::mlp::architecture::{IMAGE, Shape};
-use neurona::mlp::eval::{eval_run, load_model};
-use neurona::mlp::inference::{ImageSource, predict};
-use neurona::mlp::training::{RunMetrics, TrainOptions, train};
+use neurona::classifier::eval::{eval_run, load_model};
+use neurona::classifier::inference::{ImageSource, predict};
+use neurona::classifier::layers::{IMAGE, Shape};
+use neurona::classifier::training::{RunMetrics, TrainOptions, train};
 
 #[test]
 fn stacks_that_do_not_fit_28x28_images_are_refused_naming_the_layer_and_shapes() {

@@ -4,8 +4,8 @@
 mod common;
 
 use burn::prelude::*;
-use neurona::mlp::config::{Activation, Init, ModelConfig};
-use neurona::mlp::data::batcher::Batch;
+use neurona::classifier::config::{Activation, Init, ModelConfig};
+use neurona::classifier::data::batcher::Batch;
 
 fn device() -> Device {
     let device = neurona::backend::device(
@@ -133,10 +133,10 @@ fn cross_entropy_is_stable_for_huge_logits() {
 
 /// Replaces the (1×2) weight of a softmax-regression model.
 fn set_single_weight(
-    model: neurona::mlp::model::Network,
+    model: neurona::classifier::model::Network,
     w: [f32; 2],
     device: &Device,
-) -> neurona::mlp::model::Network {
+) -> neurona::classifier::model::Network {
     use burn::module::{Module, ModuleMapper, Param};
     struct SetWeight([f32; 2], Device);
     impl ModuleMapper for SetWeight {

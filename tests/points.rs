@@ -7,9 +7,9 @@ mod common;
 use std::f64::consts::PI;
 use std::path::Path;
 
+use neurona::classifier::config::{DatasetName, MlpConfig};
+use neurona::classifier::data::points::PointSet;
 use neurona::experiment::ExperimentFile;
-use neurona::mlp::config::{DatasetName, MlpConfig};
-use neurona::mlp::data::points::PointSet;
 use neurona::run_dir::Start;
 
 const N: usize = 2_000;
@@ -175,7 +175,7 @@ fn two_moons_are_learnt_and_the_saved_run_scores_the_same() {
     let mut moons = config(MOONS).unwrap();
     moons.output.dir = out.clone();
     moons.output.name = Some("moons".into());
-    let report = neurona::mlp::points::train(&moons, Start::New).unwrap();
+    let report = neurona::classifier::points::train(&moons, Start::New).unwrap();
     let test = report.test.expect("a generated set is tested");
     // A tanh net of 8 units separates the moons (noise 0.05) on points it never saw.
     assert!(test.accuracy >= 0.95, "test accuracy {}", test.accuracy);
@@ -187,7 +187,7 @@ fn two_moons_are_learnt_and_the_saved_run_scores_the_same() {
             .count() as f64
             / y.len() as f64
     };
-    let (train_set, test_set) = neurona::mlp::points::point_sets(&moons);
+    let (train_set, test_set) = neurona::classifier::points::point_sets(&moons);
     let test_set = test_set.unwrap();
     assert!(
         train_set
@@ -205,7 +205,7 @@ fn two_moons_are_learnt_and_the_saved_run_scores_the_same() {
     let recorded = MlpConfig::load_run(&run).unwrap();
     assert_eq!(recorded.data.points, Some(200));
     assert_eq!(recorded.data.noise, Some(0.05));
-    let reloaded = neurona::mlp::points::predict(&run, &recorded).unwrap();
+    let reloaded = neurona::classifier::points::predict(&run, &recorded).unwrap();
     assert_eq!(reloaded, report.probabilities);
     assert!(run.join("decision.svg").is_file());
 }

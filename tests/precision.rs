@@ -5,16 +5,15 @@ mod common;
 
 use std::path::PathBuf;
 
-use burn::nn::PaddingConfig2d;
-use burn::nn::conv::Conv2dConfig;
+use burn::module::Param;
 use burn::prelude::*;
-use common::stacks::{CONV_BLOCK, device, layer, parse, tiny};
+use common::stacks::{CONV_BLOCK, device, tiny};
 use neurona::backend::Precision;
-use neurona::mlp::architecture::IMAGE;
-use neurona::mlp::config::Activation;
-use neurona::mlp::config::{DatasetName, MlpConfig};
-use neurona::mlp::eval::eval_run;
-use neurona::mlp::training::{TrainOptions, train};
+use neurona::classifier::config::{DatasetName, MlpConfig, ModelConfig};
+use neurona::classifier::eval::eval_run;
+use neurona::classifier::layers::conv2d::{Conv2d, Padding};
+use neurona::classifier::layers::{LayerSettings, Shape};
+use neurona::classifier::training::{TrainOptions, train};
 use neurona::neuron::activations::{maxout, maxout_derivative};
 
 #[test]
@@ -29,15 +28,15 @@ fn trains_and_reevaluates_in_f64() {
     c.data.train_limit = Some(3000);
     c.data.test_limit = Some(500);
     c.model.hidden = Some(vec![32]);
-    c.model.activation = neurona::mlp::config::Activation::Tanh;
-    c.model.init = neurona::mlp::config::Init::Xavier;
+    c.model.activation = neurona::classifier::config::Activation::Tanh;
+    c.model.init = neurona::classifier::config::Init::Xavier;
     c.training.epochs = 2;
     c.output.dir = out.clone();
     c.output.name = Some("f64".into());
     let report = train(c.clone(), TrainOptions::default()).unwrap();
     assert_eq!(report.metrics.precision, "f64");
     assert!(report.test.accuracy > 0.6, "{}", report.test.accuracy);
-    let again = neurona::mlp::eval::eval_run(&out.join("f64"), None, None).unwrap();
+    let again = neurona::classifier::eval::eval_run(&out.join("f64"), None, None).unwrap();
     assert_eq!(again, report.test);
     // Asking this process for f32 now is a clear error, not a silent dtype mix.
     let err = neurona::backend::device(c.backend, Precision::F32).unwrap_err();
@@ -55,17 +54,38 @@ fn im2col_convolution_equals_burns_conv2d() {
         (3, 2, 1, 2),
         (2, 3, 0, 1),
     ] {
-        let conv = Conv2dConfig::new([channels, 6], [kernel, kernel])
-            .with_stride([stride, stride])
-            .with_padding(PaddingConfig2d::Explicit(pad, pad, pad, pad))
-            .init(&device);
+        let settings = Conv2d {
+            channels: 6,
+            kernel,
+            stride,
+            padding: if pad > 0 {
+                Padding::Same
+            } else {
+                Padding::Valid
+            },
+            activation: None,
+        };
+        assert_eq!(settings.pad(), pad);
+        let input = Shape::Image {
+            channels,
+            height: 9,
+            width: 8,
+        };
+        let defaults = ModelConfig::default().defaults();
+        let mut layer = settings.build(input, &defaults, &device);
+        // A bias that is not zero, so that adding it is checked too.
+        layer.conv.bias = Some(Param::from_tensor(Tensor::random(
+            [6],
+            burn::tensor::Distribution::Normal(0.0, 1.0),
+            &device,
+        )));
         let x = Tensor::<4>::random(
             [3, channels, 9, 8],
             burn::tensor::Distribution::Normal(0.0, 1.0),
             &device,
         );
-        let ours = neurona::mlp::model::convolve(&conv, x.clone(), kernel, stride, pad);
-        let burns = conv.forward(x);
+        let ours = layer.convolve(x.clone());
+        let burns = layer.conv.forward(x);
         assert_eq!(ours.dims(), burns.dims());
         let diff = neurona::numeric::scalar((ours - burns).abs().max());
         assert!(
@@ -78,12 +98,6 @@ fn im2col_convolution_equals_burns_conv2d() {
 #[test]
 fn maxout_takes_the_largest_piece_and_routes_the_gradient_to_it() {
     let device = device(Precision::F64).autodiff();
-    let config = parse(&layer(
-        "dense",
-        "units = 2\nactivation = \"maxout\"\npieces = 3",
-    ))
-    .unwrap();
-    let network = config.model.init(IMAGE, 10, &device);
     // Two rows of two units × three pieces, in the layer's column order (unit-major).
     let z = [
         [0.5, -1.0, 2.0, -3.0, -0.5, -2.0],
@@ -91,7 +105,7 @@ fn maxout_takes_the_largest_piece_and_routes_the_gradient_to_it() {
     ];
     let flat: Vec<f64> = z.iter().flatten().copied().collect();
     let zt = Tensor::<2>::from_data(TensorData::new(flat, [2, 6]), &device).require_grad();
-    let a = network.activate_dense(Activation::Maxout, 3, zt.clone());
+    let a = neurona::classifier::layers::dense::maxout(zt.clone(), 3);
     let got = neurona::numeric::to_f64s(a.clone());
     let mut expected = Vec::new();
     let mut gradient = Vec::new();

@@ -7,13 +7,13 @@ mod common;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::Path;
 
+use neurona::classifier::config::MlpConfig;
+use neurona::classifier::data::idx::{encode_idx, parse_idx, read_idx};
+use neurona::classifier::inference::read_image;
 use neurona::experiment::{ExperimentFile, Task};
 use neurona::glm::data::{TabularConfig, load_labelled};
 use neurona::glm::linear::config::LinearConfig;
 use neurona::glm::logistic::config::LogisticConfig;
-use neurona::mlp::config::MlpConfig;
-use neurona::mlp::data::idx::{encode_idx, parse_idx, read_idx};
-use neurona::mlp::inference::read_image;
 
 /// xorshift64*: a small seeded generator for the mutations.
 struct Rng(u64);

@@ -7,10 +7,10 @@ mod common;
 use std::path::Path;
 
 use common::stacks::tiny;
-use neurona::mlp::data::SIDE;
-use neurona::mlp::data::preprocess::{INK_BOX, mnist_style, prepare};
-use neurona::mlp::inference::Classifier;
-use neurona::mlp::training::{TrainOptions, train};
+use neurona::classifier::data::SIDE;
+use neurona::classifier::data::preprocess::{INK_BOX, mnist_style, prepare};
+use neurona::classifier::inference::Classifier;
+use neurona::classifier::training::{TrainOptions, train};
 use neurona::serve::{ServeOptions, Server, start};
 use serde_json::Value;
 
@@ -238,9 +238,9 @@ fn lists_runs_serves_their_plots_and_answers_drawings_as_the_model_does() {
     let mut bytes = format!("P5\n{width} {height}\n255\n").into_bytes();
     bytes.extend(&drawing);
     std::fs::write(&pgm, bytes).unwrap();
-    let from_file = neurona::mlp::inference::predict(
+    let from_file = neurona::classifier::inference::predict(
         &out.join("mlp"),
-        &neurona::mlp::inference::ImageSource::Files(vec![pgm]),
+        &neurona::classifier::inference::ImageSource::Files(vec![pgm]),
         None,
     )
     .unwrap();
@@ -326,13 +326,14 @@ fn the_playground_checks_its_experiment_and_no_request_body_breaks_the_server() 
     // bytes, is `P(1)` of the reloaded run over the grid, to the byte's rounding (the save
     // trained the same file, same seed, to the same model).
     let run = out.join("pg");
-    let config = neurona::mlp::config::MlpConfig::load_run(&run).unwrap();
+    let config = neurona::classifier::config::MlpConfig::load_run(&run).unwrap();
     let device = neurona::backend::device(config.backend, config.precision).unwrap();
     let network = config.model.init(config.input_shape(), 2, &device);
     let model =
-        neurona::mlp::store::load(network, &run.join("model.bpk"), "the saved network").unwrap();
+        neurona::classifier::store::load(network, &run.join("model.bpk"), "the saved network")
+            .unwrap();
     let side = trained["grid_side"].as_u64().unwrap() as usize;
-    let expected = neurona::mlp::points::probability_grid(&model, &config, &device, side);
+    let expected = neurona::classifier::points::probability_grid(&model, &config, &device, side);
     let last = trained["frames"].as_array().unwrap().last().unwrap();
     let bytes = {
         use base64::Engine;

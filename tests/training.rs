@@ -6,11 +6,11 @@ mod common;
 use std::path::{Path, PathBuf};
 
 use neurona::Error;
+use neurona::classifier::config::{DatasetName, MlpConfig};
+use neurona::classifier::eval::{eval_run, load_model};
+use neurona::classifier::training::RunMetrics;
+use neurona::classifier::training::{TrainOptions, last_checkpoint, train};
 use neurona::experiment::ExperimentFile;
-use neurona::mlp::config::{DatasetName, MlpConfig};
-use neurona::mlp::eval::{eval_run, load_model};
-use neurona::mlp::training::RunMetrics;
-use neurona::mlp::training::{TrainOptions, last_checkpoint, train};
 
 /// A small but real experiment: 6,000 training images, 2,000 test images, one hidden layer of 64.
 fn subset_config(out: &Path, name: &str, epochs: usize) -> MlpConfig {
@@ -68,7 +68,7 @@ fn short_run_learns_and_eval_from_checkpoint_reproduces_its_test_metrics() {
         reloaded, report.test,
         "eval from model.bpk must reproduce the in-process numbers exactly"
     );
-    let from_json: neurona::mlp::eval::EvalReport =
+    let from_json: neurona::classifier::eval::EvalReport =
         serde_json::from_str(&std::fs::read_to_string(run.join("eval.json")).unwrap()).unwrap();
     assert_eq!(from_json, report.test);
 
@@ -169,7 +169,7 @@ fn the_same_seed_gives_the_same_run() {
         .iter()
         .map(|name| train(subset_config(&out, name, 1), TrainOptions::default()).unwrap())
         .collect();
-    let strip = |r: &neurona::mlp::training::TrainReport| {
+    let strip = |r: &neurona::classifier::training::TrainReport| {
         r.metrics
             .epochs
             .iter()
@@ -219,7 +219,7 @@ fn a_diverging_run_stops_with_an_error_and_keeps_no_nan_model() {
     let out = common::scratch("train-diverge");
     let mut config = subset_config(&out, "diverge", 3);
     config.data.train_limit = Some(1000);
-    config.optimizer.kind = neurona::mlp::config::OptimizerKind::Sgd;
+    config.optimizer.kind = neurona::classifier::config::OptimizerKind::Sgd;
     config.optimizer.learning_rate = 1e6;
     let err = train(config, TrainOptions::default()).unwrap_err();
     assert!(matches!(err, Error::Config(_)), "{err}");

@@ -9,10 +9,10 @@ use std::path::PathBuf;
 
 use burn::prelude::*;
 use neurona::backend::{BackendChoice, Precision, device};
-use neurona::mlp::architecture::IMAGE;
-use neurona::mlp::config::{DatasetName, MlpConfig, ModelConfig};
-use neurona::mlp::data::MnistData;
-use neurona::mlp::data::batcher::ImageBatcher;
+use neurona::classifier::config::{DatasetName, MlpConfig, ModelConfig};
+use neurona::classifier::data::MnistData;
+use neurona::classifier::data::batcher::ImageBatcher;
+use neurona::classifier::layers::IMAGE;
 
 fn values(t: Tensor<2>) -> Vec<f64> {
     t.into_data().convert::<f64>().try_to_vec::<f64>().unwrap()
@@ -84,7 +84,7 @@ fn parity(name: &str, model_config: &ModelConfig, rows: usize, steps: usize) {
             .load_file(dir.join("init.bpk"))
     };
     let (a, b) = (on(&flex), on(&gpu));
-    let outputs = |m: &neurona::mlp::model::Network, d: &Device| {
+    let outputs = |m: &neurona::classifier::model::Network, d: &Device| {
         values(m.forward(batcher.make(&rows, d).inputs))
     };
     let diff = max_abs_diff(&outputs(&a, &flex), &outputs(&b, &gpu));
@@ -125,9 +125,10 @@ fn a_checkpoint_trained_on_flex_evaluates_the_same_on_wgpu() {
     config.output.dir = common::scratch("parity-run");
     config.output.name = Some("flex".into());
     config.backend = BackendChoice::Flex;
-    let report = neurona::mlp::training::train(config.clone(), Default::default()).unwrap();
+    let report = neurona::classifier::training::train(config.clone(), Default::default()).unwrap();
     let run = config.run_dir();
-    let on_gpu = neurona::mlp::eval::eval_run(&run, None, Some(BackendChoice::Wgpu)).unwrap();
+    let on_gpu =
+        neurona::classifier::eval::eval_run(&run, None, Some(BackendChoice::Wgpu)).unwrap();
     assert_eq!(on_gpu.confusion, report.test.confusion);
     assert!(
         (on_gpu.loss - report.test.loss).abs() < 1e-4,

@@ -7,7 +7,7 @@ use libfuzzer_sys::fuzz_target;
 use neurona::experiment::{ExperimentFile, Task};
 use neurona::glm::linear::config::LinearConfig;
 use neurona::glm::logistic::config::LogisticConfig;
-use neurona::mlp::config::MlpConfig;
+use neurona::classifier::config::MlpConfig;
 
 fuzz_target!(|data: &[u8]| {
     let Ok(text) = std::str::from_utf8(data) else {

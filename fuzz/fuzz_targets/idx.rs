@@ -2,7 +2,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use neurona::mlp::data::idx::{parse_idx, read_idx};
+use neurona::classifier::data::idx::{parse_idx, read_idx};
 
 fuzz_target!(|data: &[u8]| {
     let _ = parse_idx(data);

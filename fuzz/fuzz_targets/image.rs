@@ -2,7 +2,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use neurona::mlp::inference::decode_image;
+use neurona::classifier::inference::decode_image;
 
 fuzz_target!(|data: &[u8]| {
     let _ = decode_image(data);

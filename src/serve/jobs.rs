@@ -21,9 +21,9 @@ use std::time::SystemTime;
 
 use serde::Serialize;
 
+use crate::classifier::config::MlpConfig;
 use crate::error::{Error, Result};
 use crate::experiment::ExperimentFile;
-use crate::mlp::config::MlpConfig;
 
 /// How much of a training's output the page is shown: its last lines.
 const OUTPUT_TAIL: u64 = 4096;

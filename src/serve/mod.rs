@@ -32,9 +32,9 @@ use axum::response::{IntoResponse, Json, Response};
 use axum::routing::{get, post};
 use serde::{Deserialize, Serialize};
 
+use crate::classifier::data::preprocess::prepare;
+use crate::classifier::inference::Classifier;
 use crate::error::{Error, Result};
-use crate::mlp::data::preprocess::prepare;
-use crate::mlp::inference::Classifier;
 
 /// The largest request body: a drawing of 1024 × 1024 grey bytes.
 pub const MAX_BODY: usize = MAX_SIDE * MAX_SIDE;
@@ -512,7 +512,9 @@ async fn stop_job(State(state): State<Arc<AppState>>, UrlPath(name): UrlPath<Str
 async fn playground_request(
     state: Arc<AppState>,
     body: Bytes,
-    work: impl FnOnce(&crate::mlp::config::MlpConfig, &AtomicBool) -> Result<Response> + Send + 'static,
+    work: impl FnOnce(&crate::classifier::config::MlpConfig, &AtomicBool) -> Result<Response>
+    + Send
+    + 'static,
 ) -> Response {
     let Ok(text) = String::from_utf8(body.to_vec()) else {
         return problem(
@@ -648,7 +650,9 @@ fn classifier(state: &AppState, name: &str) -> Result<Option<Arc<Classifier>>> {
     }
     // The server's process holds one float type (f32, as the playground); loading an f64 model
     // would change it for every later request.
-    if crate::mlp::config::MlpConfig::load_run(&dir)?.precision != crate::backend::Precision::F32 {
+    if crate::classifier::config::MlpConfig::load_run(&dir)?.precision
+        != crate::backend::Precision::F32
+    {
         return Err(Error::Usage(format!(
             "{name} was trained in f64: the page draws with f32 models; use `neurona predict`"
         )));

@@ -1,4 +1,4 @@
-//! The playground: the 2-D workshop (`mlp::points`: XOR, circle, two moons, spirals) trained
+//! The playground: the 2-D workshop (`classifier::points`: XOR, circle, two moons, spirals) trained
 //! from the page, with the data set, the network's size, activation and learning rate picked
 //! there. The page sends an ordinary experiment file, which goes through the same parsing and
 //! validation as `neurona train` (plus limits that keep one request short), so what it shows is
@@ -18,9 +18,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use serde::Serialize;
 
 use crate::backend::Precision;
+use crate::classifier::config::{DEFAULT_POINTS, MlpConfig};
+use crate::classifier::points::{self, Score, region};
 use crate::error::{Error, Result};
-use crate::mlp::config::{DEFAULT_POINTS, MlpConfig};
-use crate::mlp::points::{self, Score, region};
 use crate::run_dir::Start;
 
 /// The most epochs one request may train.

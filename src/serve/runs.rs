@@ -20,9 +20,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use serde_json::value::RawValue;
 
+use crate::classifier::config::MlpConfig;
 use crate::error::{Error, Result};
 use crate::experiment::ExperimentFile;
-use crate::mlp::config::MlpConfig;
 use crate::run_dir;
 
 /// File kinds served from a run directory, with their content types.
@@ -310,7 +310,7 @@ fn summarise(dir: &Path, name: &str, record: &Record) -> Option<RunSummary> {
         || ["coefficients.json", "cv.json"]
             .iter()
             .any(|f| open_plain(dir, f).is_some())
-        || (kind == crate::mlp::points::KIND && open_plain(dir, "model.bpk").is_some());
+        || (kind == crate::classifier::points::KIND && open_plain(dir, "model.bpk").is_some());
     let state = if run_dir::in_use(dir) {
         "running"
     } else if finished {

@@ -5,8 +5,8 @@ use std::path::Path;
 use burn::prelude::*;
 use neurona::Error;
 use neurona::backend::{BackendChoice, Precision};
+use neurona::classifier::config::MlpConfig;
 use neurona::experiment::ExperimentFile;
-use neurona::mlp::config::MlpConfig;
 
 /// Parses and validates an experiment file, as `neurona train` does.
 pub fn parse(text: &str) -> Result<MlpConfig, Error> {

@@ -1,0 +1,91 @@
+//! The shape of one example between layers (the batch dimension left out).
+//!
+//! An image is `channels × height × width` (MNIST: `1 × 28 × 28`), a sequence is
+//! `steps × features`, a flat vector has `n` features. Each layer kind says which it takes and
+//! what it gives; two readings are shared: a dense layer reads an image flattened (`c·h·w`
+//! features) and a sequence's last step, a recurrent layer reads an image row by row (`h` steps
+//! of `c·w` features).
+
+use std::fmt;
+
+/// Images are `SIDE × SIDE` pixels (MNIST and Fashion-MNIST).
+pub const SIDE: usize = 28;
+
+/// What an image network reads: one grey channel of `SIDE × SIDE` pixels.
+pub const IMAGE: Shape = Shape::Image {
+    channels: 1,
+    height: SIDE,
+    width: SIDE,
+};
+
+/// The shape of one example between layers (the batch dimension left out).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Shape {
+    Flat(usize),
+    Image {
+        channels: usize,
+        height: usize,
+        width: usize,
+    },
+    Sequence {
+        steps: usize,
+        features: usize,
+    },
+}
+
+impl From<usize> for Shape {
+    fn from(n: usize) -> Self {
+        Shape::Flat(n)
+    }
+}
+
+impl Shape {
+    /// The values of one example.
+    pub fn size(self) -> usize {
+        match self {
+            Shape::Flat(n) => n,
+            Shape::Image {
+                channels,
+                height,
+                width,
+            } => channels * height * width,
+            Shape::Sequence { steps, features } => steps * features,
+        }
+    }
+
+    /// What a recurrent layer reads at each step: an image's row (`c·w` values), a sequence's
+    /// step.
+    pub fn step_features(self) -> usize {
+        match self {
+            Shape::Image {
+                channels, width, ..
+            } => channels * width,
+            Shape::Sequence { features, .. } => features,
+            Shape::Flat(n) => n,
+        }
+    }
+
+    /// What a dense layer reads: an image flattened, a sequence's last step.
+    pub fn dense_inputs(self) -> usize {
+        match self {
+            Shape::Sequence { features, .. } => features,
+            other => other.size(),
+        }
+    }
+}
+
+impl fmt::Display for Shape {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Shape::Flat(n) => write!(f, "{n} features"),
+            Shape::Image {
+                channels,
+                height,
+                width,
+            } => write!(f, "{channels}×{height}×{width} image"),
+            Shape::Sequence { steps, features } => {
+                write!(f, "sequence of {steps} steps × {features} features")
+            }
+        }
+    }
+}

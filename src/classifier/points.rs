@@ -1,0 +1,326 @@
+//! The 2-D workshop: a small network classifying points in the plane — the four points of the
+//! XOR truth table (the course's 3-4-1 sigmoid net has no biases and a constant input 1 instead)
+//! or a generated set (circle, two moons, spirals; see [`crate::classifier::data::points`]). Trained
+//! full-batch by gradient descent on cross-entropy, stopped as soon as the loss is below
+//! [`TARGET_LOSS`] with every training point right. A generated set also draws as many test
+//! points, independently, and reports the test loss per epoch and the test accuracy.
+//! Writes the model, the losses, `loss.svg` and `decision.svg`.
+
+use std::ops::ControlFlow;
+use std::path::Path;
+
+use burn::prelude::*;
+use burn::tensor::activation::sigmoid;
+use serde::{Deserialize, Serialize};
+
+use crate::classifier::config::{DEFAULT_NOISE, DEFAULT_POINTS, MlpConfig};
+use crate::classifier::data::batcher::Batch;
+use crate::classifier::data::points::PointSet;
+pub use crate::classifier::data::points::{TRUTH_TABLE, region};
+use crate::classifier::model::Network;
+use crate::error::{Error, Result};
+use crate::experiment::ExperimentFile;
+use crate::numeric::{scalar, to_f64s};
+use crate::run_dir::Start;
+
+/// The loss below which (with every training point right) training stops.
+pub const TARGET_LOSS: f64 = 0.05;
+
+/// The run kind of a 2-D workshop run (`run_dir::kind`).
+pub const KIND: &str = "points";
+
+/// Mixed into the seed for the test points, so they are drawn independently of the training
+/// points (and of another seed's training points).
+const TEST_STREAM: u64 = 0x7E57_5E7D_0F0F_1234;
+
+/// The training and test points of a config: XOR's truth table (tested on itself), or a
+/// generated set of `data.points` points and as many test points.
+pub fn point_sets(config: &MlpConfig) -> (PointSet, Option<PointSet>) {
+    let dataset = config.data.dataset;
+    if !dataset.is_generated() {
+        return (PointSet::truth_table(), None);
+    }
+    let count = config.data.points.unwrap_or(DEFAULT_POINTS);
+    let noise = config.data.noise.unwrap_or(DEFAULT_NOISE);
+    let train = PointSet::generate(dataset, count, noise, config.seed);
+    let test = PointSet::generate(dataset, count, noise, config.seed ^ TEST_STREAM);
+    (train, Some(test))
+}
+
+/// Network inputs for `points`: `[1, x1, x2]` with a constant input, else `[x1, x2]`.
+pub fn inputs(config: &MlpConfig, points: &[[f64; 2]], device: &Device) -> Tensor<2> {
+    let width = 2 + usize::from(config.data.constant_input);
+    let values: Vec<f64> = points
+        .iter()
+        .flat_map(|p| {
+            let constant = config.data.constant_input.then_some(1.0);
+            constant.into_iter().chain(p.iter().copied())
+        })
+        .collect();
+    Tensor::from_data(TensorData::new(values, [points.len(), width]), device)
+}
+
+fn batch(config: &MlpConfig, set: &PointSet, device: &Device) -> Batch {
+    Batch {
+        inputs: inputs(config, &set.points, device),
+        targets: Tensor::from_data(TensorData::new(set.labels.clone(), [set.len()]), device),
+    }
+}
+
+/// The loss and accuracy on a set of points.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Score {
+    pub loss: f64,
+    pub accuracy: f64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PointsReport {
+    /// Mean cross-entropy on the training points after each epoch's update.
+    pub losses: Vec<f64>,
+    /// Generated sets: mean cross-entropy on the test points after each epoch's update.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub test_losses: Vec<f64>,
+    /// The first epoch after which the loss was below 0.05 with every training point right.
+    pub converged_epoch: Option<usize>,
+    /// `P(class 1)` for each training point (XOR: each row of the truth table).
+    pub probabilities: Vec<f64>,
+    /// The training points after the last epoch.
+    pub train: Score,
+    /// Generated sets: the test points after the last epoch.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub test: Option<Score>,
+}
+
+/// `P(class 1)` for each point.
+pub fn probabilities(
+    model: &Network,
+    config: &MlpConfig,
+    points: &[[f64; 2]],
+    device: &Device,
+) -> Vec<f64> {
+    to_f64s(sigmoid(model.forward(inputs(config, points, device))))
+}
+
+fn accuracy(probabilities: &[f64], labels: &[i64]) -> f64 {
+    let right = probabilities
+        .iter()
+        .zip(labels)
+        .filter(|(p, y)| (**p >= 0.5) == (**y == 1))
+        .count();
+    right as f64 / labels.len().max(1) as f64
+}
+
+fn score(model: &Network, config: &MlpConfig, set: &PointSet, device: &Device) -> Score {
+    let loss = scalar(
+        model
+            .forward_classification(batch(config, set, device))
+            .loss,
+    );
+    let p = probabilities(model, config, &set.points, device);
+    Score {
+        loss,
+        accuracy: accuracy(&p, &set.labels),
+    }
+}
+
+/// Trains the configured network on its points, full-batch, for at most `training.epochs`
+/// epochs, and writes the run: `config.toml`, `metrics.json`, `model.bpk`, `loss.svg`,
+/// `decision.svg`.
+pub fn train(config: &MlpConfig, start: Start) -> Result<PointsReport> {
+    if start == Start::Resume {
+        return Err(Error::Usage(
+            "a 2-D workshop run trains in one go (full batch, stopped when learnt): --resume \
+             does not apply; use --force to train it again"
+                .into(),
+        ));
+    }
+    let device = crate::backend::device(config.backend, config.precision)?.autodiff();
+    device.seed(config.seed);
+    let run_dir = config.run_dir();
+    let _claim = crate::run_dir::claim(&run_dir, KIND, start)?;
+    let (train_set, test_set) = point_sets(config);
+    let (model, report) = fit(config, &train_set, test_set.as_ref(), &device, |_, _, _| {
+        ControlFlow::Continue(())
+    })?;
+    crate::run_dir::create(&run_dir, &resolved(config).to_toml())?;
+    crate::run_dir::write_json(&run_dir.join("metrics.json"), &report)?;
+    crate::classifier::store::save(&model, &run_dir.join("model.bpk"))?;
+    crate::plot::series(
+        &run_dir.join("loss.svg"),
+        "Training loss",
+        "cross-entropy",
+        &report.losses,
+    )?;
+    plot_regions(&run_dir, &model, config, &train_set, &device)?;
+    let name = config.data.dataset.slug();
+    match report.converged_epoch {
+        Some(e) => println!(
+            "{name} learnt after {e} epochs (loss {:.4} < {TARGET_LOSS}, every training point right)",
+            report.losses[e - 1]
+        ),
+        None => println!(
+            "{name} not learnt within {} epochs (loss {:.4}, {:.1} % of the training points \
+             right): raise training.epochs or the learning rate, or widen the network",
+            config.training.epochs,
+            report.train.loss,
+            100.0 * report.train.accuracy
+        ),
+    }
+    match (&report.test, &test_set) {
+        (Some(test), Some(set)) => println!(
+            "test: {:.1} % of {} independent points right, loss {:.4}",
+            100.0 * test.accuracy,
+            set.len(),
+            test.loss
+        ),
+        _ => print_truth_table(&report.probabilities),
+    }
+    println!("wrote {}", run_dir.display());
+    Ok(report)
+}
+
+/// The config with the generated set's point count and noise written out, as the run records it.
+fn resolved(config: &MlpConfig) -> MlpConfig {
+    let mut resolved = config.clone();
+    if config.data.dataset.is_generated() {
+        resolved.data.points = Some(config.data.points.unwrap_or(DEFAULT_POINTS));
+        resolved.data.noise = Some(config.data.noise.unwrap_or(DEFAULT_NOISE));
+    }
+    resolved
+}
+
+/// The training loop on the config's [`point_sets`]: one optimizer step on all training points
+/// per epoch, until the loss is below [`TARGET_LOSS`] with every training point right.
+/// `observe(epoch, loss, model)` sees every epoch (the web page's playground keeps snapshots of
+/// the decision regions) and may stop the training (the page that asked for it has gone).
+pub fn fit(
+    config: &MlpConfig,
+    train_set: &PointSet,
+    test_set: Option<&PointSet>,
+    device: &Device,
+    mut observe: impl FnMut(usize, f64, &Network) -> ControlFlow<()>,
+) -> Result<(Network, PointsReport)> {
+    let train_batch = batch(config, train_set, device);
+    let test_batch = test_set.map(|set| batch(config, set, device));
+    let mut model = config
+        .model
+        .init(config.input_shape(), 2, device)
+        .with_gradients(config.training.gradients);
+    let mut optimizer = config.optimizer.init();
+    let lr = config.optimizer.learning_rate;
+    let mut losses = Vec::new();
+    let mut test_losses = Vec::new();
+    let mut converged_epoch = None;
+    for epoch in 1..=config.training.epochs {
+        let (_, grads) = crate::classifier::backprop::step(&model, train_batch.clone());
+        model = optimizer.step(lr, model, grads);
+        let loss = scalar(model.forward_classification(train_batch.clone()).loss);
+        if !loss.is_finite() {
+            return Err(Error::Config(format!(
+                "training diverged at epoch {epoch}: lower optimizer.learning_rate"
+            )));
+        }
+        losses.push(loss);
+        if let Some(test) = &test_batch {
+            test_losses.push(scalar(model.forward_classification(test.clone()).loss));
+        }
+        if observe(epoch, loss, &model).is_break() {
+            return Err(Error::Usage(format!(
+                "the training was stopped at epoch {epoch}"
+            )));
+        }
+        if loss < TARGET_LOSS {
+            let p = probabilities(&model, config, &train_set.points, device);
+            if accuracy(&p, &train_set.labels) == 1.0 {
+                converged_epoch = Some(epoch);
+                break;
+            }
+        }
+    }
+    let report = PointsReport {
+        losses,
+        test_losses,
+        converged_epoch,
+        probabilities: probabilities(&model, config, &train_set.points, device),
+        train: score(&model, config, train_set, device),
+        test: test_set.map(|set| score(&model, config, set, device)),
+    };
+    Ok((model, report))
+}
+
+/// Prints `x1 x2 | target | P(1) | prediction` for the four points.
+pub fn print_truth_table(probabilities: &[f64]) {
+    println!(" x1  x2 | XOR | P(1)   | predicted");
+    for ((p, y), prob) in TRUTH_TABLE.iter().zip(probabilities) {
+        println!(
+            " {:>2}  {:>2} | {:>3} | {prob:.4} | {}",
+            p[0],
+            p[1],
+            y,
+            u8::from(*prob >= 0.5)
+        );
+    }
+}
+
+/// `P(1)` over a `side × side` grid of the square `region`², row by row from the top
+/// (`x2` = its high end) — what the playground paints.
+pub fn probability_grid(
+    model: &Network,
+    config: &MlpConfig,
+    device: &Device,
+    side: usize,
+) -> Vec<f64> {
+    let (lo, hi) = region(config.data.dataset);
+    let at = |i: usize| lo + (hi - lo) * i as f64 / (side - 1) as f64;
+    let points: Vec<[f64; 2]> = (0..side)
+        .flat_map(|row| (0..side).map(move |col| [at(col), at(side - 1 - row)]))
+        .collect();
+    probabilities(model, config, &points, device)
+}
+
+fn plot_regions(
+    run_dir: &Path,
+    model: &Network,
+    config: &MlpConfig,
+    set: &PointSet,
+    device: &Device,
+) -> Result<()> {
+    let points: Vec<(f64, f64)> = set.points.iter().map(|p| (p[0], p[1])).collect();
+    let positive: Vec<bool> = set.labels.iter().map(|y| *y == 1).collect();
+    let probability = |a: f64, b: f64| probabilities(model, config, &[[a, b]], device)[0];
+    crate::plot::decision_regions(
+        &run_dir.join("decision.svg"),
+        ["x1", "x2"],
+        &points,
+        &positive,
+        probability,
+        0.5,
+    )
+}
+
+/// `neurona predict` of a 2-D run: reloads `model.bpk` and prints the truth table (XOR) or the
+/// score on the regenerated training and test points. Returns `P(1)` per training point.
+pub fn predict(run_dir: &Path, config: &MlpConfig) -> Result<Vec<f64>> {
+    let device = crate::backend::device(config.backend, config.precision)?;
+    let path = run_dir.join("model.bpk");
+    let network = config.model.init(config.input_shape(), 2, &device);
+    let model = crate::classifier::store::load(network, &path, "the run's 2-D network")?;
+    let (train_set, test_set) = point_sets(config);
+    let p = probabilities(&model, config, &train_set.points, &device);
+    match test_set {
+        None => print_truth_table(&p),
+        Some(test_set) => {
+            for (what, set) in [("training", &train_set), ("test", &test_set)] {
+                let s = score(&model, config, set, &device);
+                println!(
+                    "{what}: {:.1} % of {} points right, loss {:.4}",
+                    100.0 * s.accuracy,
+                    set.len(),
+                    s.loss
+                );
+            }
+        }
+    }
+    Ok(p)
+}
