@@ -36,14 +36,15 @@ fn probabilities(config: &MlpConfig, weights: &Path, inputs: &[Vec<f64>]) -> Vec
 #[test]
 fn pytorch_weights_give_pytorchs_answers() {
     // Written once by PyTorch (tests/fixtures/torch/make.py): conv + max-pool + dense, maxout,
-    // LSTM, GRU + dense, strided valid conv + RNN. Gate orders, weight layouts, the reset gate's
+    // LSTM, GRU + dense, strided valid conv + RNN, conv + batch norm + max-pool + dense + batch
+    // norm (eval mode: PyTorch's running estimates, set away from 0 and 1). Gate orders, weight layouts, the reset gate's
     // place in the GRU and the image read row by row all have to agree for these to match.
     let expected: Value =
         serde_json::from_slice(&std::fs::read(format!("{FIXTURES}/expected.json")).unwrap())
             .unwrap();
     let inputs: Vec<Vec<f64>> = serde_json::from_value(expected["inputs"].clone()).unwrap();
     let answers = expected["probabilities"].as_object().unwrap();
-    assert_eq!(answers.len(), 5);
+    assert_eq!(answers.len(), 6);
     for (name, torch) in answers {
         let torch: Vec<Vec<f64>> = serde_json::from_value(torch.clone()).unwrap();
         let ours = probabilities(

@@ -8,6 +8,7 @@ mod common;
 use common::stacks::{CONV_BLOCK, catalogue, device, layer, parse, tiny};
 
 use burn::module::Module;
+use burn::prelude::{Tensor, TensorData};
 use neurona::Error;
 use neurona::backend::Precision;
 use neurona::classifier::eval::{eval_run, load_model};
@@ -174,6 +175,7 @@ fn every_architecture_trains_resumes_evaluates_and_predicts() {
 fn every_shipped_layer_config_loads_and_fits_28x28_images() {
     for name in [
         "fashion-mnist-cnn",
+        "fashion-mnist-cnn-bn",
         "mnist-cnn",
         "fashion-mnist-lstm",
         "fashion-mnist-maxout",
@@ -190,6 +192,13 @@ fn every_shipped_layer_config_loads_and_fits_28x28_images() {
     assert_eq!(
         cnn.model.parameter_count(IMAGE, 10),
         320 + 18_496 + 401_536 + 1_290
+    );
+    // With batch normalisation: γ, β, running mean and variance per channel (feature), and a
+    // batch count, after each conv and the dense layer.
+    let bn = parse(&std::fs::read_to_string("configs/fashion-mnist-cnn-bn.toml").unwrap()).unwrap();
+    assert_eq!(
+        bn.model.parameter_count(IMAGE, 10),
+        320 + 18_496 + 401_536 + 1_290 + (4 * 32 + 1) + (4 * 64 + 1) + (4 * 128 + 1)
     );
 }
 
@@ -216,4 +225,146 @@ fn first_layer_pictures_are_each_units_input_weights() {
         .model
         .init(IMAGE, 10, &device);
     assert!(lstm.first_layer_filters().is_none());
+}
+
+/// Per column of `rows`: the mean and the biased variance.
+fn column_statistics(rows: &[Vec<f64>]) -> Vec<(f64, f64)> {
+    let n = rows.len() as f64;
+    (0..rows[0].len())
+        .map(|j| {
+            let mean = rows.iter().map(|r| r[j]).sum::<f64>() / n;
+            let variance = rows.iter().map(|r| (r[j] - mean).powi(2)).sum::<f64>() / n;
+            (mean, variance)
+        })
+        .collect()
+}
+
+#[test]
+fn batch_norm_standardises_with_the_batch_while_training_and_with_running_estimates_after() {
+    use neurona::classifier::layers::batch_norm::BatchNorm;
+    use neurona::classifier::layers::{Layer, LayerSettings, Signal};
+
+    let device = device(Precision::F32).autodiff();
+    let rows = vec![
+        vec![1.0, -2.0, 0.5],
+        vec![3.0, 0.0, 0.5],
+        vec![-1.0, 4.0, 2.0],
+        vec![5.0, 2.0, -1.0],
+    ];
+    let flat: Vec<f32> = rows.iter().flatten().map(|&v| v as f32).collect();
+    let x = Tensor::<2>::from_data(TensorData::new(flat, [4, 3]), &device);
+    let (momentum, epsilon) = (0.3, 1e-3);
+    let settings = BatchNorm { momentum, epsilon };
+    let defaults = neurona::classifier::config::ModelConfig::default().defaults();
+    let layer = settings.build(Shape::Flat(3), &defaults, &device);
+    let Signal::Flat(y) = layer.forward(Signal::Flat(x.clone())) else {
+        panic!("a flat input stays flat")
+    };
+    let statistics = column_statistics(&rows);
+    let got = neurona::numeric::to_f64s(y);
+    for (i, row) in rows.iter().enumerate() {
+        for (j, &(mean, variance)) in statistics.iter().enumerate() {
+            let expected = (row[j] - mean) / (variance + epsilon).sqrt();
+            assert!((got[i * 3 + j] - expected).abs() < 1e-5, "({i}, {j})");
+        }
+    }
+    // The running estimates moved by `momentum` towards the batch's mean and unbiased variance
+    // (PyTorch's convention), from 0 and 1; one batch counted.
+    let running_mean = neurona::numeric::to_f64s(layer.running_mean.value());
+    let running_var = neurona::numeric::to_f64s(layer.running_var.value());
+    for (j, &(mean, variance)) in statistics.iter().enumerate() {
+        assert!(
+            (running_mean[j] - momentum * mean).abs() < 1e-6,
+            "{running_mean:?} {statistics:?}"
+        );
+        let unbiased = variance * 4.0 / 3.0;
+        assert!((running_var[j] - ((1.0 - momentum) + momentum * unbiased)).abs() < 1e-5);
+    }
+    assert_eq!(neurona::numeric::to_f64s(layer.batches.value()), [1.0]);
+
+    // Off autodiff (evaluating, predicting) the running estimates standardise, whatever the
+    // rest of the batch: one row alone gives its part of the four-row answer.
+    let valid = layer.valid();
+    let inner = x.inner();
+    let alone = inner.clone().narrow(0, 2, 1);
+    let Signal::Flat(all) = valid.forward(Signal::Flat(inner)) else {
+        panic!()
+    };
+    let Signal::Flat(one) = valid.forward(Signal::Flat(alone)) else {
+        panic!()
+    };
+    let all = neurona::numeric::to_f64s(all);
+    let one = neurona::numeric::to_f64s(one);
+    for j in 0..3 {
+        let expected = (rows[2][j] - running_mean[j]) / (running_var[j] + epsilon).sqrt();
+        assert!((all[6 + j] - expected).abs() < 1e-5);
+        assert!((one[j] - expected).abs() < 1e-5);
+    }
+    // The running estimates did not move off autodiff.
+    assert_eq!(
+        neurona::numeric::to_f64s(valid.running_mean.value()),
+        running_mean
+    );
+}
+
+#[test]
+fn batch_norm_over_an_image_normalises_each_channel_over_batch_and_pixels() {
+    use neurona::classifier::layers::batch_norm::BatchNorm;
+    use neurona::classifier::layers::{Layer, LayerSettings, Signal};
+
+    let device = device(Precision::F32).autodiff();
+    // Two images of two channels of 2×2 pixels.
+    let values: Vec<f64> = (0..16).map(|i| ((i * 7) % 11) as f64 - 3.0).collect();
+    let x = Tensor::<4>::from_data(
+        TensorData::new(values.iter().map(|&v| v as f32).collect(), [2, 2, 2, 2]),
+        &device,
+    );
+    let settings = BatchNorm {
+        momentum: 0.1,
+        epsilon: 1e-5,
+    };
+    let defaults = neurona::classifier::config::ModelConfig::default().defaults();
+    let input = Shape::Image {
+        channels: 2,
+        height: 2,
+        width: 2,
+    };
+    assert_eq!(settings.output_shape(input), Ok(input));
+    let built = settings.build(input, &defaults, &device);
+    let Signal::Image(y) = built.forward(Signal::Image(x)) else {
+        panic!("an image stays an image")
+    };
+    let got = neurona::numeric::to_f64s(y);
+    for channel in 0..2 {
+        // Index of (image b, channel, pixel p) in [2, 2, 2, 2] row-major order.
+        let at = |b: usize, p: usize| b * 8 + channel * 4 + p;
+        let members: Vec<f64> = (0..2)
+            .flat_map(|b| (0..4).map(move |p| (b, p)))
+            .map(|(b, p)| values[at(b, p)])
+            .collect();
+        let mean = members.iter().sum::<f64>() / 8.0;
+        let variance = members.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / 8.0;
+        for b in 0..2 {
+            for p in 0..4 {
+                let expected = (values[at(b, p)] - mean) / (variance + 1e-5).sqrt();
+                assert!((got[at(b, p)] - expected).abs() < 1e-5, "channel {channel}");
+            }
+        }
+    }
+    // After a recurrent layer it is refused with the reason.
+    let err = parse(&(layer("lstm", "units = 4") + &layer("batch_norm", "")))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("model.layers[1] (batch_norm) does not fit"),
+        "{err}"
+    );
+    for (keys, expected) in [
+        ("momentum = 0.0", "momentum must be in (0, 1]"),
+        ("epsilon = -1.0", "epsilon must be a positive number"),
+        ("units = 3", "units"),
+    ] {
+        let err = parse(&layer("batch_norm", keys)).unwrap_err().to_string();
+        assert!(err.contains(expected), "{keys}: {err}");
+    }
 }

@@ -177,9 +177,11 @@ pub fn read_file(path: &std::path::Path) -> Result<BTreeMap<String, Raw>> {
                     TorchType::F64 => Dtype::F64,
                     TorchType::F16 => Dtype::F16,
                     TorchType::BF16 => Dtype::BF16,
+                    // Counts (a batch-norm layer's `num_batches_tracked`).
+                    TorchType::I64 => Dtype::I64,
                     other => {
                         return Err(unreadable(format!(
-                            "{name} holds {other:?} values, not float weights"
+                            "{name} holds {other:?} values, neither float weights nor int64 counts"
                         )));
                     }
                 };

@@ -68,6 +68,19 @@ pub fn catalogue() -> Vec<(&'static str, String)> {
             "rnn",
             layer("rnn", "units = 4") + &layer("rnn", "units = 3"),
         ),
+        // One batch normalisation per stack: a second one would remove most of what a shift
+        // (β) of the first does, leaving its gradient at the level of rounding.
+        (
+            "conv+batch_norm",
+            layer("conv2d", "channels = 3\nkernel = 3")
+                + &layer("batch_norm", "")
+                + &layer("max_pool2d", "size = 2"),
+        ),
+        (
+            "dense+batch_norm",
+            layer("dense", "units = 6")
+                + &layer("batch_norm", "momentum = 0.2\nepsilon = 1e-3"),
+        ),
     ]
 }
 

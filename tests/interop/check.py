@@ -1,7 +1,7 @@
 """neurona's exported models run by other runtimes.
 
 For each architecture (dense, maxout, conv + max-pool, valid conv + avg-pool, stride-2 conv,
-dropout, LSTM, GRU, two RNNs, conv + LSTM) this trains a small Fashion-MNIST run with the
+dropout, LSTM, GRU, two RNNs, conv + LSTM, batch normalisation after a conv and a dense layer) this trains a small Fashion-MNIST run with the
 `neurona` binary and exports it twice:
 - as safetensors, and runs the forward pass in numpy from the file alone (the layer stack, the
   preprocessing and the tensors all come from the file);
@@ -55,6 +55,9 @@ STACKS = {
     "gru": layer("gru", "units = 5") + layer("dense", "units = 4"),
     "rnn": layer("rnn", "units = 4") + layer("rnn", "units = 3"),
     "conv-lstm": layer("conv2d", "channels = 2\nkernel = 3") + layer("lstm", "units = 4"),
+    "batch-norm": layer("conv2d", "channels = 3\nkernel = 3") + layer("batch_norm", "")
+    + layer("max_pool2d", "size = 2") + layer("dense", "units = 8")
+    + layer("batch_norm", "momentum = 0.2\nepsilon = 1e-3"),
 }
 
 
@@ -161,6 +164,10 @@ def forward(described, t, pixels):
             x = w.max(axis=(4, 5)) if kind == "max_pool2d" else w.mean(axis=(4, 5))
         elif kind == "dropout":
             pass  # identity when predicting
+        elif kind == "batch_norm":  # the running estimates, per channel (image) or feature
+            axes = (None, slice(None)) + (None,) * (x.ndim - 2)
+            mean, var = t[f"{name}.running_mean"][axes], t[f"{name}.running_var"][axes]
+            x = (x - mean) / np.sqrt(var + spec["epsilon"]) * t[f"{name}.weight"][axes] + t[f"{name}.bias"][axes]
         elif kind in ("lstm", "gru", "rnn"):
             if x.ndim == 4:  # an image read row by row: H steps of C·W features
                 n, c, h, w = x.shape

@@ -271,6 +271,7 @@ layer_kinds! {
     pooling { MaxPool2d = "max_pool2d", AvgPool2d = "avg_pool2d" }
     dropout { Dropout = "dropout" }
     recurrent { Lstm = "lstm", Gru = "gru", Rnn = "rnn" }
+    batch_norm { BatchNorm = "batch_norm" }
 }
 
 /// [`LayerSettings`] without its module type, so that a stack can be checked through one
