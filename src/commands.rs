@@ -135,12 +135,61 @@ pub fn gradcheck(path: &Path, overrides: Overrides, batch: usize, elements: usiz
     }
 }
 
-/// `neurona eval`: prints the report.
-pub fn eval(run: &Path, overrides: Overrides, checkpoint: Option<&Path>) -> Result<()> {
+/// Whether `run` holds a linear or logistic model.
+fn is_glm(run: &Path) -> bool {
+    matches!(
+        crate::run_dir::kind(run).as_deref(),
+        Some("linear_regression" | "logistic_regression")
+    )
+}
+
+/// `neurona eval`: prints the report. A linear or logistic run is scored on the labelled rows
+/// of `csv` (its training file when none is given).
+pub fn eval(
+    run: &Path,
+    overrides: Overrides,
+    checkpoint: Option<&Path>,
+    csv: Option<&Path>,
+) -> Result<()> {
     let run = run_dir(run, overrides)?;
+    if is_glm(&run) {
+        if checkpoint.is_some() {
+            return Err(Error::Usage(
+                "--checkpoint applies to image runs: a linear or logistic run has one fit".into(),
+            ));
+        }
+        let csv = match csv {
+            Some(csv) => csv.to_path_buf(),
+            None => training_csv(&run)?,
+        };
+        print!("{}", crate::glm::predict::eval(&run, &csv)?);
+        return Ok(());
+    }
+    if csv.is_some() {
+        return Err(Error::Usage(format!(
+            "--csv applies to linear and logistic runs; {} is scored on its test images",
+            run.display()
+        )));
+    }
     let report = crate::classifier::eval::eval_run(&run, checkpoint, overrides.backend)?;
     print!("{report}");
     Ok(())
+}
+
+/// The CSV a linear or logistic run was trained on (`[data] path` of its config).
+fn training_csv(run: &Path) -> Result<PathBuf> {
+    let (path, text) = crate::run_dir::read_config(run)?;
+    #[derive(serde::Deserialize)]
+    struct Data {
+        path: PathBuf,
+    }
+    #[derive(serde::Deserialize)]
+    struct Only {
+        data: Data,
+    }
+    let only: Only =
+        toml::from_str(&text).map_err(|e| Error::Config(format!("{}: {e}", path.display())))?;
+    Ok(only.data.path)
 }
 
 /// `neurona export`: writes the file and says where.
@@ -152,11 +201,10 @@ pub fn export(
 ) -> Result<()> {
     let run = run_dir(run, overrides)?;
     let started = std::time::Instant::now();
-    let path = match crate::run_dir::kind(&run).as_deref() {
-        Some("linear_regression" | "logistic_regression") => {
-            crate::glm::export::export(&run, format, output)?
-        }
-        _ => crate::classifier::export::export(&run, format, output)?,
+    let path = if is_glm(&run) {
+        crate::glm::export::export(&run, format, output)?
+    } else {
+        crate::classifier::export::export(&run, format, output)?
     };
     println!(
         "wrote {} in {:.0} ms",
@@ -167,12 +215,58 @@ pub fn export(
 }
 
 /// `neurona predict`: prints one line per image (or the truth table of an XOR run, the scores
-/// of another 2-D run).
-pub fn predict(run: &Path, overrides: Overrides, source: &ImageSource, json: bool) -> Result<()> {
+/// of another 2-D run, one line per CSV row of a linear or logistic run).
+pub fn predict(
+    run: &Path,
+    overrides: Overrides,
+    source: &ImageSource,
+    csv: Option<&Path>,
+    points: &[String],
+    json: bool,
+) -> Result<()> {
     let run = run_dir(run, overrides)?;
+    if is_glm(&run) {
+        let Some(csv) = csv else {
+            return Err(Error::Usage(format!(
+                "{} is a linear or logistic run: give the rows to predict with --csv FILE (the \
+                 training columns)",
+                run.display()
+            )));
+        };
+        for p in crate::glm::predict::predict(&run, csv)? {
+            if json {
+                println!(
+                    "{}",
+                    serde_json::to_string(&p).map_err(|e| Error::Internal(e.to_string()))?
+                );
+            } else {
+                println!("{p}");
+            }
+        }
+        return Ok(());
+    }
+    if csv.is_some() {
+        return Err(Error::Usage(format!(
+            "--csv applies to linear and logistic runs; {} predicts images",
+            run.display()
+        )));
+    }
     let config = MlpConfig::load_run(&run)?;
     if config.is_points() {
-        return crate::classifier::points::predict(&run, &config).map(drop);
+        if points.is_empty() {
+            return crate::classifier::points::predict(&run, &config).map(drop);
+        }
+        let points = points
+            .iter()
+            .map(|p| parse_point(p))
+            .collect::<Result<Vec<_>>>()?;
+        return crate::classifier::points::predict_at(&run, &config, &points).map(drop);
+    }
+    if !points.is_empty() {
+        return Err(Error::Usage(format!(
+            "--point applies to 2-D workshop runs; {} predicts images",
+            run.display()
+        )));
     }
     let predictions: Vec<Prediction> =
         crate::classifier::inference::predict(&run, source, overrides.backend)?;
@@ -187,6 +281,18 @@ pub fn predict(run: &Path, overrides: Overrides, source: &ImageSource, json: boo
         }
     }
     Ok(())
+}
+
+/// `X1,X2` as a point of the plane.
+fn parse_point(text: &str) -> Result<[f64; 2]> {
+    let bad = || {
+        Error::Usage(format!(
+            "--point {text:?}: give the two coordinates as X1,X2 (for example --point 0.5,-1)"
+        ))
+    };
+    let (x1, x2) = text.split_once(',').ok_or_else(bad)?;
+    let value = |v: &str| v.trim().parse::<f64>().ok().filter(|v| v.is_finite());
+    Ok([value(x1).ok_or_else(bad)?, value(x2).ok_or_else(bad)?])
 }
 
 /// `neurona bench`: one JSON line per result.

@@ -73,13 +73,18 @@ enum Command {
         #[arg(long, default_value_t = 1.0)]
         learning_rate: f64,
     },
-    /// Evaluate a trained run on the test set (writes eval.json into the run directory).
+    /// Evaluate a trained run on the test set (writes eval.json into the run directory), or a
+    /// linear or logistic run on labelled CSV rows.
     Eval {
         /// A run directory, or the config file that trained it.
         run: PathBuf,
         /// Evaluate this checkpoint instead of the best model.
         #[arg(long)]
         checkpoint: Option<PathBuf>,
+        /// Linear and logistic runs: score these labelled rows (the training columns and the
+        /// target) instead of the training file.
+        #[arg(long)]
+        csv: Option<PathBuf>,
     },
     /// Serve a local web page: the runs with their plots and live curves, trainings started from
     /// the page, a pad to draw a digit on, and the 2-D playground.
@@ -118,7 +123,8 @@ enum Command {
         #[arg(long)]
         output: Option<PathBuf>,
     },
-    /// Classify 28×28 grey images (PNG or PGM) with a trained run.
+    /// Classify 28×28 grey images (PNG or PGM) with a trained run, or predict the rows of a CSV
+    /// file with a linear or logistic run.
     Predict {
         run: PathBuf,
         images: Vec<PathBuf>,
@@ -128,6 +134,12 @@ enum Command {
         /// ...at this position.
         #[arg(long, requires = "idx")]
         index: Option<usize>,
+        /// Linear and logistic runs: the rows to predict, a CSV file with the training columns.
+        #[arg(long, conflicts_with_all = ["images", "idx"])]
+        csv: Option<PathBuf>,
+        /// 2-D workshop runs: a point to classify, as X1,X2 (repeat for more).
+        #[arg(long = "point", value_name = "X1,X2", allow_hyphen_values = true, conflicts_with_all = ["images", "idx", "csv"])]
+        points: Vec<String>,
         /// One JSON object per image (all probabilities at full precision) instead of a line.
         #[arg(long)]
         json: bool,
@@ -178,7 +190,11 @@ fn run(cli: &Cli) -> Result<()> {
             epochs,
             learning_rate,
         } => perceptron::run(*gate, *epochs, *learning_rate).map(drop),
-        Command::Eval { run, checkpoint } => commands::eval(run, overrides, checkpoint.as_deref()),
+        Command::Eval {
+            run,
+            checkpoint,
+            csv,
+        } => commands::eval(run, overrides, checkpoint.as_deref(), csv.as_deref()),
         Command::Serve { runs, port, host } => {
             neurona::serve::serve(&neurona::serve::ServeOptions {
                 runs: runs.clone(),
@@ -207,6 +223,8 @@ fn run(cli: &Cli) -> Result<()> {
             images,
             idx,
             index,
+            csv,
+            points,
             json,
         } => {
             let source = match (idx, index) {
@@ -216,7 +234,7 @@ fn run(cli: &Cli) -> Result<()> {
                 },
                 _ => ImageSource::Files(images.clone()),
             };
-            commands::predict(run, overrides, &source, *json)
+            commands::predict(run, overrides, &source, csv.as_deref(), points, *json)
         }
         Command::Bench {
             config,

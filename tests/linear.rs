@@ -432,13 +432,26 @@ fn cli_trains_and_cross_validates_the_shipped_configs() {
             references()["lasso_cv"]["alpha"].as_f64().unwrap()
         ) < 1e-12
     );
-    // eval and predict serve image runs; a linear run gets a clear answer.
+    // eval serves linear runs too: on its training file by default, the fit's own numbers.
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_neurona"))
         .args(["eval", dir.join("hitters-ols").to_str().unwrap()])
         .output()
         .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}{}", String::from_utf8_lossy(&out.stderr));
+    let metrics: Value = serde_json::from_str(
+        &std::fs::read_to_string(dir.join("hitters-ols/metrics.json")).unwrap(),
+    )
+    .unwrap();
+    let mse = format!("mse {:.6}", metrics["train"]["mse"].as_f64().unwrap());
+    assert!(stdout.contains("rows 263") && stdout.contains(&mse), "{stdout} vs {mse}");
+    // predict needs the rows: without --csv it says so.
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_neurona"))
+        .args(["predict", dir.join("hitters-ols").to_str().unwrap()])
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("LinearRegression run"));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--csv FILE"));
 }
 
 #[test]

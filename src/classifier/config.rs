@@ -467,8 +467,8 @@ impl MlpConfig {
         let task = Task::detect(&text, &path)?;
         if task != Task::ImageClassification {
             return Err(Error::Usage(format!(
-                "{} holds a {task:?} run: its results are in coefficients.json and metrics.json \
-                 (eval and predict serve image classification runs)",
+                "{} holds a {task:?} run, not a network: `neurona eval` and `neurona predict \
+                 --csv FILE` serve it",
                 run_dir.display()
             )));
         }

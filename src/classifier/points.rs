@@ -299,13 +299,44 @@ fn plot_regions(
     )
 }
 
-/// `neurona predict` of a 2-D run: reloads `model.bpk` and prints the truth table (XOR) or the
-/// score on the regenerated training and test points. Returns `P(1)` per training point.
-pub fn predict(run_dir: &Path, config: &MlpConfig) -> Result<Vec<f64>> {
+/// The run's trained network (`model.bpk`) on its device.
+fn trained(run_dir: &Path, config: &MlpConfig) -> Result<(Network, Device)> {
     let device = crate::backend::device(config.backend, config.precision)?;
     let path = run_dir.join("model.bpk");
     let network = config.model.init(config.input_shape(), 2, &device);
     let model = crate::classifier::store::load(network, &path, "the run's 2-D network")?;
+    Ok((model, device))
+}
+
+/// `neurona predict` of a 2-D run at given points: `P(1)` of each, printed with its class.
+pub fn predict_at(run_dir: &Path, config: &MlpConfig, points: &[[f64; 2]]) -> Result<Vec<f64>> {
+    if let Some(p) = points
+        .iter()
+        .find(|p| !(p[0].is_finite() && p[1].is_finite()))
+    {
+        return Err(Error::Usage(format!(
+            "the point ({}, {}) is not a pair of finite numbers",
+            p[0], p[1]
+        )));
+    }
+    let (model, device) = trained(run_dir, config)?;
+    let p = probabilities(&model, config, points, &device);
+    println!("      x1       x2 | P(1)   | predicted");
+    for (point, prob) in points.iter().zip(&p) {
+        println!(
+            "{:>8.4} {:>8.4} | {prob:.4} | {}",
+            point[0],
+            point[1],
+            u8::from(*prob >= 0.5)
+        );
+    }
+    Ok(p)
+}
+
+/// `neurona predict` of a 2-D run: reloads `model.bpk` and prints the truth table (XOR) or the
+/// score on the regenerated training and test points. Returns `P(1)` per training point.
+pub fn predict(run_dir: &Path, config: &MlpConfig) -> Result<Vec<f64>> {
+    let (model, device) = trained(run_dir, config)?;
     let (train_set, test_set) = point_sets(config);
     let p = probabilities(&model, config, &train_set.points, &device);
     match test_set {

@@ -3,7 +3,7 @@
 //! rows without a target are dropped and counted, and optional polynomial powers and z-scoring
 //! are applied. Every problem in the file is an error naming the column (and row), never a NaN.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 use nalgebra::{DMatrix, DVector};
@@ -102,6 +102,9 @@ pub struct Design {
     pub dropped_rows: usize,
     /// Set when `standardize = true`: `x` holds `(raw - mean) / std`.
     pub scaling: Option<Scaling>,
+    /// Every level of each one-hot encoded column, sorted (the first is the reference, which
+    /// has no feature of its own): what tells a new row's value apart from one never seen.
+    pub levels: BTreeMap<String, Vec<String>>,
 }
 
 const MISSING: [&str; 4] = ["", "NA", "NaN", "nan"];
@@ -124,6 +127,7 @@ impl Design {
             y: self.y.select_rows(rows),
             dropped_rows: self.dropped_rows,
             scaling: self.scaling.clone(),
+            levels: self.levels.clone(),
         }
     }
 
@@ -236,13 +240,14 @@ impl Design {
 }
 
 /// One data row of the CSV: its 1-based line number and its fields.
-struct Row {
-    line: usize,
-    fields: Vec<String>,
+pub(crate) struct Row {
+    /// The line in the file (1 is the header).
+    pub line: usize,
+    pub fields: Vec<String>,
 }
 
 /// Reads the header and every row in one pass; every row must have the header's width.
-fn read_csv(path: &Path) -> Result<(Vec<String>, Vec<Row>)> {
+pub(crate) fn read_csv(path: &Path) -> Result<(Vec<String>, Vec<Row>)> {
     let mut reader = csv::ReaderBuilder::new()
         .has_headers(true)
         .flexible(true)
@@ -317,6 +322,7 @@ struct Features {
     names: Vec<String>,
     sources: Vec<FeatureSource>,
     columns: Vec<Vec<f64>>,
+    levels: BTreeMap<String, Vec<String>>,
 }
 
 impl Features {
@@ -346,6 +352,10 @@ impl Features {
         };
         if categorical {
             let levels: BTreeSet<&str> = values.iter().copied().collect();
+            self.levels.insert(
+                name.to_string(),
+                levels.iter().map(|l| l.to_string()).collect(),
+            );
             for level in levels.iter().skip(1) {
                 let source = FeatureSource::OneHot {
                     column: name.to_string(),
@@ -434,6 +444,7 @@ pub fn load_labelled(config: &TabularConfig) -> Result<(Design, Vec<(usize, Stri
         y: DVector::zeros(n),
         dropped_rows: dropped.len(),
         scaling,
+        levels: features.levels,
     };
     Ok((design, targets))
 }

@@ -27,6 +27,12 @@ pub struct LinearModel {
     pub link: &'static str,
     pub classes: Vec<String>,
     pub target: String,
+    /// Every level of each one-hot encoded column, the reference first (empty for runs
+    /// written before the levels were recorded).
+    pub levels: std::collections::BTreeMap<String, Vec<String>>,
+    /// Binary logistic models: the probability of the positive class from which it is
+    /// predicted.
+    pub threshold: Option<f64>,
 }
 
 fn field<'a>(value: &'a Value, key: &str, file: &Path) -> Result<&'a Value> {
@@ -36,6 +42,11 @@ fn field<'a>(value: &'a Value, key: &str, file: &Path) -> Result<&'a Value> {
             file.display()
         ))
     })
+}
+
+/// The levels of each one-hot encoded column, as `coefficients.json` records them.
+fn levels(report: &Value) -> std::collections::BTreeMap<String, Vec<String>> {
+    serde_json::from_value(report["categorical_levels"].clone()).unwrap_or_default()
 }
 
 /// `coef_original` when the fit was standardised, else `coef`.
@@ -72,6 +83,8 @@ pub fn linear_model(run_dir: &Path) -> Result<LinearModel> {
                 link: "identity",
                 classes: Vec::new(),
                 target: config.data.target,
+                levels: levels(&report),
+                threshold: None,
             }
         }
         Task::LogisticRegression => {
@@ -106,6 +119,8 @@ pub fn linear_model(run_dir: &Path) -> Result<LinearModel> {
                     },
                     classes,
                     target: config.data.target,
+                    levels: levels(&report),
+                    threshold: None,
                 }
             } else {
                 // Binary: `(intercept)` first, then one entry per feature.
@@ -123,6 +138,8 @@ pub fn linear_model(run_dir: &Path) -> Result<LinearModel> {
                     link: "logistic",
                     classes,
                     target: config.data.target,
+                    levels: levels(&report),
+                    threshold: Some(config.model.threshold),
                 }
             }
         }

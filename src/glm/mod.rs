@@ -13,6 +13,7 @@ pub mod learner;
 pub mod linear;
 pub mod logistic;
 pub mod penalty;
+pub mod predict;
 pub mod report;
 pub mod solver;
 

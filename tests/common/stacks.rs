@@ -78,8 +78,7 @@ pub fn catalogue() -> Vec<(&'static str, String)> {
         ),
         (
             "dense+batch_norm",
-            layer("dense", "units = 6")
-                + &layer("batch_norm", "momentum = 0.2\nepsilon = 1e-3"),
+            layer("dense", "units = 6") + &layer("batch_norm", "momentum = 0.2\nepsilon = 1e-3"),
         ),
     ]
 }

@@ -1,6 +1,7 @@
 //! What `neurona train` reports for a linear model (`coefficients.json` + `metrics.json`):
 //! coefficients with classical OLS inference when unpenalised, and R², MSE, RMSE per split.
 
+use std::collections::BTreeMap;
 use std::fmt;
 
 use nalgebra::{DMatrix, DVector};
@@ -61,6 +62,9 @@ pub struct LinearReport {
     pub iterations: usize,
     pub converged: bool,
     pub rows_dropped_missing_target: usize,
+    /// Every level of each one-hot encoded column (the first is the reference).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub categorical_levels: BTreeMap<String, Vec<String>>,
     /// Named `(intercept)`; never penalised.
     pub intercept: Coefficient<TTest>,
     pub coefficients: Vec<Coefficient<TTest>>,
@@ -96,6 +100,7 @@ impl LinearReport {
             iterations: fit.iterations,
             converged: fit.converged,
             rows_dropped_missing_target: design.dropped_rows,
+            categorical_levels: design.levels.clone(),
             intercept,
             coefficients: rows,
             nonzero: fit.nonzero(),

@@ -3,6 +3,8 @@
 //! from the inverse Fisher information, z, p-values, 95 % intervals, log-likelihood, deviance,
 //! AIC — and the classification metrics.
 
+use std::collections::BTreeMap;
+
 use nalgebra::{DMatrix, DVector};
 use serde::{Deserialize, Serialize};
 use statrs::distribution::{ContinuousCDF, Normal};
@@ -141,6 +143,9 @@ pub struct LogisticReport {
     pub iterations: usize,
     pub converged: bool,
     pub rows_dropped_missing_target: usize,
+    /// Every level of each one-hot encoded column (the first is the reference).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub categorical_levels: BTreeMap<String, Vec<String>>,
     pub coefficients: Vec<Coefficient<ZTest>>,
     pub nonzero: usize,
     pub log_likelihood: f64,
@@ -192,6 +197,7 @@ impl LogisticReport {
             iterations: fit.iterations,
             converged: fit.converged,
             rows_dropped_missing_target: design.dropped_rows,
+            categorical_levels: design.levels.clone(),
             coefficients,
             nonzero: fit.nonzero(),
             log_likelihood: ll,

@@ -1,6 +1,8 @@
 //! More than two classes: one-vs-rest (the course's "1 vs. todos": one binary model per class, the
 //! class whose model is most confident wins) and softmax (multinomial) regression.
 
+use std::collections::BTreeMap;
+
 use nalgebra::{DMatrix, DVector};
 use serde::{Deserialize, Serialize};
 
@@ -263,6 +265,9 @@ pub struct MulticlassReport {
     pub strategy: Strategy,
     pub classes: Vec<String>,
     pub feature_names: Vec<String>,
+    /// Every level of each one-hot encoded column (the first is the reference).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub categorical_levels: BTreeMap<String, Vec<String>>,
     /// Per class: intercept then one weight per feature (softmax: the first class is the
     /// reference, all zeros).
     pub coefficients: Vec<Vec<f64>>,
@@ -361,6 +366,7 @@ pub fn fit_report(
     Ok(MulticlassReport {
         strategy: config.model.strategy,
         feature_names: train.feature_names.clone(),
+        categorical_levels: train.levels.clone(),
         coefficients,
         coefficients_original,
         iterations: fit.iterations,
