@@ -563,3 +563,47 @@ fn trainings_start_from_the_page_as_neurona_train_runs_them_stop_and_resume() {
     let (status, answer) = post(&server, "/api/runs/nothing/resume", b"");
     assert_eq!(status, 422, "{answer}");
 }
+
+#[test]
+fn the_servers_own_failures_answer_500_and_blame_nothing_the_request_held() {
+    let out = common::scratch("serve-failures");
+    // A run whose config.toml is not text: the server cannot read its own runs folder.
+    let garbled = out.join("garbled");
+    std::fs::create_dir(&garbled).unwrap();
+    std::fs::write(garbled.join("config.toml"), b"\xff\xfe not text").unwrap();
+    std::fs::write(garbled.join(".neurona-run"), "image_classification").unwrap();
+    std::fs::write(garbled.join("model.bpk"), b"").unwrap();
+    // And a server whose program for trainings cannot be started.
+    let server = start(&ServeOptions {
+        runs: out.clone(),
+        host: "127.0.0.1".parse().unwrap(),
+        port: 0,
+        program: Some(out.join("no-such-neurona")),
+    })
+    .unwrap();
+    let experiment = "[data]\ndataset = \"fashion-mnist\"\ntrain_limit = 600\n[model]\n\
+                      hidden = [16]\n[training]\nepochs = 1\n";
+    for (path, body) in [
+        ("/api/runs/garbled/resume", &b""[..]),
+        ("/api/runs/garbled/predict?width=1&height=1", &[0][..]),
+        ("/api/jobs?name=fresh", experiment.as_bytes()),
+    ] {
+        let (status, answer) = post(&server, path, body);
+        assert_eq!(status, 500, "{path}: {answer}");
+        // Which file or program failed is for the server's output, not for the page.
+        assert_eq!(answer["error"], neurona::serve::api_error::FAILED, "{path}");
+    }
+    assert_eq!(get_json(&server, "/api/jobs"), serde_json::json!([]));
+    // Still serving, and what the user can fix is still refused with the reason.
+    assert_eq!(get_json(&server, "/api/runs")[0]["name"], "garbled");
+    let (status, answer) = post(&server, "/api/runs/nothing/resume", b"");
+    assert_eq!(status, 422, "{answer}");
+    assert_eq!(answer["error"], "there is no run called nothing");
+    let (status, answer) = post(&server, "/api/jobs?name=garbled", experiment.as_bytes());
+    assert_eq!(status, 422, "{answer}");
+    let error = answer["error"].as_str().unwrap();
+    assert!(
+        error.contains("a run called garbled exists already"),
+        "{error}"
+    );
+}

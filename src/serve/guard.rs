@@ -23,11 +23,11 @@ use std::time::Duration;
 
 use axum::body::Body;
 use axum::extract::{Request, State};
-use axum::http::{Method, StatusCode, header};
+use axum::http::{Method, header};
 use axum::middleware::Next;
 use axum::response::Response;
 
-use super::problem;
+use super::api_error::ApiError;
 
 /// How long a request body may take to arrive: 1 MiB at 35 KB/s.
 pub const BODY_TIMEOUT: Duration = Duration::from_secs(30);
@@ -75,7 +75,11 @@ impl Served {
 }
 
 /// The request checks above, in front of every route.
-pub async fn guard(State(served): State<Served>, request: Request, next: Next) -> Response {
+pub async fn guard(
+    State(served): State<Served>,
+    request: Request,
+    next: Next,
+) -> Result<Response, ApiError> {
     let headers = request.headers();
     let text = |name: header::HeaderName| {
         headers
@@ -84,13 +88,10 @@ pub async fn guard(State(served): State<Served>, request: Request, next: Next) -
     };
     let host = text(header::HOST).unwrap_or_default();
     if !served.is_host(&host) {
-        return problem(
-            StatusCode::MISDIRECTED_REQUEST,
-            format!(
-                "this server answers to 127.0.0.1:{port} and localhost:{port}, not to {host:?}",
-                port = served.port
-            ),
-        );
+        return Err(ApiError::Misdirected(format!(
+            "this server answers to 127.0.0.1:{port} and localhost:{port}, not to {host:?}",
+            port = served.port
+        )));
     }
     let fetch_site = text(header::HeaderName::from_static("sec-fetch-site"));
     let own_page = fetch_site
@@ -101,56 +102,48 @@ pub async fn guard(State(served): State<Served>, request: Request, next: Next) -
         let navigation = text(header::HeaderName::from_static("sec-fetch-mode"))
             .is_some_and(|mode| mode == "navigate");
         if !own_page && !navigation {
-            return refused("other sites may not read from this server");
+            return Err(ApiError::Forbidden(
+                "other sites may not read from this server".into(),
+            ));
         }
-        return next.run(request).await;
+        return Ok(next.run(request).await);
     }
     if !own_page {
-        return refused("only this server's own page may change runs or start work");
+        return Err(ApiError::Forbidden(
+            "only this server's own page may change runs or start work".into(),
+        ));
     }
     if let Some(origin) = text(header::ORIGIN)
         && !origin.eq_ignore_ascii_case(&format!("http://{host}"))
     {
-        return refused(&format!(
+        return Err(ApiError::Forbidden(format!(
             "only this server's own page may change runs or start work, not {origin}"
-        ));
+        )));
     }
     let content_type = text(header::CONTENT_TYPE).unwrap_or_default();
     let essence = content_type.split(';').next().unwrap_or("").trim();
     if !POST_TYPES.iter().any(|t| t.eq_ignore_ascii_case(essence)) {
-        return problem(
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            format!(
-                "send the body as one of {} (it was {content_type:?})",
-                POST_TYPES.join(", ")
-            ),
-        );
+        return Err(ApiError::UnsupportedType(format!(
+            "send the body as one of {} (it was {content_type:?})",
+            POST_TYPES.join(", ")
+        )));
     }
     let (parts, body) = request.into_parts();
-    let bytes =
-        match tokio::time::timeout(BODY_TIMEOUT, axum::body::to_bytes(body, super::MAX_BODY)).await
-        {
-            Ok(Ok(bytes)) => bytes,
-            Ok(Err(_)) => {
-                return problem(
-                    StatusCode::PAYLOAD_TOO_LARGE,
-                    format!("a request body holds at most {} bytes", super::MAX_BODY),
-                );
-            }
-            Err(_) => {
-                return problem(
-                    StatusCode::REQUEST_TIMEOUT,
-                    format!(
-                        "the request body took more than {} s to arrive",
-                        BODY_TIMEOUT.as_secs()
-                    ),
-                );
-            }
-        };
-    next.run(Request::from_parts(parts, Body::from(bytes)))
+    let bytes = tokio::time::timeout(BODY_TIMEOUT, axum::body::to_bytes(body, super::MAX_BODY))
         .await
-}
-
-fn refused(reason: &str) -> Response {
-    problem(StatusCode::FORBIDDEN, reason)
+        .map_err(|_| {
+            ApiError::BodyTimeout(format!(
+                "the request body took more than {} s to arrive",
+                BODY_TIMEOUT.as_secs()
+            ))
+        })?
+        .map_err(|_| {
+            ApiError::TooLarge(format!(
+                "a request body holds at most {} bytes",
+                super::MAX_BODY
+            ))
+        })?;
+    Ok(next
+        .run(Request::from_parts(parts, Body::from(bytes)))
+        .await)
 }

@@ -11,16 +11,25 @@
 //! readable by this user only, removed when the server stops), never at a guessable path.
 //! Stopping sends SIGTERM: the run keeps its completed epochs and resumes from the page or with
 //! `neurona train --resume`.
+//!
+//! The routes that start, list and stop them are at the end.
 
 use std::collections::BTreeMap;
 use std::io::{Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::SystemTime;
 
-use serde::Serialize;
+use axum::body::Bytes;
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Path as UrlPath, Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Json};
+use serde::{Deserialize, Serialize};
 
+use super::AppState;
+use super::api_error::{ApiError, blocking};
 use crate::classifier::config::MlpConfig;
 use crate::error::{Error, Result};
 use crate::experiment::ExperimentFile;
@@ -168,7 +177,7 @@ impl Jobs {
             .stdout(log)
             .stderr(log_err)
             .spawn()
-            .map_err(|e| Error::Usage(format!("cannot start the training: {e}")))?;
+            .map_err(Error::io(program))?;
         jobs.insert(
             name.to_string(),
             Job {
@@ -320,4 +329,69 @@ fn write_new(path: &Path, bytes: &[u8]) -> Result<std::fs::File> {
         .map_err(Error::io(path))?;
     file.write_all(bytes).map_err(Error::io(path))?;
     Ok(file)
+}
+
+/// `GET /api/templates`: the experiment files the page offers to start a training from.
+pub(super) async fn templates() -> impl IntoResponse {
+    let list: Vec<_> = TEMPLATES
+        .iter()
+        .map(|(name, text)| serde_json::json!({ "name": name, "text": text }))
+        .collect();
+    Json(list)
+}
+
+/// `GET /api/jobs`: the trainings the page started, with their state and last output lines.
+pub(super) async fn list_jobs(
+    State(state): State<Arc<AppState>>,
+) -> Result<Json<Vec<JobState>>, ApiError> {
+    let list = blocking(move || Ok(state.jobs.list())).await?;
+    Ok(Json(list))
+}
+
+/// The query of `POST /api/jobs`.
+#[derive(Deserialize)]
+pub(super) struct RunName {
+    name: Option<String>,
+}
+
+/// `POST /api/jobs[?name=RUN]` with an image classification experiment file: starts training it
+/// as a new run (202 with the run's name).
+pub(super) async fn start_job(
+    State(state): State<Arc<AppState>>,
+    name: Result<Query<RunName>, QueryRejection>,
+    body: Bytes,
+) -> Result<impl IntoResponse, ApiError> {
+    let Query(RunName { name }) =
+        name.map_err(|_| ApiError::Malformed("the query may only give ?name=RUN".into()))?;
+    let text = super::runs::experiment_text(&body)?;
+    let run = blocking(move || state.jobs.start_new(&text, name.as_deref())).await?;
+    Ok(started(run))
+}
+
+/// `POST /api/runs/{name}/resume`: trains the run on from its last completed epoch (202).
+pub(super) async fn resume_job(
+    State(state): State<Arc<AppState>>,
+    UrlPath(name): UrlPath<String>,
+) -> Result<impl IntoResponse, ApiError> {
+    let run = blocking(move || state.jobs.resume(&name)).await?;
+    Ok(started(run))
+}
+
+/// The answer to a training started: 202 with its run's name.
+fn started(run: String) -> impl IntoResponse {
+    (
+        StatusCode::ACCEPTED,
+        Json(serde_json::json!({ "run": run })),
+    )
+}
+
+/// `POST /api/jobs/{name}/stop`: stops a training the page started (404 for any other).
+pub(super) async fn stop_job(
+    State(state): State<Arc<AppState>>,
+    UrlPath(name): UrlPath<String>,
+) -> Result<impl IntoResponse, ApiError> {
+    if !blocking(move || Ok(state.jobs.stop(&name))).await? {
+        return Err(ApiError::NotFound);
+    }
+    Ok(Json(serde_json::json!({ "stopping": true })))
 }

@@ -9,14 +9,21 @@
 //! stopped at its next epoch when its client goes away, and always in f32 — a request for f64
 //! is refused before any tensor exists, since a process's CPU device holds one float type and one
 //! request must not change what the others get.
+//!
+//! Its two routes, train and save, are at the end.
 
 use std::ops::ControlFlow;
 use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::response::{IntoResponse, Json};
 use serde::Serialize;
 
+use super::AppState;
+use super::api_error::{ApiError, blocking};
 use crate::backend::Precision;
 use crate::classifier::config::{DEFAULT_POINTS, MlpConfig};
 use crate::classifier::points::{self, Score, region};
@@ -200,19 +207,65 @@ impl Default for Slots {
 
 impl Slots {
     /// A slot, or the refusal to answer with: every slot is training.
-    pub fn take(&self) -> std::result::Result<tokio::sync::OwnedSemaphorePermit, String> {
-        self.0.clone().try_acquire_owned().map_err(|_| {
-            format!("the playground is busy training other requests; try again in {RETRY_AFTER} s")
-        })
+    pub fn take(&self) -> Result<tokio::sync::OwnedSemaphorePermit, ApiError> {
+        self.0
+            .clone()
+            .try_acquire_owned()
+            .map_err(|_| ApiError::Busy {
+                reason: format!(
+                    "the playground is busy training other requests; try again in {RETRY_AFTER} s"
+                ),
+                retry_after: RETRY_AFTER,
+            })
     }
 }
 
 /// Set when dropped: the request that owns it has ended (answered, or its client gone), so the
 /// training working for it may stop.
-pub struct Abandon(pub Arc<AtomicBool>);
+struct Abandon(Arc<AtomicBool>);
 
 impl Drop for Abandon {
     fn drop(&mut self) {
         self.0.store(true, Ordering::Relaxed);
     }
+}
+
+/// `POST /api/playground/train` with a 2-D workshop experiment file: the training, in memory.
+pub(super) async fn post_train(
+    State(state): State<Arc<AppState>>,
+    body: Bytes,
+) -> Result<impl IntoResponse, ApiError> {
+    let training = in_a_slot(&state, &body, train).await?;
+    Ok(Json(training))
+}
+
+/// `POST /api/playground/save` with a 2-D workshop experiment file: trains it into a run of the
+/// runs folder, as `neurona train` would.
+pub(super) async fn post_save(
+    State(state): State<Arc<AppState>>,
+    body: Bytes,
+) -> Result<impl IntoResponse, ApiError> {
+    let run = in_a_slot(&state, &body, |config, _| save(config)).await?;
+    Ok(Json(serde_json::json!({ "run": run })))
+}
+
+/// A playground request's work: its experiment checked ([`checked_config`]), then `work` run in
+/// one of the [`Slots`] (503 when all are busy), seeing a flag set once the client has gone.
+async fn in_a_slot<T: Send + 'static>(
+    state: &AppState,
+    body: &[u8],
+    work: impl FnOnce(&MlpConfig, &AtomicBool) -> Result<T> + Send + 'static,
+) -> Result<T, ApiError> {
+    let text = super::runs::experiment_text(body)?;
+    let slot = state.slots.take()?;
+    // Dropped with this request's future: when the answer is sent, or when the client goes away
+    // (hyper drops the future of a request whose connection has closed).
+    let abandon = Abandon(Arc::new(AtomicBool::new(false)));
+    let abandoned = abandon.0.clone();
+    let runs = state.runs.clone();
+    blocking(move || {
+        let _slot = slot;
+        work(&checked_config(&text, &runs)?, &abandoned)
+    })
+    .await
 }

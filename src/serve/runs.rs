@@ -8,18 +8,26 @@
 //! A run's `metrics.json` can grow large (tens of MB for a long run); it is read once per change
 //! into a [`RunCache`], and the page's data carries its epochs as the file's own bytes, shared
 //! between requests rather than parsed and written again for each.
+//!
+//! The routes that read the runs folder are at the end: the runs' list, a run's page data and a
+//! run's files (a run's live stream is [`super::events`]).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::SystemTime;
 
-use axum::body::Bytes;
+use axum::body::{Body, Bytes};
+use axum::extract::{Path as UrlPath, State};
+use axum::http::header;
+use axum::response::{IntoResponse, Json};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use serde_json::value::RawValue;
 
+use super::AppState;
+use super::api_error::{ApiError, blocking};
 use crate::classifier::config::MlpConfig;
 use crate::error::{Error, Result};
 use crate::experiment::ExperimentFile;
@@ -79,6 +87,12 @@ pub fn plain(name: &str) -> bool {
         && !name.starts_with('.')
         && !name.contains(['/', '\\', '\0', ':'])
         && Path::new(name).components().count() == 1
+}
+
+/// The text of an experiment file the page sent as a request's body.
+pub fn experiment_text(body: &[u8]) -> Result<String, ApiError> {
+    String::from_utf8(body.to_vec())
+        .map_err(|_| ApiError::Malformed("the body must be a TOML experiment file".into()))
 }
 
 /// An experiment file sent by the page (`origin` names it in messages), checked as `neurona
@@ -162,7 +176,7 @@ pub fn stamp(dir: &Path, file: &str) -> Option<(SystemTime, u64)> {
 }
 
 /// The bytes of file `file` of run `name` and their content type, if the page may serve it.
-pub fn run_file(root: &Path, name: &str, file: &str) -> Option<(Vec<u8>, &'static str)> {
+pub fn served_file(root: &Path, name: &str, file: &str) -> Option<(Vec<u8>, &'static str)> {
     let dir = run_path(root, name)?;
     let (_, content_type) = served_type(file)?;
     Some((read_plain(&dir, file)?, content_type))
@@ -327,4 +341,72 @@ fn summarise(dir: &Path, name: &str, record: &Record) -> Option<RunSummary> {
         test_accuracy: test.and_then(|t| t.get("accuracy")).and_then(Value::as_f64),
         test_loss: test.and_then(|t| t.get("loss")).and_then(Value::as_f64),
     })
+}
+
+/// `GET /api/runs`: every run's summary.
+pub(super) async fn list_runs(
+    State(state): State<Arc<AppState>>,
+) -> Result<Json<Vec<RunSummary>>, ApiError> {
+    let list = blocking(move || Ok(state.records.list(&state.runs))).await?;
+    Ok(Json(list))
+}
+
+/// `GET /api/runs/{name}`: the run's page data ([`RunDetail`]).
+pub(super) async fn run_detail(
+    State(state): State<Arc<AppState>>,
+    UrlPath(name): UrlPath<String>,
+) -> Result<impl IntoResponse, ApiError> {
+    let detail = blocking(move || Ok(state.records.detail(&state.runs, &name)))
+        .await?
+        .ok_or(ApiError::NotFound)?;
+    Ok((
+        [(header::CONTENT_TYPE, "application/json")],
+        Body::new(Pieces(detail.chunks().into())),
+    ))
+}
+
+/// `GET /runs/{name}/{file}`: a file of a run, if the page may serve it ([`served_file`]).
+pub(super) async fn run_file(
+    State(state): State<Arc<AppState>>,
+    UrlPath((name, file)): UrlPath<(String, String)>,
+) -> Result<impl IntoResponse, ApiError> {
+    let (bytes, content_type) = blocking(move || Ok(served_file(&state.runs, &name, &file)))
+        .await?
+        .ok_or(ApiError::NotFound)?;
+    Ok((
+        [
+            (header::CONTENT_TYPE, content_type),
+            (header::CACHE_CONTROL, "no-cache"),
+            (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+        ],
+        bytes,
+    ))
+}
+
+/// A body sent as the pieces it is made of, shared rather than copied into one buffer, with its
+/// length known (so the answer has a `Content-Length`).
+struct Pieces(VecDeque<Bytes>);
+
+impl http_body::Body for Pieces {
+    type Data = Bytes;
+    type Error = std::convert::Infallible;
+
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<std::result::Result<http_body::Frame<Bytes>, Self::Error>>> {
+        std::task::Poll::Ready(
+            self.0
+                .pop_front()
+                .map(|piece| Ok(http_body::Frame::data(piece))),
+        )
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        http_body::SizeHint::with_exact(self.0.iter().map(|piece| piece.len() as u64).sum())
+    }
 }
