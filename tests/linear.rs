@@ -438,13 +438,20 @@ fn cli_trains_and_cross_validates_the_shipped_configs() {
         .output()
         .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "{stdout}{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let metrics: Value = serde_json::from_str(
         &std::fs::read_to_string(dir.join("hitters-ols/metrics.json")).unwrap(),
     )
     .unwrap();
     let mse = format!("mse {:.6}", metrics["train"]["mse"].as_f64().unwrap());
-    assert!(stdout.contains("rows 263") && stdout.contains(&mse), "{stdout} vs {mse}");
+    assert!(
+        stdout.contains("rows 263") && stdout.contains(&mse),
+        "{stdout} vs {mse}"
+    );
     // predict needs the rows: without --csv it says so.
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_neurona"))
         .args(["predict", dir.join("hitters-ols").to_str().unwrap()])
