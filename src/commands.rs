@@ -14,7 +14,7 @@ use crate::error::{Error, Result};
 use crate::experiment::{ExperimentFile, Overrides, Task};
 use crate::glm::linear::config::LinearConfig;
 use crate::glm::logistic::config::LogisticConfig;
-use crate::run_dir::Start;
+use crate::run_dir::{RunKind, Start};
 
 /// An experiment file of any kind, with the command line's overrides applied.
 pub enum Experiment {
@@ -138,8 +138,8 @@ pub fn gradcheck(path: &Path, overrides: Overrides, batch: usize, elements: usiz
 /// Whether `run` holds a linear or logistic model.
 fn is_glm(run: &Path) -> bool {
     matches!(
-        crate::run_dir::kind(run).as_deref(),
-        Some("linear_regression" | "logistic_regression")
+        crate::run_dir::kind(run),
+        Some(RunKind::LinearRegression | RunKind::LogisticRegression)
     )
 }
 

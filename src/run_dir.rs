@@ -81,32 +81,57 @@ impl Start {
     }
 }
 
-/// What neurona writes into a run directory, and so all that `--force` may remove.
-const OWN_FILES: &[&str] = &[
-    "config.toml",
-    "metrics.json",
-    LIVE_FILE,
-    "eval.json",
-    "coefficients.json",
-    "cv.json",
-    "training.json",
-    "model.bpk",
-    "model.bpk.sha256",
-    "model.safetensors",
-    "model.onnx",
-    "loss.svg",
-    "first_layer.png",
-    "decision.svg",
-    "probability.svg",
-    "roc.svg",
-    "path.svg",
-    "cv.svg",
-    "experiment.log",
-    KIND_FILE,
-    LOCK_FILE,
-];
-/// Folders burn-train's learner writes: checkpoints and per-split metric logs.
-const OWN_DIRS: &[&str] = &["checkpoint", "train", "valid"];
+/// The kinds of run, as a run's `.neurona-run` records them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RunKind {
+    ImageClassification,
+    /// The 2-D workshop (XOR, circle, moons, spirals).
+    Points,
+    LinearRegression,
+    LogisticRegression,
+}
+
+impl RunKind {
+    const ALL: [RunKind; 4] = [
+        RunKind::ImageClassification,
+        RunKind::Points,
+        RunKind::LinearRegression,
+        RunKind::LogisticRegression,
+    ];
+
+    /// The name `.neurona-run` holds.
+    pub fn name(self) -> &'static str {
+        match self {
+            RunKind::ImageClassification => "image_classification",
+            RunKind::Points => "points",
+            RunKind::LinearRegression => "linear_regression",
+            RunKind::LogisticRegression => "logistic_regression",
+        }
+    }
+
+    fn parse(name: &str) -> Option<RunKind> {
+        RunKind::ALL.into_iter().find(|k| k.name() == name)
+    }
+}
+
+impl std::fmt::Display for RunKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// What a family's runs hold besides the files every run has (its config, `metrics.json`, its
+/// kind and its lock): declared once by each family, and all that `--force` may remove.
+#[derive(Debug, Clone, Copy)]
+pub struct RunLayout {
+    pub kind: RunKind,
+    pub files: &'static [&'static str],
+    pub dirs: &'static [&'static str],
+}
+
+/// The files of every run.
+const COMMON_FILES: &[&str] = &["config.toml", "metrics.json", KIND_FILE, LOCK_FILE];
 /// The epoch in progress of a training run (`progress::LiveProgress`), while it trains.
 pub const LIVE_FILE: &str = "live.json";
 /// The kind of run the folder holds (`linear_regression`, `points`, …).
@@ -114,11 +139,11 @@ const KIND_FILE: &str = ".neurona-run";
 /// Locked by the process that uses the run; the OS releases it when the process ends.
 const LOCK_FILE: &str = ".neurona-lock";
 
-fn is_own(name: &str, is_dir: bool) -> bool {
+fn is_own(layout: &RunLayout, name: &str, is_dir: bool) -> bool {
     if is_dir {
-        OWN_DIRS.contains(&name)
+        layout.dirs.contains(&name)
     } else {
-        OWN_FILES.contains(&name) || name.ends_with(".tmp")
+        COMMON_FILES.contains(&name) || layout.files.contains(&name) || name.ends_with(".tmp")
     }
 }
 
@@ -129,15 +154,25 @@ pub struct Claim {
     _lock: std::fs::File,
 }
 
-/// Claims `run_dir` for a run of `kind`. neurona writes only into an absent or empty folder, or
-/// one holding a neurona run of the same kind: a new run refuses an existing one, `Force`
-/// removes the files neurona wrote (and refuses a folder holding anything else), `Resume`
-/// needs an existing run. A second process on the same run is refused.
-pub fn claim(run_dir: &Path, kind: &str, start: Start) -> Result<Claim> {
+/// Claims `run_dir` for a run laid out as `layout`. neurona writes only into an absent or empty
+/// folder, or one holding a neurona run of the same kind: a new run refuses an existing one,
+/// `Force` removes the files neurona wrote (and refuses a folder holding anything else),
+/// `Resume` needs an existing run. A second process on the same run is refused.
+pub fn claim(run_dir: &Path, layout: &RunLayout, start: Start) -> Result<Claim> {
     let shown = run_dir.display();
+    let kind = layout.kind;
     if run_dir.exists() && !run_dir.is_dir() {
         return Err(Error::Usage(format!(
             "{shown} is a file, not a run directory"
+        )));
+    }
+    // Another kind of run is refused by its kind, before its files are judged by this one's.
+    if config_path(run_dir).exists()
+        && let Some(other) = recorded_kind(run_dir)
+        && other != kind.name()
+    {
+        return Err(Error::Usage(format!(
+            "{shown} holds a {other} run, not a {kind} run; choose another output.name"
         )));
     }
     let mut foreign = Vec::new();
@@ -145,7 +180,7 @@ pub fn claim(run_dir: &Path, kind: &str, start: Start) -> Result<Claim> {
         for entry in std::fs::read_dir(run_dir).map_err(Error::io(run_dir))? {
             let entry = entry.map_err(Error::io(run_dir))?;
             let name = entry.file_name().to_string_lossy().to_string();
-            if !is_own(&name, entry.path().is_dir()) {
+            if !is_own(layout, &name, entry.path().is_dir()) {
                 foreign.push(name);
             }
         }
@@ -175,14 +210,8 @@ pub fn claim(run_dir: &Path, kind: &str, start: Start) -> Result<Claim> {
             });
         }
     }
-    let existing = config_path(run_dir).exists().then(|| {
-        std::fs::read_to_string(run_dir.join(KIND_FILE))
-            .map_or_else(|_| kind.to_string(), |k| k.trim().to_string())
-    });
-    match (start, existing) {
-        (_, Some(other)) if other != kind => Err(Error::Usage(format!(
-            "{shown} holds a {other} run, not a {kind} run; choose another output.name"
-        ))),
+    let existing = config_path(run_dir).exists();
+    match (start, existing.then_some(())) {
         (Start::New, Some(_)) => Err(Error::Usage(format!(
             "{shown} already holds a run: pass --resume to continue it or --force to start over"
         ))),
@@ -216,20 +245,25 @@ fn remove_own(run_dir: &Path) -> Result<()> {
 }
 
 /// Records the run's kind and hands out the claim.
-fn mark(run_dir: &Path, kind: &str, lock: std::fs::File) -> Result<Claim> {
+fn mark(run_dir: &Path, kind: RunKind, lock: std::fs::File) -> Result<Claim> {
     write_atomic(&run_dir.join(KIND_FILE), format!("{kind}\n").as_bytes())?;
     Ok(Claim { _lock: lock })
 }
 
-/// The kind of run `run_dir` holds (`image_classification`, `points`, …), if it is a run.
-pub fn kind(run_dir: &Path) -> Option<String> {
-    open_own(run_dir, "config.toml")?;
+/// What `.neurona-run` says, as written (a run from before it was written has none).
+fn recorded_kind(run_dir: &Path) -> Option<String> {
     let mut kind = String::new();
     open_own(run_dir, KIND_FILE)?
         .take(64)
         .read_to_string(&mut kind)
         .ok()?;
     Some(kind.trim().to_string())
+}
+
+/// The kind of run `run_dir` holds, if it is a run of a kind this version knows.
+pub fn kind(run_dir: &Path) -> Option<RunKind> {
+    open_own(run_dir, "config.toml")?;
+    RunKind::parse(&recorded_kind(run_dir)?)
 }
 
 /// `file` of `run_dir` opened for reading, if it is a regular file there: no symbolic link is

@@ -22,12 +22,18 @@ use crate::error::{Error, Result};
 use crate::experiment::ExperimentFile;
 use crate::numeric::{scalar, to_f64s};
 use crate::run_dir::Start;
+use crate::run_dir::{RunKind, RunLayout};
 
 /// The loss below which (with every training point right) training stops.
 pub const TARGET_LOSS: f64 = 0.05;
 
-/// The run kind of a 2-D workshop run (`run_dir::kind`).
-pub const KIND: &str = "points";
+/// What a 2-D workshop run holds: its network with its checksum, the loss curve and the
+/// decision regions.
+pub const RUN: RunLayout = RunLayout {
+    kind: RunKind::Points,
+    files: &["model.bpk", "model.bpk.sha256", "loss.svg", "decision.svg"],
+    dirs: &[],
+};
 
 /// Mixed into the seed for the test points, so they are drawn independently of the training
 /// points (and of another seed's training points).
@@ -138,7 +144,7 @@ pub fn train(config: &MlpConfig, start: Start) -> Result<PointsReport> {
     let device = crate::backend::device(config.backend, config.precision)?.autodiff();
     device.seed(config.seed);
     let run_dir = config.run_dir();
-    let _claim = crate::run_dir::claim(&run_dir, KIND, start)?;
+    let _claim = crate::run_dir::claim(&run_dir, &RUN, start)?;
     let (train_set, test_set) = point_sets(config);
     let (model, report) = fit(config, &train_set, test_set.as_ref(), &device, |_, _, _| {
         ControlFlow::Continue(())

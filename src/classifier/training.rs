@@ -32,6 +32,7 @@ use crate::error::{Error, Result};
 use crate::experiment::ExperimentFile;
 use crate::progress::EpochRenderer;
 use crate::run_dir::Start;
+use crate::run_dir::{RunKind, RunLayout};
 use crate::sampling::{EpochShuffled, IndexDataset};
 
 /// `metrics.json` of an image run: its epochs and the final test evaluation.
@@ -76,6 +77,24 @@ fn checkpoint_path(run_dir: &Path, kind: &str, epoch: usize) -> PathBuf {
         .join("checkpoint")
         .join(format!("{kind}-{epoch}.bpk"))
 }
+
+/// What an image classification run holds: the epoch in progress, checkpoints and burn-train's
+/// logs while it trains, the best model with its checksum, plots, the test report, exports.
+pub const RUN: RunLayout = RunLayout {
+    kind: RunKind::ImageClassification,
+    files: &[
+        crate::run_dir::LIVE_FILE,
+        "eval.json",
+        "model.bpk",
+        "model.bpk.sha256",
+        "model.safetensors",
+        "model.onnx",
+        "loss.svg",
+        "first_layer.png",
+        "experiment.log",
+    ],
+    dirs: &["checkpoint", "train", "valid"],
+};
 
 /// The last epoch, no later than `max`, whose model, optimizer and scheduler checkpoints all
 /// load. burn-train writes them in the background and not atomically, so a run killed at the
@@ -189,7 +208,7 @@ pub fn train(mut config: MlpConfig, options: TrainOptions) -> Result<TrainReport
     check_memory(&config)?;
     let run_dir = config.run_dir();
     let start = Start::from_flags(options.resume, options.force);
-    let _claim = crate::run_dir::claim(&run_dir, "image_classification", start)?;
+    let _claim = crate::run_dir::claim(&run_dir, &RUN, start)?;
     let (mut metrics, resume_from) = starting_point(&mut config, options)?;
     let placement = Placement::open(
         config.backend,

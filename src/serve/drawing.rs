@@ -102,8 +102,9 @@ impl Models {
         let Some(dir) = runs::run_path(root, name) else {
             return Ok(None);
         };
-        let kind = crate::run_dir::kind(&dir).unwrap_or_default();
-        if kind != "image_classification" {
+        let kind = crate::run_dir::kind(&dir);
+        if kind != Some(crate::run_dir::RunKind::ImageClassification) {
+            let kind = kind.map_or("unknown", |k| k.name());
             return Err(Error::Usage(format!(
                 "{name} is a {kind} run: drawing needs an image classifier (MNIST or \
                  Fashion-MNIST)"

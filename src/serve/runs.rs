@@ -47,7 +47,7 @@ const SERVED: &[(&str, &str)] = &[
 pub struct RunSummary {
     pub name: String,
     /// `image_classification`, `points`, `linear_regression`, `logistic_regression`.
-    pub kind: String,
+    pub kind: run_dir::RunKind,
     /// `running` (a process holds the run), `finished` (its final report exists) or
     /// `interrupted`.
     pub state: &'static str,
@@ -324,7 +324,7 @@ fn summarise(dir: &Path, name: &str, record: &Record) -> Option<RunSummary> {
         || ["coefficients.json", "cv.json"]
             .iter()
             .any(|f| open_plain(dir, f).is_some())
-        || (kind == crate::classifier::points::KIND && open_plain(dir, "model.bpk").is_some());
+        || (kind == run_dir::RunKind::Points && open_plain(dir, "model.bpk").is_some());
     let state = if run_dir::in_use(dir) {
         "running"
     } else if finished {

@@ -150,7 +150,7 @@ fn with_lambda(config: &LinearConfig, lambda: f64) -> LinearConfig {
 /// `cv.json`, `coefficients.json` (refit), `config.toml` (with the chosen λ) and the plots.
 pub fn run(config: &LinearConfig, start: Start) -> Result<CvReport> {
     let run_dir = config.output.run_dir();
-    let _claim = crate::run_dir::claim(&run_dir, "linear_regression", start)?;
+    let _claim = crate::run_dir::claim(&run_dir, &super::RUN, start)?;
     let design = crate::glm::data::load(&config.data)?;
     let report = cross_validate(config, &design)?;
     write_run(&run_dir, &with_lambda(config, report.lambda), &report.refit)?;

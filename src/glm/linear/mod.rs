@@ -13,7 +13,7 @@ use crate::glm::data::Design;
 use crate::glm::learner::{self, MiniBatchSettings};
 use crate::glm::report::{announce, write_run};
 use crate::glm::solver::Loss;
-use crate::run_dir::Start;
+use crate::run_dir::{RunKind, RunLayout, Start};
 use config::{LinearConfig, Solver};
 use report::LinearReport;
 
@@ -40,11 +40,29 @@ pub fn fit_design(config: &LinearConfig, design: &Design) -> Result<Fit> {
     )
 }
 
+/// What a linear regression run holds: the coefficients, the cross-validation and its plots,
+/// mini-batch training's log and checkpoints, exports.
+pub const RUN: RunLayout = RunLayout {
+    kind: RunKind::LinearRegression,
+    files: &[
+        "coefficients.json",
+        "cv.json",
+        "training.json",
+        crate::run_dir::LIVE_FILE,
+        "path.svg",
+        "cv.svg",
+        "model.safetensors",
+        "model.onnx",
+        "experiment.log",
+    ],
+    dirs: &["checkpoint", "train", "valid"],
+};
+
 /// `neurona train` for a linear model: fit, print the coefficient table, write
 /// `config.toml`, `coefficients.json` and `metrics.json` into the run directory.
 pub fn train(config: &LinearConfig, start: Start) -> Result<LinearReport> {
     let run_dir = config.output.run_dir();
-    let _claim = crate::run_dir::claim(&run_dir, "linear_regression", start)?;
+    let _claim = crate::run_dir::claim(&run_dir, &RUN, start)?;
     let design = crate::glm::data::load(&config.data)?;
     if config.model.weights(design.y.len()).is_none() {
         design.check_full_rank()?;

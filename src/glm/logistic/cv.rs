@@ -188,7 +188,7 @@ pub fn cross_validate(config: &LogisticConfig) -> Result<LogisticCvReport> {
 /// (with the chosen strength), `path.svg` and `cv.svg`.
 pub fn run(config: &LogisticConfig, start: Start) -> Result<LogisticCvReport> {
     let run_dir = config.output.run_dir();
-    let _claim = crate::run_dir::claim(&run_dir, "logistic_regression", start)?;
+    let _claim = crate::run_dir::claim(&run_dir, &super::RUN, start)?;
     let report = cross_validate(config)?;
     let chosen = at(config, report.chosen);
     match &report.refit {

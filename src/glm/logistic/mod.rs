@@ -16,7 +16,7 @@ use crate::glm::report::{announce, write_run};
 use crate::glm::solver::{Loss, gradient_descent};
 use crate::metrics::BinaryMetrics;
 use crate::numeric::sigmoid;
-use crate::run_dir::Start;
+use crate::run_dir::{RunKind, RunLayout, Start};
 use binary::{LogisticReport, newton, probabilities};
 use config::{LogisticConfig, LogisticSolver, Strategy};
 
@@ -96,12 +96,33 @@ pub fn fit(config: &LogisticConfig, design: &Design) -> Result<Fit> {
     }
 }
 
+/// What a logistic regression run holds: the coefficients, the cross-validation and the plots
+/// (regions, probability curve, ROC), mini-batch training's log and checkpoints, exports.
+pub const RUN: RunLayout = RunLayout {
+    kind: RunKind::LogisticRegression,
+    files: &[
+        "coefficients.json",
+        "cv.json",
+        "training.json",
+        crate::run_dir::LIVE_FILE,
+        "path.svg",
+        "cv.svg",
+        "decision.svg",
+        "probability.svg",
+        "roc.svg",
+        "model.safetensors",
+        "model.onnx",
+        "experiment.log",
+    ],
+    dirs: &["checkpoint", "train", "valid"],
+};
+
 /// `neurona train` for a logistic model: fit, print, write `config.toml`, `coefficients.json`,
 /// `metrics.json` (and for two classes `roc.svg`, plus `decision.svg` or `probability.svg`)
 /// into the run directory.
 pub fn train(config: &LogisticConfig, start: Start) -> Result<()> {
     let run_dir = config.output.run_dir();
-    let _claim = crate::run_dir::claim(&run_dir, "logistic_regression", start)?;
+    let _claim = crate::run_dir::claim(&run_dir, &RUN, start)?;
     let (mut design, targets) = crate::glm::data::load_labelled(&config.data)?;
     if config.model.weights(design.y.len()).is_none() {
         design.check_full_rank()?;
