@@ -109,7 +109,7 @@ pub struct Design {
 
 const MISSING: [&str; 4] = ["", "NA", "NaN", "nan"];
 
-fn is_missing(value: &str) -> bool {
+pub(crate) fn is_missing(value: &str) -> bool {
     MISSING.contains(&value.trim())
 }
 

@@ -16,7 +16,7 @@ use std::path::Path;
 use serde::Serialize;
 
 use crate::error::{Error, Result};
-use crate::glm::data::{Row, read_csv};
+use crate::glm::data::{Row, is_missing, read_csv};
 use crate::glm::export::{LinearModel, linear_model};
 
 /// How one model feature is read off a row.
@@ -169,15 +169,11 @@ fn table(model: &LinearModel, csv: &Path) -> Result<Table> {
             header
                 .iter()
                 .enumerate()
-                .filter(|(_, h)| {
-                    feature.len() > h.len() + 1
-                        && feature.starts_with(h.as_str())
-                        && feature.as_bytes()[h.len()] == b'_'
-                })
-                .max_by_key(|(_, h)| h.len())
-                .map(|(index, h)| Source::Level {
+                .filter_map(|(index, h)| Some((index, h.len(), level_of(feature, h)?)))
+                .max_by_key(|&(_, length, _)| length)
+                .map(|(index, _, level)| Source::Level {
                     index,
-                    level: feature[h.len() + 1..].to_string(),
+                    level: level.to_string(),
                 })
         };
         match found {
@@ -230,17 +226,26 @@ fn table(model: &LinearModel, csv: &Path) -> Result<Table> {
     })
 }
 
+/// `text` as a finite number.
+fn finite(text: &str) -> Option<f64> {
+    text.parse().ok().filter(|v: &f64| v.is_finite())
+}
+
+/// The level of `feature` if it is column `column`'s one-hot feature `column_level`.
+fn level_of<'a>(feature: &'a str, column: &str) -> Option<&'a str> {
+    feature
+        .strip_prefix(column)?
+        .strip_prefix('_')
+        .filter(|level| !level.is_empty())
+}
+
 /// The column a feature is built from, for messages: `column` of `column^k`, and of
 /// `column_level` when the run recorded the column's levels (else the feature's own name).
 fn column_of(model: &LinearModel, feature: &str) -> String {
     model
         .levels
         .keys()
-        .find(|c| {
-            feature.len() > c.len() + 1
-                && feature.starts_with(c.as_str())
-                && feature.as_bytes()[c.len()] == b'_'
-        })
+        .find(|c| level_of(feature, c).is_some())
         .cloned()
         .unwrap_or_else(|| feature.split('^').next().unwrap_or(feature).to_string())
 }
@@ -283,19 +288,15 @@ impl Table {
             .map(|source| match source {
                 Source::Power { index, power } => {
                     let text = row.fields[*index].trim();
-                    let value: f64 = text
-                        .parse()
-                        .ok()
-                        .filter(|v: &f64| v.is_finite())
-                        .ok_or_else(|| {
-                            bad(
-                                csv,
-                                format!(
-                                    "line {}: {:?} holds {text:?}, not a finite number",
-                                    row.line, self.header[*index]
-                                ),
-                            )
-                        })?;
+                    let value = finite(text).ok_or_else(|| {
+                        bad(
+                            csv,
+                            format!(
+                                "line {}: {:?} holds {text:?}, not a finite number",
+                                row.line, self.header[*index]
+                            ),
+                        )
+                    })?;
                     Ok(value.powi(*power))
                 }
                 Source::Level { index, level } => {
@@ -388,7 +389,7 @@ pub fn eval(run_dir: &Path, csv: &Path) -> Result<GlmEval> {
     let mut scored = Vec::new();
     for row in &table.rows {
         let truth = row.fields[target].trim();
-        if ["", "NA", "NaN", "nan"].contains(&truth) {
+        if is_missing(truth) {
             without += 1;
             continue;
         }
@@ -405,19 +406,15 @@ pub fn eval(run_dir: &Path, csv: &Path) -> Result<GlmEval> {
     if model.link == "identity" {
         let mut pairs = Vec::with_capacity(scored.len());
         for (line, truth, answer) in &scored {
-            let y: f64 = truth
-                .parse()
-                .ok()
-                .filter(|v: &f64| v.is_finite())
-                .ok_or_else(|| {
-                    bad(
-                        csv,
-                        format!(
-                            "line {line}: target {:?} holds {truth:?}, not a number",
-                            model.target
-                        ),
-                    )
-                })?;
+            let y = finite(truth).ok_or_else(|| {
+                bad(
+                    csv,
+                    format!(
+                        "line {line}: target {:?} holds {truth:?}, not a number",
+                        model.target
+                    ),
+                )
+            })?;
             pairs.push((y, answer[0]));
         }
         let mean = pairs.iter().map(|(y, _)| y).sum::<f64>() / n;

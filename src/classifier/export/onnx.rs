@@ -57,9 +57,7 @@ pub fn model_bytes(model: &Network, config: &MlpConfig) -> Result<Vec<u8>> {
         x = step.onnx(&mut g, x, shape, &format!("layers.{i}"), &tensors)?;
         shape = *after;
     }
-    let input = dense::onnx_flat(&mut g, x, shape);
-    let transposed = vec![attribute_int("transB", 1)];
-    let logits = g.with_weights("Gemm", input, &tensors, "output", transposed)?;
+    let logits = dense::onnx_linear(&mut g, x, shape, "output", &tensors)?;
     g.node("Softmax", &[&logits], vec![attribute_int("axis", 1)]);
     let classes = description["output"]["classes"].as_u64().unwrap_or(10) as usize;
     let metadata = description

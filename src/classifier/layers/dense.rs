@@ -125,7 +125,7 @@ pub fn maxout(z: Tensor<2>, pieces: usize) -> Tensor<2> {
 
 /// ONNX: what a dense layer reads, from `x` of shape `shape` (an image flattened, a sequence's
 /// last step).
-pub fn onnx_flat(g: &mut Graph, x: String, shape: Shape) -> String {
+fn onnx_flat(g: &mut Graph, x: String, shape: Shape) -> String {
     match shape {
         Shape::Flat(_) => x,
         Shape::Image { .. } => g.node("Flatten", &[&x], vec![attribute_int("axis", 1)]),
@@ -136,6 +136,19 @@ pub fn onnx_flat(g: &mut Graph, x: String, shape: Shape) -> String {
             g.node("Flatten", &[&step], vec![attribute_int("axis", 1)])
         }
     }
+}
+
+/// ONNX: the linear map `name` (its PyTorch-layout `weight` and `bias` in `tensors`) on `x` of
+/// shape `shape`, read as a dense layer reads it; also the network's output layer.
+pub fn onnx_linear(
+    g: &mut Graph,
+    x: String,
+    shape: Shape,
+    name: &str,
+    tensors: &BTreeMap<String, Raw>,
+) -> Result<String> {
+    let x = onnx_flat(g, x, shape);
+    g.with_weights("Gemm", x, tensors, name, vec![attribute_int("transB", 1)])
 }
 
 /// The input weights of each unit of `linear` over a one-channel image, as pictures; `None` on
@@ -185,9 +198,7 @@ impl Layer for DenseLayer {
         name: &str,
         tensors: &BTreeMap<String, Raw>,
     ) -> Result<String> {
-        let x = onnx_flat(g, x, input);
-        let transposed = vec![attribute_int("transB", 1)];
-        let z = g.with_weights("Gemm", x, tensors, name, transposed)?;
+        let z = onnx_linear(g, x, input, name, tensors)?;
         if self.activation != Activation::Maxout {
             return Ok(self.activation.onnx(g, &z, self.slope));
         }
