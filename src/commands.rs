@@ -14,13 +14,14 @@ use crate::error::{Error, Result};
 use crate::experiment::{ExperimentFile, Overrides, Task};
 use crate::glm::linear::config::LinearConfig;
 use crate::glm::logistic::config::LogisticConfig;
-use crate::run_dir::{RunKind, Start};
+use crate::points::config::PointsConfig;
+use crate::run_dir::Start;
 
 /// An experiment file of any kind, with the command line's overrides applied.
 pub enum Experiment {
     Images(MlpConfig),
-    /// The 2-D workshop: an MLP config whose data set is points in the plane (XOR, circle, …).
-    Points(MlpConfig),
+    /// The 2-D workshop: a network on points in the plane (XOR, circle, …).
+    Points(PointsConfig),
     Linear(LinearConfig),
     Logistic(LogisticConfig),
 }
@@ -31,13 +32,9 @@ impl Experiment {
         let task = Task::detect(&crate::experiment::read_text(path)?, path)?;
         Ok(match task {
             Task::ImageClassification => {
-                let config = MlpConfig::load(path)?.overridden(overrides);
-                if config.is_points() {
-                    Experiment::Points(config)
-                } else {
-                    Experiment::Images(config)
-                }
+                Experiment::Images(MlpConfig::load(path)?.overridden(overrides))
             }
+            Task::Points => Experiment::Points(PointsConfig::load(path)?.overridden(overrides)),
             Task::LinearRegression => {
                 Experiment::Linear(LinearConfig::load(path)?.overridden(overrides))
             }
@@ -50,7 +47,8 @@ impl Experiment {
     /// The run directory the experiment writes.
     pub fn run_dir(&self) -> PathBuf {
         match self {
-            Experiment::Images(c) | Experiment::Points(c) => c.run_dir(),
+            Experiment::Images(c) => c.run_dir(),
+            Experiment::Points(c) => c.run_dir(),
             Experiment::Linear(c) => c.output.run_dir(),
             Experiment::Logistic(c) => c.output.run_dir(),
         }
@@ -86,7 +84,7 @@ pub fn train(
         ));
     }
     match experiment {
-        Experiment::Points(config) => crate::classifier::points::train(&config, start).map(drop),
+        Experiment::Points(config) => crate::points::train(&config, start).map(drop),
         Experiment::Images(mut config) => {
             if devices.is_some() {
                 config.training.devices = devices;
@@ -126,21 +124,27 @@ pub fn cv(path: &Path, overrides: Overrides, force: bool) -> Result<()> {
 /// `neurona gradcheck`.
 pub fn gradcheck(path: &Path, overrides: Overrides, batch: usize, elements: usize) -> Result<()> {
     match Experiment::load(path, overrides)? {
-        Experiment::Images(config) | Experiment::Points(config) => {
+        Experiment::Images(config) => {
             crate::classifier::gradcheck::run(&config, batch, elements).map(drop)
         }
         _ => Err(Error::Usage(
-            "gradcheck takes an image classification (MLP) config".into(),
+            "gradcheck takes an image classification config".into(),
         )),
     }
 }
 
+/// The task of the run in `run`, as its `config.toml` says (older files included).
+fn run_task(run: &Path) -> Result<Task> {
+    let (path, text) = crate::run_dir::read_config(run)?;
+    Task::detect(&text, &path)
+}
+
 /// Whether `run` holds a linear or logistic model.
-fn is_glm(run: &Path) -> bool {
-    matches!(
-        crate::run_dir::kind(run),
-        Some(RunKind::LinearRegression | RunKind::LogisticRegression)
-    )
+fn is_glm(run: &Path) -> Result<bool> {
+    Ok(matches!(
+        run_task(run)?,
+        Task::LinearRegression | Task::LogisticRegression
+    ))
 }
 
 /// `neurona eval`: prints the report. A linear or logistic run is scored on the labelled rows
@@ -152,7 +156,14 @@ pub fn eval(
     csv: Option<&Path>,
 ) -> Result<()> {
     let run = run_dir(run, overrides)?;
-    if is_glm(&run) {
+    if run_task(&run)? == Task::Points {
+        return Err(Error::Usage(format!(
+            "{} is a 2-D workshop run: it has no test images; `neurona predict {0}` prints its \
+             truth table or its scores",
+            run.display()
+        )));
+    }
+    if is_glm(&run)? {
         if checkpoint.is_some() {
             return Err(Error::Usage(
                 "--checkpoint applies to image runs: a linear or logistic run has one fit".into(),
@@ -201,10 +212,17 @@ pub fn export(
 ) -> Result<()> {
     let run = run_dir(run, overrides)?;
     let started = std::time::Instant::now();
-    let path = if is_glm(&run) {
-        crate::glm::export::export(&run, format, output)?
-    } else {
-        crate::classifier::export::export(&run, format, output)?
+    let path = match run_task(&run)? {
+        Task::LinearRegression | Task::LogisticRegression => {
+            crate::glm::export::export(&run, format, output)?
+        }
+        Task::ImageClassification => crate::classifier::export::export(&run, format, output)?,
+        Task::Points => {
+            return Err(Error::Usage(format!(
+                "{} is a 2-D workshop run: export serves image classifiers and regression runs",
+                run.display()
+            )));
+        }
     };
     println!(
         "wrote {} in {:.0} ms",
@@ -225,7 +243,7 @@ pub fn predict(
     json: bool,
 ) -> Result<()> {
     let run = run_dir(run, overrides)?;
-    if is_glm(&run) {
+    if is_glm(&run)? {
         let Some(csv) = csv else {
             return Err(Error::Usage(format!(
                 "{} is a linear or logistic run: give the rows to predict with --csv FILE (the \
@@ -251,16 +269,16 @@ pub fn predict(
             run.display()
         )));
     }
-    let config = MlpConfig::load_run(&run)?;
-    if config.is_points() {
+    if run_task(&run)? == Task::Points {
+        let config = PointsConfig::load_run(&run)?;
         if points.is_empty() {
-            return crate::classifier::points::predict(&run, &config).map(drop);
+            return crate::points::predict(&run, &config).map(drop);
         }
         let points = points
             .iter()
             .map(|p| parse_point(p))
             .collect::<Result<Vec<_>>>()?;
-        return crate::classifier::points::predict_at(&run, &config, &points).map(drop);
+        return crate::points::predict_at(&run, &config, &points).map(drop);
     }
     if !points.is_empty() {
         return Err(Error::Usage(format!(
@@ -304,7 +322,12 @@ pub fn bench(
     resident: bool,
 ) -> Result<()> {
     match Experiment::load(path, overrides)? {
-        Experiment::Images(config) | Experiment::Points(config) => {
+        Experiment::Points(_) => Err(Error::Usage(
+            "bench times image classification and regression configs; a 2-D workshop run \
+             trains in seconds"
+                .into(),
+        )),
+        Experiment::Images(config) => {
             let backends = match overrides.backend {
                 Some(b) => vec![b],
                 // A remote device is timed when asked for: it needs [remote] hosts.

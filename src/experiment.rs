@@ -19,22 +19,53 @@ use crate::run_dir::OutputConfig;
 pub enum Task {
     #[default]
     ImageClassification,
+    /// The 2-D workshop: a network on points in the plane.
+    Points,
     LinearRegression,
     LogisticRegression,
 }
 
+/// The data sets of the 2-D workshop. Until December 2026 its files had no task of their own:
+/// they were image-classification files (`task` absent or `"image_classification"`) naming one
+/// of these sets, and they still load as the workshop's.
+const POINT_SETS: [&str; 4] = ["xor", "circle", "moons", "spirals"];
+
 impl Task {
-    /// Reads only the `task` key, so the file can then be parsed as the right experiment type.
+    /// Reads only the `task` key (and, for files written before the 2-D workshop had its own
+    /// task, `data.dataset`), so the file can then be parsed as the right experiment type.
     pub fn detect(text: &str, origin: &Path) -> Result<Task> {
-        /// Only `task`: other keys are left for the full parse that follows, which reports them.
+        /// Only `task` and `data.dataset`: other keys are left for the full parse that follows,
+        /// which reports them.
         #[derive(Deserialize)]
         struct OnlyTask {
             #[serde(default)]
             task: Task,
+            data: Option<OnlyDataset>,
         }
-        let only: OnlyTask = toml::from_str(text)
-            .map_err(|e| Error::Config(describe_toml_error(&e, text, origin)))?;
-        Ok(only.task)
+        #[derive(Deserialize)]
+        struct OnlyDataset {
+            dataset: Option<toml::Value>,
+        }
+        let only: OnlyTask = parse_toml(text, origin)?;
+        let dataset = only.data.and_then(|d| d.dataset);
+        let names_point_set = dataset
+            .as_ref()
+            .and_then(toml::Value::as_str)
+            .is_some_and(|name| POINT_SETS.contains(&name));
+        Ok(match only.task {
+            Task::ImageClassification if names_point_set => Task::Points,
+            task => task,
+        })
+    }
+
+    /// The task in words, for messages.
+    pub fn describe(self) -> &'static str {
+        match self {
+            Task::ImageClassification => "an image classification",
+            Task::Points => "a 2-D workshop",
+            Task::LinearRegression => "a linear regression",
+            Task::LogisticRegression => "a logistic regression",
+        }
     }
 }
 
@@ -68,18 +99,25 @@ pub struct Overrides {
 
 /// An experiment file of one model family.
 pub trait ExperimentFile: Serialize + DeserializeOwned {
+    /// The task this family's files describe.
+    const TASK: Task;
+
     /// Checks every value that serde's types cannot express.
     fn validate(&self) -> Result<(), String>;
 
     /// The `[output]` section.
     fn output_mut(&mut self) -> &mut OutputConfig;
 
+    /// The keys set in this file that name files or machines outside its run folder (weights
+    /// to start from, data, download mirrors, device servers): what the web page may not name.
+    fn named_outside(&self) -> Vec<&'static str>;
+
     /// The top-level `seed` and `backend`, which the command line may override.
     fn seed_and_backend(&mut self) -> (&mut u64, &mut BackendChoice);
 
     /// Parses TOML text; `origin` names the file in error messages.
     fn parse(text: &str, origin: &Path) -> Result<Self> {
-        toml::from_str(text).map_err(|e| Error::Config(describe_toml_error(&e, text, origin)))
+        parse_toml(text, origin)
     }
 
     /// Reads, parses and validates an experiment file. The run name defaults to the file's stem.
@@ -95,6 +133,26 @@ pub trait ExperimentFile: Serialize + DeserializeOwned {
         config
             .validate()
             .map_err(|e| Error::Config(format!("{}: {e}", origin.display())))?;
+        Ok(config)
+    }
+
+    /// The resolved config a run was trained with (`<run>/config.toml`); a run of another
+    /// task is refused, naming both.
+    fn load_run(run_dir: &Path) -> Result<Self> {
+        let (path, text) = crate::run_dir::read_config(run_dir)?;
+        let task = Task::detect(&text, &path)?;
+        if task != Self::TASK {
+            return Err(Error::Usage(format!(
+                "{} holds {} run, not {} run",
+                run_dir.display(),
+                task.describe(),
+                Self::TASK.describe()
+            )));
+        }
+        let config = Self::parse(&text, &path)?;
+        config
+            .validate()
+            .map_err(|e| Error::Config(format!("{}: {e}", path.display())))?;
         Ok(config)
     }
 
@@ -116,6 +174,11 @@ pub trait ExperimentFile: Serialize + DeserializeOwned {
     }
 }
 
+/// Parses TOML text into `T`; an error names `origin`, the line and the column.
+pub fn parse_toml<T: DeserializeOwned>(text: &str, origin: &Path) -> Result<T> {
+    toml::from_str(text).map_err(|e| Error::Config(describe_toml_error(&e, text, origin)))
+}
+
 /// `file:line:column: message`, followed by the offending line so the key is visible.
 fn describe_toml_error(error: &toml::de::Error, text: &str, origin: &Path) -> String {
     let message = error.message().trim_end();
@@ -131,5 +194,55 @@ fn describe_toml_error(error: &toml::de::Error, text: &str, origin: &Path) -> St
             )
         }
         None => format!("invalid config {}: {message}", origin.display()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn detect(text: &str) -> Task {
+        Task::detect(text, Path::new("t.toml")).unwrap()
+    }
+
+    #[test]
+    fn the_task_is_read_from_the_file_and_older_workshop_files_are_recognised() {
+        assert_eq!(detect(""), Task::ImageClassification);
+        assert_eq!(
+            detect("[data]\ndataset = \"mnist\"\n"),
+            Task::ImageClassification
+        );
+        assert_eq!(detect("task = \"points\"\n"), Task::Points);
+        assert_eq!(
+            detect("task = \"linear_regression\"\n"),
+            Task::LinearRegression
+        );
+        for set in POINT_SETS {
+            let old = format!("[data]\ndataset = \"{set}\"\n");
+            assert_eq!(detect(&old), Task::Points, "{set}");
+            let explicit = format!("task = \"image_classification\"\n{old}");
+            assert_eq!(detect(&explicit), Task::Points, "{set}");
+        }
+        // A regression file whose data is called like a point set stays a regression.
+        let csv = "task = \"logistic_regression\"\n[data]\ndataset = \"xor\"\n";
+        assert_eq!(detect(csv), Task::LogisticRegression);
+        // A data set that is not a string is left for the full parse to report.
+        assert_eq!(detect("[data]\ndataset = 3\n"), Task::ImageClassification);
+    }
+
+    #[test]
+    fn a_toml_error_names_the_file_line_and_column_and_shows_the_line() {
+        #[derive(Debug, Deserialize)]
+        #[serde(deny_unknown_fields)]
+        #[allow(dead_code)]
+        struct Small {
+            seed: u64,
+        }
+        let error = parse_toml::<Small>("\nseed = \"x\"\n", Path::new("exp.toml")).unwrap_err();
+        let text = error.to_string();
+        assert!(text.contains("exp.toml, line 2, column 8"), "{text}");
+        assert!(text.contains("2 | seed = \"x\""), "{text}");
+        let error = parse_toml::<Small>("seed = 1\nsede = 2\n", Path::new("e.toml")).unwrap_err();
+        assert!(error.to_string().contains("line 2, column 1"), "{error}");
     }
 }

@@ -1,7 +1,8 @@
 //! neurona: the models of an introductory ML/DL course as Burn modules, trained from TOML
 //! experiments on any compiled-in backend. See ARCHITECTURE.md for the layers:
-//! leaves (`error`, `numeric`) ← shared infrastructure ← model families (`neuron`, `classifier`,
-//! `glm`) ← `commands` and `serve` (the web page) ← the binary.
+//! leaves (`error`, `numeric`) ← shared infrastructure (with `network`, the network two
+//! families train) ← model families (`neuron`, `classifier`, `points`, `glm`) ← `commands` and
+//! `serve` (the web page) ← the binary.
 
 pub mod error;
 pub mod numeric;
@@ -11,6 +12,7 @@ pub mod devices;
 pub mod experiment;
 pub mod interop;
 pub mod metrics;
+pub mod network;
 pub mod plot;
 pub mod progress;
 pub mod remote;
@@ -23,6 +25,7 @@ pub mod transfers;
 pub mod classifier;
 pub mod glm;
 pub mod neuron;
+pub mod points;
 
 pub mod commands;
 pub mod serve;

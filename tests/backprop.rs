@@ -4,10 +4,10 @@
 use burn::module::{Module, ModuleMapper, Param};
 use burn::prelude::*;
 use neurona::backend::{BackendChoice, Precision, device};
-use neurona::classifier::backprop::Targets;
-use neurona::classifier::config::{Activation, Init, ModelConfig, Output};
 use neurona::classifier::gradcheck::check;
 use neurona::experiment::ExperimentFile;
+use neurona::network::backprop::Targets;
+use neurona::network::config::{Activation, Init, ModelConfig, Output};
 use neurona::run_dir::Start;
 
 /// Burn seeds one random generator per backend, shared by the whole process: tests that draw
@@ -92,10 +92,10 @@ fn manual_gradients_match_autodiff_and_finite_differences() {
     }
 }
 
-fn xor_config(name: &str) -> neurona::classifier::config::MlpConfig {
+fn xor_config(name: &str) -> neurona::points::config::PointsConfig {
     let text = std::fs::read_to_string(format!("configs/{name}.toml")).unwrap();
     let mut config =
-        neurona::classifier::config::MlpConfig::parse(&text, std::path::Path::new(name)).unwrap();
+        neurona::points::config::PointsConfig::parse(&text, std::path::Path::new(name)).unwrap();
     config.output.dir =
         std::env::temp_dir().join(format!("neurona-test-{}-xor", std::process::id()));
     config.output.name = Some(name.into());
@@ -107,32 +107,32 @@ fn the_course_xor_network_learns_within_1000_epochs() {
     let _rng = RNG.lock().unwrap();
     // Reference: a numpy implementation of the same 3-4-1 network needs about 500 epochs.
     let config = xor_config("xor");
-    let report = neurona::classifier::points::train(&config, Start::New).unwrap();
+    let report = neurona::points::train(&config, Start::New).unwrap();
     let epochs = report.converged_epoch.expect("XOR must be learnt");
     assert!(epochs <= 1000, "{epochs} epochs");
-    assert!(report.losses[epochs - 1] < neurona::classifier::points::TARGET_LOSS);
+    assert!(report.losses[epochs - 1] < neurona::points::TARGET_LOSS);
     for (p, (_, y)) in report
         .probabilities
         .iter()
-        .zip(neurona::classifier::points::TRUTH_TABLE)
+        .zip(neurona::points::TRUTH_TABLE)
     {
         assert_eq!(*p >= 0.5, y == 1, "P = {p} for target {y}");
     }
     // Manual and autodiff gradients drive the same optimizer to the same place.
     let mut autodiff = config.clone();
-    autodiff.training.gradients = neurona::classifier::config::Gradients::Autodiff;
+    autodiff.training.gradients = neurona::network::config::Gradients::Autodiff;
     autodiff.output.name = Some("xor-autodiff".into());
-    let again = neurona::classifier::points::train(&autodiff, Start::New).unwrap();
+    let again = neurona::points::train(&autodiff, Start::New).unwrap();
     assert_eq!(again.converged_epoch, report.converged_epoch);
     // The saved model reproduces the truth table.
     let run = config.run_dir();
-    let p = neurona::classifier::points::predict(&run, &config).unwrap();
+    let p = neurona::points::predict(&run, &config).unwrap();
     assert_eq!(p, report.probabilities);
     for plot in ["loss.svg", "decision.svg"] {
         assert!(run.join(plot).is_file());
     }
     // The 2-2-1 network with biases also gets there (more slowly).
-    let small = neurona::classifier::points::train(&xor_config("xor-bias"), Start::New).unwrap();
+    let small = neurona::points::train(&xor_config("xor-bias"), Start::New).unwrap();
     assert!(small.converged_epoch.is_some());
 }
 
@@ -159,11 +159,11 @@ fn zero_initialisation_keeps_hidden_units_identical() {
     );
     let mut optimizer = burn::optim::SgdConfig::new().init();
     for _ in 0..50 {
-        let batch = neurona::classifier::data::batcher::Batch {
+        let batch = neurona::network::model::Batch {
             inputs: x.clone(),
             targets: y.clone(),
         };
-        let (_, grads) = neurona::classifier::backprop::classification_step(&model, batch);
+        let (_, grads) = neurona::network::backprop::classification_step(&model, batch);
         model = optimizer.step(0.5, model, grads);
     }
     let hidden: Vec<f64> = model

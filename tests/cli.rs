@@ -10,6 +10,7 @@ use std::process::{Command, Output, Stdio};
 use neurona::classifier::config::MlpConfig;
 use neurona::classifier::data::idx::encode_idx;
 use neurona::classifier::eval::load_model;
+use neurona::experiment::ExperimentFile;
 use neurona::numeric::to_f64s;
 
 fn neurona(args: &[&str]) -> Output {

@@ -5,8 +5,9 @@ mod common;
 use std::path::Path;
 
 use neurona::backend::{BackendChoice, Precision};
-use neurona::classifier::config::{Activation, DatasetName, Init, MlpConfig, Schedule};
+use neurona::classifier::config::{DatasetName, MlpConfig};
 use neurona::experiment::ExperimentFile;
+use neurona::network::config::{Activation, Init, Schedule};
 
 fn parse(text: &str) -> Result<MlpConfig, String> {
     let config = MlpConfig::parse(text, Path::new("exp.toml")).map_err(|e| e.to_string())?;

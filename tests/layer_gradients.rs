@@ -7,9 +7,9 @@ mod common;
 use burn::prelude::*;
 use common::stacks::{catalogue, device, parse};
 use neurona::backend::Precision;
-use neurona::classifier::backprop::Targets;
 use neurona::classifier::gradcheck::check;
-use neurona::classifier::layers::IMAGE;
+use neurona::network::backprop::Targets;
+use neurona::network::layers::IMAGE;
 
 #[test]
 fn autodiff_matches_finite_differences_for_every_layer_kind() {

@@ -13,8 +13,8 @@ use neurona::Error;
 use neurona::backend::Precision;
 use neurona::classifier::eval::{eval_run, load_model};
 use neurona::classifier::inference::{ImageSource, predict};
-use neurona::classifier::layers::{IMAGE, Shape};
 use neurona::classifier::training::{RunMetrics, TrainOptions, train};
+use neurona::network::layers::{IMAGE, Shape};
 
 #[test]
 fn stacks_that_do_not_fit_28x28_images_are_refused_naming_the_layer_and_shapes() {
@@ -241,8 +241,8 @@ fn column_statistics(rows: &[Vec<f64>]) -> Vec<(f64, f64)> {
 
 #[test]
 fn batch_norm_standardises_with_the_batch_while_training_and_with_running_estimates_after() {
-    use neurona::classifier::layers::batch_norm::BatchNorm;
-    use neurona::classifier::layers::{Layer, LayerSettings, Signal};
+    use neurona::network::layers::batch_norm::BatchNorm;
+    use neurona::network::layers::{Layer, LayerSettings, Signal};
 
     let device = device(Precision::F32).autodiff();
     let rows = vec![
@@ -255,7 +255,7 @@ fn batch_norm_standardises_with_the_batch_while_training_and_with_running_estima
     let x = Tensor::<2>::from_data(TensorData::new(flat, [4, 3]), &device);
     let (momentum, epsilon) = (0.3, 1e-3);
     let settings = BatchNorm { momentum, epsilon };
-    let defaults = neurona::classifier::config::ModelConfig::default().defaults();
+    let defaults = neurona::network::config::ModelConfig::default().defaults();
     let layer = settings.build(Shape::Flat(3), &defaults, &device);
     let Signal::Flat(y) = layer.forward(Signal::Flat(x.clone())) else {
         panic!("a flat input stays flat")
@@ -309,8 +309,8 @@ fn batch_norm_standardises_with_the_batch_while_training_and_with_running_estima
 
 #[test]
 fn batch_norm_over_an_image_normalises_each_channel_over_batch_and_pixels() {
-    use neurona::classifier::layers::batch_norm::BatchNorm;
-    use neurona::classifier::layers::{Layer, LayerSettings, Signal};
+    use neurona::network::layers::batch_norm::BatchNorm;
+    use neurona::network::layers::{Layer, LayerSettings, Signal};
 
     let device = device(Precision::F32).autodiff();
     // Two images of two channels of 2×2 pixels.
@@ -323,7 +323,7 @@ fn batch_norm_over_an_image_normalises_each_channel_over_batch_and_pixels() {
         momentum: 0.1,
         epsilon: 1e-5,
     };
-    let defaults = neurona::classifier::config::ModelConfig::default().defaults();
+    let defaults = neurona::network::config::ModelConfig::default().defaults();
     let input = Shape::Image {
         channels: 2,
         height: 2,

@@ -4,8 +4,8 @@
 mod common;
 
 use burn::prelude::*;
-use neurona::classifier::config::{Activation, Init, ModelConfig};
-use neurona::classifier::data::batcher::Batch;
+use neurona::network::config::{Activation, Init, ModelConfig};
+use neurona::network::model::Batch;
 
 fn device() -> Device {
     let device = neurona::backend::device(
@@ -133,10 +133,10 @@ fn cross_entropy_is_stable_for_huge_logits() {
 
 /// Replaces the (1×2) weight of a softmax-regression model.
 fn set_single_weight(
-    model: neurona::classifier::model::Network,
+    model: neurona::network::model::Network,
     w: [f32; 2],
     device: &Device,
-) -> neurona::classifier::model::Network {
+) -> neurona::network::model::Network {
     use burn::module::{Module, ModuleMapper, Param};
     struct SetWeight([f32; 2], Device);
     impl ModuleMapper for SetWeight {

@@ -7,9 +7,9 @@ mod common;
 use std::f64::consts::PI;
 use std::path::Path;
 
-use neurona::classifier::config::{DatasetName, MlpConfig};
-use neurona::classifier::data::points::PointSet;
 use neurona::experiment::ExperimentFile;
+use neurona::points::config::{PointSetName as DatasetName, PointsConfig};
+use neurona::points::data::PointSet;
 use neurona::run_dir::Start;
 
 const N: usize = 2_000;
@@ -24,6 +24,7 @@ fn the_sets_are_balanced_seeded_and_drawn_from_their_closed_forms() {
         DatasetName::Circle,
         DatasetName::Moons,
         DatasetName::Spirals,
+        DatasetName::Blobs,
     ] {
         let set = clean(dataset);
         assert_eq!(set.len(), N);
@@ -70,6 +71,73 @@ fn the_sets_are_balanced_seeded_and_drawn_from_their_closed_forms() {
             "spiral {y} point off its arm"
         );
     }
+    // Blobs: each class a round Gaussian of standard deviation 1/4 around (∓½, ∓½) — the
+    // sample mean within 4 standard errors (0.25/√1000 ≈ 0.008), the deviation within 5 %.
+    let blobs = clean(DatasetName::Blobs);
+    for class in [0, 1] {
+        let centre = if class == 0 { -0.5 } else { 0.5 };
+        let z: Vec<f64> = blobs
+            .points
+            .iter()
+            .zip(&blobs.labels)
+            .filter(|(_, y)| **y == class)
+            .flat_map(|(p, _)| [p[0] - centre, p[1] - centre])
+            .collect();
+        let mean = z.iter().sum::<f64>() / z.len() as f64;
+        let sd = (z.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / z.len() as f64).sqrt();
+        assert!(mean.abs() < 0.032, "blob {class}: mean offset {mean}");
+        assert!(
+            (sd - 0.25).abs() < 0.0125,
+            "blob {class}: standard deviation {sd}"
+        );
+    }
+}
+
+/// A workshop file says `task = "points"`; one written before that existed (an image
+/// classification file naming a 2-D set, with the image keys its version wrote into every run)
+/// still loads as the workshop's, to the same config; image-only keys are refused in the new
+/// form and the reasons of old refusals are kept.
+#[test]
+fn the_workshop_has_its_own_task_and_older_files_still_load() {
+    use neurona::experiment::Task;
+    let declared = format!("task = \"points\"\n{MOONS}");
+    let legacy = MOONS
+        .replace(
+            "[data]\n",
+            "[data]\nvalidation_fraction = 0.1\nstandardize = false\n",
+        )
+        .replace(
+            "[training]\n",
+            "[training]\nbatch_size = 128\ndata_path = \"auto\"\n",
+        );
+    for text in [declared.as_str(), MOONS, legacy.as_str()] {
+        assert_eq!(
+            Task::detect(text, Path::new("t.toml")).unwrap(),
+            Task::Points
+        );
+    }
+    let image = "[data]\ndataset = \"mnist\"\n";
+    assert_eq!(
+        Task::detect(image, Path::new("t.toml")).unwrap(),
+        Task::ImageClassification
+    );
+    let new = config(&declared).unwrap();
+    assert_eq!(new.task, Task::Points);
+    assert_eq!(config(&legacy).unwrap(), new);
+    assert_eq!(config(MOONS).unwrap(), new);
+    // In a file that says it is the workshop's, an image key is an unknown key, with its line.
+    let error =
+        config(&declared.replace("[data]\n", "[data]\nvalidation_fraction = 0.1\n")).unwrap_err();
+    assert!(
+        error.contains("unknown field `validation_fraction`") && error.contains("line 6"),
+        "{error}"
+    );
+    let error =
+        config(&legacy.replace("[training]\n", "[training]\ndevices = [\"flex\"]\n")).unwrap_err();
+    assert!(error.contains("trains on this machine"), "{error}");
+    // Blobs exist only under the new task: an image file naming them is an unknown data set.
+    let blobs = declared.replace("\"moons\"", "\"blobs\"");
+    assert_eq!(config(&blobs).unwrap().data.dataset, DatasetName::Blobs);
 }
 
 #[test]
@@ -82,6 +150,7 @@ fn noise_is_gaussian_with_the_configured_deviation() {
         DatasetName::Circle,
         DatasetName::Moons,
         DatasetName::Spirals,
+        DatasetName::Blobs,
     ] {
         let noisy = PointSet::generate(dataset, N, sigma, 7);
         let z: Vec<f64> = noisy
@@ -105,8 +174,8 @@ fn noise_is_gaussian_with_the_configured_deviation() {
     }
 }
 
-fn config(text: &str) -> Result<MlpConfig, String> {
-    MlpConfig::checked(text, Path::new("points.toml")).map_err(|e| e.to_string())
+fn config(text: &str) -> Result<PointsConfig, String> {
+    PointsConfig::checked(text, Path::new("points.toml")).map_err(|e| e.to_string())
 }
 
 const MOONS: &str = r#"
@@ -160,7 +229,7 @@ fn the_config_checks_points_and_noise() {
         (
             "dataset = \"moons\"",
             "dataset = \"fashion-mnist\"",
-            "apply to the generated 2-D sets",
+            "unknown variant `fashion-mnist`",
         ),
         ("output = \"sigmoid\"", "output = \"softmax\"", "sigmoid"),
     ] {
@@ -175,7 +244,7 @@ fn two_moons_are_learnt_and_the_saved_run_scores_the_same() {
     let mut moons = config(MOONS).unwrap();
     moons.output.dir = out.clone();
     moons.output.name = Some("moons".into());
-    let report = neurona::classifier::points::train(&moons, Start::New).unwrap();
+    let report = neurona::points::train(&moons, Start::New).unwrap();
     let test = report.test.expect("a generated set is tested");
     // A tanh net of 8 units separates the moons (noise 0.05) on points it never saw.
     assert!(test.accuracy >= 0.95, "test accuracy {}", test.accuracy);
@@ -187,7 +256,7 @@ fn two_moons_are_learnt_and_the_saved_run_scores_the_same() {
             .count() as f64
             / y.len() as f64
     };
-    let (train_set, test_set) = neurona::classifier::points::point_sets(&moons);
+    let (train_set, test_set) = neurona::points::point_sets(&moons);
     let test_set = test_set.unwrap();
     assert!(
         train_set
@@ -202,10 +271,10 @@ fn two_moons_are_learnt_and_the_saved_run_scores_the_same() {
     );
     // The run records the drawn set's size and noise, and its model reloads to the same answers.
     let run = out.join("moons");
-    let recorded = MlpConfig::load_run(&run).unwrap();
+    let recorded = PointsConfig::load_run(&run).unwrap();
     assert_eq!(recorded.data.points, Some(200));
     assert_eq!(recorded.data.noise, Some(0.05));
-    let reloaded = neurona::classifier::points::predict(&run, &recorded).unwrap();
+    let reloaded = neurona::points::predict(&run, &recorded).unwrap();
     assert_eq!(reloaded, report.probabilities);
     assert!(run.join("decision.svg").is_file());
 }

@@ -9,11 +9,12 @@ use burn::module::Param;
 use burn::prelude::*;
 use common::stacks::{CONV_BLOCK, device, tiny};
 use neurona::backend::Precision;
-use neurona::classifier::config::{DatasetName, MlpConfig, ModelConfig};
+use neurona::classifier::config::{DatasetName, MlpConfig};
 use neurona::classifier::eval::eval_run;
-use neurona::classifier::layers::conv2d::{Conv2d, Padding};
-use neurona::classifier::layers::{LayerSettings, Shape};
 use neurona::classifier::training::{TrainOptions, train};
+use neurona::network::config::ModelConfig;
+use neurona::network::layers::conv2d::{Conv2d, Padding};
+use neurona::network::layers::{LayerSettings, Shape};
 use neurona::neuron::activations::{maxout, maxout_derivative};
 
 #[test]
@@ -28,8 +29,8 @@ fn trains_and_reevaluates_in_f64() {
     c.data.train_limit = Some(3000);
     c.data.test_limit = Some(500);
     c.model.hidden = Some(vec![32]);
-    c.model.activation = neurona::classifier::config::Activation::Tanh;
-    c.model.init = neurona::classifier::config::Init::Xavier;
+    c.model.activation = neurona::network::config::Activation::Tanh;
+    c.model.init = neurona::network::config::Init::Xavier;
     c.training.epochs = 2;
     c.output.dir = out.clone();
     c.output.name = Some("f64".into());
@@ -105,7 +106,7 @@ fn maxout_takes_the_largest_piece_and_routes_the_gradient_to_it() {
     ];
     let flat: Vec<f64> = z.iter().flatten().copied().collect();
     let zt = Tensor::<2>::from_data(TensorData::new(flat, [2, 6]), &device).require_grad();
-    let a = neurona::classifier::layers::dense::maxout(zt.clone(), 3);
+    let a = neurona::network::layers::dense::maxout(zt.clone(), 3);
     let got = neurona::numeric::to_f64s(a.clone());
     let mut expected = Vec::new();
     let mut gradient = Vec::new();

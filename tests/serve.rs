@@ -11,6 +11,7 @@ use neurona::classifier::data::SIDE;
 use neurona::classifier::data::preprocess::{INK_BOX, mnist_style, prepare};
 use neurona::classifier::inference::Classifier;
 use neurona::classifier::training::{TrainOptions, train};
+use neurona::experiment::ExperimentFile;
 use neurona::serve::{ServeOptions, Server, start};
 use serde_json::Value;
 
@@ -326,14 +327,13 @@ fn the_playground_checks_its_experiment_and_no_request_body_breaks_the_server() 
     // bytes, is `P(1)` of the reloaded run over the grid, to the byte's rounding (the save
     // trained the same file, same seed, to the same model).
     let run = out.join("pg");
-    let config = neurona::classifier::config::MlpConfig::load_run(&run).unwrap();
+    let config = neurona::points::config::PointsConfig::load_run(&run).unwrap();
     let device = neurona::backend::device(config.backend, config.precision).unwrap();
     let network = config.model.init(config.input_shape(), 2, &device);
-    let model =
-        neurona::classifier::store::load(network, &run.join("model.bpk"), "the saved network")
-            .unwrap();
+    let model = neurona::network::store::load(network, &run.join("model.bpk"), "the saved network")
+        .unwrap();
     let side = trained["grid_side"].as_u64().unwrap() as usize;
-    let expected = neurona::classifier::points::probability_grid(&model, &config, &device, side);
+    let expected = neurona::points::probability_grid(&model, &config, &device, side);
     let last = trained["frames"].as_array().unwrap().last().unwrap();
     let bytes = {
         use base64::Engine;

@@ -219,7 +219,7 @@ fn a_diverging_run_stops_with_an_error_and_keeps_no_nan_model() {
     let out = common::scratch("train-diverge");
     let mut config = subset_config(&out, "diverge", 3);
     config.data.train_limit = Some(1000);
-    config.optimizer.kind = neurona::classifier::config::OptimizerKind::Sgd;
+    config.optimizer.kind = neurona::network::config::OptimizerKind::Sgd;
     config.optimizer.learning_rate = 1e6;
     let err = train(config, TrainOptions::default()).unwrap_err();
     assert!(matches!(err, Error::Config(_)), "{err}");

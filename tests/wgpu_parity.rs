@@ -9,10 +9,11 @@ use std::path::PathBuf;
 
 use burn::prelude::*;
 use neurona::backend::{BackendChoice, Precision, device};
-use neurona::classifier::config::{DatasetName, MlpConfig, ModelConfig};
+use neurona::classifier::config::{DatasetName, MlpConfig};
 use neurona::classifier::data::MnistData;
 use neurona::classifier::data::batcher::ImageBatcher;
-use neurona::classifier::layers::IMAGE;
+use neurona::network::config::ModelConfig;
+use neurona::network::layers::IMAGE;
 
 fn values(t: Tensor<2>) -> Vec<f64> {
     t.into_data().convert::<f64>().try_to_vec::<f64>().unwrap()
@@ -84,7 +85,7 @@ fn parity(name: &str, model_config: &ModelConfig, rows: usize, steps: usize) {
             .load_file(dir.join("init.bpk"))
     };
     let (a, b) = (on(&flex), on(&gpu));
-    let outputs = |m: &neurona::classifier::model::Network, d: &Device| {
+    let outputs = |m: &neurona::network::model::Network, d: &Device| {
         values(m.forward(batcher.make(&rows, d).inputs))
     };
     let diff = max_abs_diff(&outputs(&a, &flex), &outputs(&b, &gpu));

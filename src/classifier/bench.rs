@@ -9,11 +9,12 @@ use burn::prelude::*;
 use serde::Serialize;
 
 use crate::backend::BackendChoice;
-use crate::classifier::config::{Gradients, MlpConfig};
+use crate::classifier::config::MlpConfig;
 use crate::classifier::data::batcher::{ImageBatcher, ResidentImages};
 use crate::classifier::data::{MnistData, NUM_CLASSES};
 use crate::devices::{Placement, RemoteConfig};
 use crate::error::Result;
+use crate::network::config::Gradients;
 use crate::numeric::scalar;
 use crate::remote::CountingRelay;
 use crate::timing::peak_rss_mb;
@@ -140,7 +141,7 @@ impl Workload<'_> {
                 start = Instant::now();
                 wire_at_start = wire();
             }
-            let (out, grads) = crate::classifier::backprop::step(&model, batch(i));
+            let (out, grads) = crate::network::backprop::step(&model, batch(i));
             model = optim.step(lr, model, grads);
             loss = Some(out.loss);
         }

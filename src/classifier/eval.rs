@@ -12,9 +12,10 @@ use serde::{Deserialize, Serialize};
 use crate::classifier::config::MlpConfig;
 use crate::classifier::data::batcher::ImageBatcher;
 use crate::classifier::data::{MnistData, NUM_CLASSES};
-use crate::classifier::model::Network;
 use crate::error::{Error, Result};
+use crate::experiment::ExperimentFile;
 use crate::metrics::{ClassMetrics, accuracy, class_metrics};
+use crate::network::model::Network;
 use crate::numeric::{scalar, to_i64s};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -72,10 +73,10 @@ pub fn load_model(config: &MlpConfig, path: &Path, device: &Device) -> Result<Ne
         config.model.describe()
     );
     // A checkpoint of this run, or weights from elsewhere in PyTorch's layout.
-    let model = if crate::classifier::config::is_pytorch_file(path) {
+    let model = if crate::network::config::is_pytorch_file(path) {
         crate::classifier::pytorch_layout::load(network, path)?
     } else {
-        crate::classifier::store::load(network, path, &architecture)?
+        crate::network::store::load(network, path, &architecture)?
     };
     // Weights of another precision load, but the first matrix product would panic.
     let expected = DType::from(config.precision.dtype());
@@ -101,13 +102,6 @@ pub fn eval_run(
     backend: Option<crate::backend::BackendChoice>,
 ) -> Result<EvalReport> {
     let config = MlpConfig::load_run(run_dir)?;
-    if config.is_points() {
-        return Err(Error::Usage(format!(
-            "{} is a 2-D workshop run: it has no test images; `neurona predict {0}` prints its \
-             truth table or its scores",
-            run_dir.display()
-        )));
-    }
     let device = config.device(backend)?;
     let path = checkpoint
         .map(Path::to_path_buf)
@@ -132,7 +126,7 @@ pub fn evaluate_test(
         normalization: data.normalization,
     };
     let indices: Vec<usize> = (0..data.test.len()).collect();
-    let names = config.data.dataset.spec()?.class_names;
+    let names = config.data.dataset.spec().class_names;
     Ok(evaluate(
         model,
         &batcher,

@@ -11,12 +11,12 @@ use burn::optim::GradientsParams;
 use burn::prelude::*;
 use serde::Serialize;
 
-use crate::classifier::backprop::{Targets, loss_and_gradients, to_params};
 use crate::classifier::config::MlpConfig;
 use crate::classifier::data::batcher::ImageBatcher;
 use crate::classifier::data::{MnistData, NUM_CLASSES};
-use crate::classifier::model::{Network, cross_entropy, half_squared_error};
 use crate::error::{Error, Result};
+use crate::network::backprop::{Targets, loss_and_gradients, to_params};
+use crate::network::model::{Network, cross_entropy, half_squared_error};
 use crate::numeric::to_f64s as host;
 
 /// The comparison for one parameter tensor.
@@ -207,7 +207,7 @@ pub fn run(config: &MlpConfig, batch: usize, max_fd_elements: usize) -> Result<V
         burn::tensor::Distribution::Uniform(-1e-3, 1e-3),
         &device,
     );
-    let images = crate::classifier::data::batcher::Batch {
+    let images = crate::network::model::Batch {
         inputs: images.inputs + noise,
         targets: images.targets,
     };

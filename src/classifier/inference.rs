@@ -12,8 +12,9 @@ use crate::classifier::config::MlpConfig;
 use crate::classifier::data::idx::read_idx;
 use crate::classifier::data::preprocess::prepare;
 use crate::classifier::data::{NUM_CLASSES, Normalization, SIDE};
-use crate::classifier::model::Network;
 use crate::error::{Error, Result};
+use crate::experiment::ExperimentFile;
+use crate::network::model::Network;
 use crate::numeric::to_f64s;
 
 /// Where the images to classify come from.
@@ -107,7 +108,7 @@ impl Classifier {
         let class_names = config
             .data
             .dataset
-            .spec()?
+            .spec()
             .class_names
             .iter()
             .map(|n| n.to_string())

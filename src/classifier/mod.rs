@@ -1,11 +1,9 @@
-//! The multi-layer perceptron family, laid out like Burn's `examples/guide`: the experiment file
-//! ([`config`]), MNIST-format data ([`data`]), the network ([`model`]) and its explicit
-//! back-propagation ([`backprop`]), training with checkpoints ([`training`], [`optim`]),
-//! evaluation ([`eval`]) and prediction ([`inference`]); beside them the gradient check, the
-//! training-step benchmark and the 2-D workshop ([`points`]), which trains the same network on
-//! XOR's four points or a generated set of points in the plane.
+//! The image classifier, laid out like Burn's `examples/guide`: the experiment file
+//! ([`config`]), MNIST-format data ([`data`]), training with checkpoints ([`training`]) on the
+//! shared network (`crate::network`), evaluation ([`eval`]) and prediction ([`inference`]),
+//! import and export in PyTorch's layout ([`pytorch_layout`], [`export`]); beside them the
+//! gradient check and the training-step benchmark.
 
-pub mod backprop;
 pub mod bench;
 pub mod config;
 pub mod data;
@@ -14,10 +12,5 @@ pub mod eval;
 pub mod export;
 pub mod gradcheck;
 pub mod inference;
-pub mod layers;
-pub mod model;
-pub mod optim;
-pub mod points;
 pub mod pytorch_layout;
-pub mod store;
 pub mod training;

@@ -3,7 +3,7 @@
 //! The PyTorch module is the layer stack of `[[model.layers]]` as an `nn.ModuleList` called
 //! `layers` (index = position in the stack; layers without tensors hold none) and an `nn.Linear`
 //! called `output`. Each layer kind's file says which PyTorch module it is and how its tensors
-//! are made of Burn's ([`crate::classifier::layers::Layer::pytorch`]): Burn keeps a dense
+//! are made of Burn's ([`crate::network::layers::Layer::pytorch`]): Burn keeps a dense
 //! layer's weight as `[in, out]` and one small linear map per recurrent gate, where PyTorch
 //! keeps `[out, in]` and stacks the gates into one matrix per input. A per-tensor adapter
 //! (`burn::store::BurnToPyTorchAdapter`) cannot concatenate, so the mapping is one list of
@@ -16,11 +16,11 @@ use std::collections::BTreeMap;
 use burn::store::{ModuleSnapshot, SafetensorsStore};
 use safetensors::Dtype;
 
-use crate::classifier::layers::{Source, weight_and_bias};
-use crate::classifier::model::Network;
 use crate::error::{Error, Result};
 use crate::interop::tensors::{Raw, read_file};
 use crate::interop::tensors::{read, store_error, write};
+use crate::network::layers::{Source, weight_and_bias};
+use crate::network::model::Network;
 
 /// Every PyTorch tensor of `model` (whose biases may be absent) and its source: each layer's
 /// own (see its kind's file), then the output layer's.

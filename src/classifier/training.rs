@@ -22,14 +22,15 @@ use burn::train::{
 };
 
 use crate::classifier::config::{DataPath, MlpConfig};
-use crate::classifier::data::batcher::{Batch, ImageBatcher, ResidentImages};
+use crate::classifier::data::batcher::{ImageBatcher, ResidentImages};
 use crate::classifier::data::{MnistData, NUM_CLASSES};
 use crate::classifier::epoch_metrics::{Accuracy, DeviceMean, Loss};
 use crate::classifier::eval::{EvalReport, evaluate_test, load_model};
-use crate::classifier::model::Network;
 use crate::devices::Placement;
 use crate::error::{Error, Result};
 use crate::experiment::ExperimentFile;
+use crate::network::model::Batch;
+use crate::network::model::Network;
 use crate::progress::EpochRenderer;
 use crate::run_dir::Start;
 use crate::run_dir::{RunKind, RunLayout};
@@ -43,7 +44,7 @@ impl TrainStep for Network {
     type Output = ClassificationOutput;
 
     fn step(&self, batch: Batch) -> TrainOutput<ClassificationOutput> {
-        let (item, grads) = crate::classifier::backprop::step(self, batch);
+        let (item, grads) = crate::network::backprop::step(self, batch);
         TrainOutput { grads, item }
     }
 }
@@ -234,7 +235,7 @@ pub fn train(mut config: MlpConfig, options: TrainOptions) -> Result<TrainReport
     }
     crate::run_dir::create(&run_dir, &config.to_toml())?;
     metrics.run = config.output.name.clone().unwrap_or_default();
-    metrics.dataset = config.data.dataset.spec()?.title.to_string();
+    metrics.dataset = config.data.dataset.spec().title.to_string();
     metrics.backend = placement.backend.clone();
     metrics.device = placement.describe();
     metrics.precision = format!("{:?}", config.precision).to_lowercase();
@@ -348,7 +349,7 @@ fn launch(
         .num_epochs(config.training.epochs);
     if let Some(epoch) = resume_from {
         let checkpoint = checkpoint_path(&run_dir, "model", epoch);
-        if crate::classifier::store::migrate_checkpoint(model.clone(), &checkpoint)? {
+        if crate::network::store::migrate_checkpoint(model.clone(), &checkpoint)? {
             println!(
                 "{}: written by an earlier neurona; its tensors now have this version's names",
                 checkpoint.display()
@@ -513,7 +514,7 @@ fn finish(
     } else {
         load_model(config, &checkpoint_path(&run_dir, "model", best), device)?
     };
-    crate::classifier::store::save(&best_model, &model_path)?;
+    crate::network::store::save(&best_model, &model_path)?;
     prune_checkpoints(&run_dir, best, last);
     draw_run(&run_dir, &metrics, &best_model)?;
     let test = evaluate_test(&best_model, config, data, device, &model_path)?;

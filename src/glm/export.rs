@@ -143,7 +143,7 @@ pub fn linear_model(run_dir: &Path) -> Result<LinearModel> {
                 }
             }
         }
-        Task::ImageClassification => {
+        Task::ImageClassification | Task::Points => {
             return Err(Error::Usage(format!(
                 "{} is an image classification run",
                 run_dir.display()

@@ -24,6 +24,7 @@ use crate::classifier::config::MlpConfig;
 use crate::classifier::data::preprocess::prepare;
 use crate::classifier::inference::Classifier;
 use crate::error::{Error, Result};
+use crate::experiment::ExperimentFile;
 
 /// The largest drawing side accepted.
 pub const MAX_SIDE: usize = 1024;

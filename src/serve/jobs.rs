@@ -33,6 +33,7 @@ use super::api_error::{ApiError, blocking};
 use crate::classifier::config::MlpConfig;
 use crate::error::{Error, Result};
 use crate::experiment::ExperimentFile;
+use crate::run_dir::RunKind;
 
 /// How much of a training's output the page is shown: its last lines.
 const OUTPUT_TAIL: u64 = 4096;
@@ -129,12 +130,12 @@ impl Jobs {
         let Some(dir) = super::runs::run_path(&self.runs, name) else {
             return Err(Error::Usage(format!("there is no run called {name}")));
         };
-        let mut config = MlpConfig::load_run(&dir)?;
-        if config.is_points() {
+        if crate::run_dir::kind(&dir) == Some(RunKind::Points) {
             return Err(Error::Usage(format!(
                 "{name} is a 2-D workshop run: it trains in one go and does not resume"
             )));
         }
+        let mut config = MlpConfig::load_run(&dir)?;
         if crate::run_dir::in_use(&dir) {
             return Err(Error::Usage(format!("{name} is training now")));
         }
@@ -309,13 +310,14 @@ fn tail(path: &Path) -> String {
 /// Parses and checks an image classification experiment from the page, its run called `name`
 /// (when given) and placed in `runs`.
 pub fn checked_config(text: &str, name: Option<&str>, runs: &Path) -> Result<MlpConfig> {
-    let config = super::runs::placed_experiment(text, "page.toml", name, runs)?;
-    if config.is_points() {
-        return Err(Error::Usage(
-            "2-D workshop experiments train in the playground".into(),
-        ));
-    }
-    Ok(config)
+    super::runs::placed_experiment(
+        text,
+        "page.toml",
+        name,
+        runs,
+        "the page trains image classification experiments here; 2-D workshop experiments \
+         train in the playground",
+    )
 }
 
 /// Creates `path` (which must not exist: nothing planted there is followed or truncated) and

@@ -1,4 +1,4 @@
-//! The playground: the 2-D workshop (`classifier::points`: XOR, circle, two moons, spirals) trained
+//! The playground: the 2-D workshop (`crate::points`: XOR, circle, two moons, spirals, blobs) trained
 //! from the page, with the data set, the network's size, activation and learning rate picked
 //! there. The page sends an ordinary experiment file, which goes through the same parsing and
 //! validation as `neurona train` (plus limits that keep one request short), so what it shows is
@@ -25,9 +25,9 @@ use serde::Serialize;
 use super::AppState;
 use super::api_error::{ApiError, blocking};
 use crate::backend::Precision;
-use crate::classifier::config::{DEFAULT_POINTS, MlpConfig};
-use crate::classifier::points::{self, Score, region};
 use crate::error::{Error, Result};
+use crate::points::config::{DEFAULT_POINTS, PointsConfig};
+use crate::points::{self, Score, region};
 use crate::run_dir::Start;
 
 /// The most epochs one request may train.
@@ -75,15 +75,15 @@ pub struct Training {
 }
 
 /// Parses and checks a playground experiment, its run placed in `runs`.
-pub fn checked_config(text: &str, runs: &Path) -> Result<MlpConfig> {
-    let config = super::runs::placed_experiment(text, "playground.toml", None, runs)?;
-    if !config.is_points() {
-        return Err(Error::Usage(
-            "the playground trains the 2-D workshop: data.dataset must be \"xor\", \"circle\", \
-             \"moons\" or \"spirals\""
-                .into(),
-        ));
-    }
+pub fn checked_config(text: &str, runs: &Path) -> Result<PointsConfig> {
+    let config: PointsConfig = super::runs::placed_experiment(
+        text,
+        "playground.toml",
+        None,
+        runs,
+        "the playground trains the 2-D workshop (task = \"points\"): data.dataset must be \
+         \"xor\", \"circle\", \"moons\", \"spirals\" or \"blobs\"",
+    )?;
     if config.precision != Precision::F32 {
         return Err(Error::Usage(
             "the playground trains in f32: remove precision (or train an f64 run with `neurona \
@@ -113,7 +113,7 @@ pub fn checked_config(text: &str, runs: &Path) -> Result<MlpConfig> {
 
 /// Trains the network in memory and keeps snapshots of its decision regions; stops with an error
 /// at the first epoch after `abandoned` is set.
-pub fn train(config: &MlpConfig, abandoned: &AtomicBool) -> Result<Training> {
+pub fn train(config: &PointsConfig, abandoned: &AtomicBool) -> Result<Training> {
     let device = crate::backend::device(config.backend, config.precision)?.autodiff();
     device.seed(config.seed);
     let mut frames = Vec::new();
@@ -186,7 +186,7 @@ pub fn encode_grid(probabilities: &[f64]) -> String {
 }
 
 /// Trains and writes the run as `neurona train` would; returns its name.
-pub fn save(config: &MlpConfig) -> Result<String> {
+pub fn save(config: &PointsConfig) -> Result<String> {
     points::train(config, Start::New)?;
     Ok(config.output.name.clone().unwrap_or_default())
 }
@@ -254,7 +254,7 @@ pub(super) async fn post_save(
 async fn in_a_slot<T: Send + 'static>(
     state: &AppState,
     body: &[u8],
-    work: impl FnOnce(&MlpConfig, &AtomicBool) -> Result<T> + Send + 'static,
+    work: impl FnOnce(&PointsConfig, &AtomicBool) -> Result<T> + Send + 'static,
 ) -> Result<T, ApiError> {
     let text = super::runs::experiment_text(body)?;
     let slot = state.slots.take()?;

@@ -28,9 +28,8 @@ use serde_json::value::RawValue;
 
 use super::AppState;
 use super::api_error::{ApiError, blocking};
-use crate::classifier::config::MlpConfig;
 use crate::error::{Error, Result};
-use crate::experiment::ExperimentFile;
+use crate::experiment::{ExperimentFile, Task};
 use crate::run_dir;
 
 /// File kinds served from a run directory, with their content types.
@@ -97,44 +96,34 @@ pub fn experiment_text(body: &[u8]) -> Result<String, ApiError> {
 
 /// An experiment file sent by the page (`origin` names it in messages), checked as `neurona
 /// train` checks a file, its run called `name` when given and placed in `root` whatever the file
-/// says; the run's name must be a plain folder name. The page may not point the server at files
-/// or machines: weights to start from, data folders, download mirrors and device servers are the
+/// says; the run's name must be a plain folder name. A file of another task than `C`'s is
+/// refused with `elsewhere` as the reason. The page may not point the server at files or
+/// machines: weights to start from, data folders, download mirrors and device servers are the
 /// terminal's to name (`neurona train`), never a web page's.
-pub fn placed_experiment(
+pub fn placed_experiment<C: ExperimentFile>(
     text: &str,
     origin: &str,
     name: Option<&str>,
     root: &Path,
-) -> Result<MlpConfig> {
-    let mut config = MlpConfig::checked(text, Path::new(origin))?;
-    if let Some(name) = name {
-        config.output.name = Some(name.to_string());
+    elsewhere: &str,
+) -> Result<C> {
+    let origin = Path::new(origin);
+    if Task::detect(text, origin)? != C::TASK {
+        return Err(Error::Usage(elsewhere.to_string()));
     }
-    config.output.dir = root.to_path_buf();
-    let name = config.output.name.as_deref().unwrap_or_default();
+    let mut config = C::checked(text, origin)?;
+    let output = config.output_mut();
+    if let Some(name) = name {
+        output.name = Some(name.to_string());
+    }
+    output.dir = root.to_path_buf();
+    let name = output.name.as_deref().unwrap_or_default();
     if !plain(name) {
         return Err(Error::Usage(format!(
             "run name {name:?}: give a plain folder name (no path, not hidden)"
         )));
     }
-    let outside = [
-        (config.model.init_from.is_some(), "model.init_from"),
-        (config.data.dir.is_some(), "data.dir"),
-        (config.data.mirrors.is_some(), "data.mirrors"),
-        (
-            config.remote != crate::devices::RemoteConfig::default(),
-            "[remote]",
-        ),
-        (
-            config
-                .training
-                .devices
-                .as_ref()
-                .is_some_and(|d| d.iter().any(|d| d.trim().starts_with("ws://"))),
-            "device servers in training.devices",
-        ),
-    ];
-    if let Some((_, key)) = outside.iter().find(|(named, _)| *named) {
+    if let Some(key) = config.named_outside().first() {
         return Err(Error::Usage(format!(
             "an experiment from the page may not name files or machines outside the runs folder: \
              remove {key} (or train it with `neurona train` in a terminal)"

@@ -10,13 +10,7 @@ use burn::data::dataloader::batcher::Batcher;
 use burn::prelude::*;
 
 use super::{LabelledImages, Normalization};
-
-/// A batch of inputs (flattened images, XOR points) and their class labels.
-#[derive(Debug, Clone)]
-pub struct Batch {
-    pub inputs: Tensor<2>,
-    pub targets: Tensor<1, Int>,
-}
+use crate::network::model::Batch;
 
 /// Gathers the images of a batch into one host buffer.
 #[derive(Debug, Clone)]

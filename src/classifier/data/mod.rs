@@ -4,7 +4,6 @@
 pub mod batcher;
 pub mod download;
 pub mod idx;
-pub mod points;
 pub mod preprocess;
 
 use std::path::{Path, PathBuf};
@@ -19,7 +18,7 @@ pub use idx::LabelledImages;
 /// Number of classes in MNIST and Fashion-MNIST.
 pub const NUM_CLASSES: usize = 10;
 
-pub use crate::classifier::layers::SIDE;
+pub use crate::network::layers::SIDE;
 
 /// A published MNIST-format data set: its four files, its mirrors and its class names.
 #[derive(Debug)]
@@ -106,29 +105,19 @@ static FASHION_MNIST: DatasetSpec = DatasetSpec {
 };
 
 impl DatasetName {
-    /// The published files of an IDX data set; XOR is built in and has none.
-    pub fn spec(self) -> Result<&'static DatasetSpec> {
+    /// The published files of the data set.
+    pub fn spec(self) -> &'static DatasetSpec {
         match self {
-            DatasetName::Mnist => Ok(&MNIST),
-            DatasetName::FashionMnist => Ok(&FASHION_MNIST),
-            DatasetName::Xor | DatasetName::Circle | DatasetName::Moons | DatasetName::Spirals => {
-                Err(Error::Usage(format!(
-                    "the {} data set is a set of 2-D points built in (trained full-batch): it has no \
-                 image files",
-                    self.slug()
-                )))
-            }
+            DatasetName::Mnist => &MNIST,
+            DatasetName::FashionMnist => &FASHION_MNIST,
         }
     }
 
+    /// The name as written in the config (and of its folder under the data directory).
     pub fn slug(self) -> &'static str {
         match self {
             DatasetName::Mnist => "mnist",
             DatasetName::FashionMnist => "fashion-mnist",
-            DatasetName::Xor => "xor",
-            DatasetName::Circle => "circle",
-            DatasetName::Moons => "moons",
-            DatasetName::Spirals => "spirals",
         }
     }
 }
@@ -154,7 +143,7 @@ pub fn default_data_dir(dataset: DatasetName) -> PathBuf {
 /// Returns the folder holding all four files of the configured data set, downloading the
 /// missing ones. When the download fails, the error says which files to place where.
 pub fn locate(config: &DataConfig) -> Result<PathBuf> {
-    let spec = config.dataset.spec()?;
+    let spec = config.dataset.spec();
     if config.dir.is_none()
         && let Some(system) = spec.system_dir.map(Path::new)
         && spec
@@ -259,7 +248,7 @@ impl MnistData {
         let dir = locate(config)?;
         let [train_images, train_labels, test_images, test_labels] = config
             .dataset
-            .spec()?
+            .spec()
             .files
             .map(|f| existing_file(&dir, &f).expect("located above"));
         let mut train = LabelledImages::load(&train_images, &train_labels, NUM_CLASSES)?;

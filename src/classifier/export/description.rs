@@ -5,9 +5,9 @@
 use serde_json::{Value, json};
 
 use crate::classifier::config::MlpConfig;
-use crate::classifier::layers::Shape;
-use crate::classifier::model::Network;
 use crate::error::{Error, Result};
+use crate::network::layers::Shape;
+use crate::network::model::Network;
 
 /// The network as another runtime needs it: resolved layers, input, preprocessing, output.
 pub fn describe(model: &Network, config: &MlpConfig) -> Result<Value> {
@@ -26,7 +26,7 @@ pub fn describe(model: &Network, config: &MlpConfig) -> Result<Value> {
         (true, Some(mean), Some(std)) => (mean, std),
         _ => (0.0, 1.0),
     };
-    let spec = config.data.dataset.spec()?;
+    let spec = config.data.dataset.spec();
     Ok(json!({
         "layers": layers,
         "input": { "channels": channels, "height": height, "width": width },

@@ -12,9 +12,10 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use crate::classifier::config::MlpConfig;
-use crate::classifier::model::Network;
-use crate::error::{Error, Result};
+use crate::error::Result;
+use crate::experiment::ExperimentFile;
 use crate::interop::Format;
+use crate::network::model::Network;
 
 pub mod description;
 pub mod onnx;
@@ -25,12 +26,6 @@ pub use description::describe;
 /// directory); returns the file written.
 pub fn export(run_dir: &Path, format: Format, output: Option<&Path>) -> Result<PathBuf> {
     let config = MlpConfig::load_run(run_dir)?;
-    if config.is_points() {
-        return Err(Error::Usage(format!(
-            "{} is a 2-D workshop run: export serves image classifiers",
-            run_dir.display()
-        )));
-    }
     let device = config.device(None)?;
     let model = crate::classifier::eval::load_model(&config, &run_dir.join("model.bpk"), &device)?;
     let path = output.map_or_else(|| run_dir.join(format.default_file()), Path::to_path_buf);

@@ -12,10 +12,10 @@
 //! whatever the run's precision.
 
 use crate::classifier::config::MlpConfig;
-use crate::classifier::layers::{Shape, dense};
-use crate::classifier::model::Network;
 use crate::error::Result;
 use crate::interop::onnx::{Graph, attribute_int};
+use crate::network::layers::{Shape, dense};
+use crate::network::model::Network;
 
 /// The ONNX model of `model` (a run's network) with the run's preprocessing.
 pub fn model_bytes(model: &Network, config: &MlpConfig) -> Result<Vec<u8>> {

@@ -81,6 +81,8 @@ impl Default for LinearModelConfig {
 }
 
 impl ExperimentFile for LinearConfig {
+    const TASK: Task = Task::LinearRegression;
+
     fn validate(&self) -> Result<(), String> {
         if self.task != Task::LinearRegression {
             return Err(format!("task {:?} is not a linear regression", self.task));
@@ -107,6 +109,11 @@ impl ExperimentFile for LinearConfig {
 
     fn output_mut(&mut self) -> &mut OutputConfig {
         &mut self.output
+    }
+
+    /// The CSV file the model is fitted to.
+    fn named_outside(&self) -> Vec<&'static str> {
+        vec!["data.path"]
     }
 
     fn seed_and_backend(&mut self) -> (&mut u64, &mut BackendChoice) {

@@ -136,6 +136,8 @@ impl LogisticModelConfig {
 }
 
 impl ExperimentFile for LogisticConfig {
+    const TASK: Task = Task::LogisticRegression;
+
     fn validate(&self) -> Result<(), String> {
         if self.task != Task::LogisticRegression {
             return Err(format!("task {:?} is not a logistic regression", self.task));
@@ -171,6 +173,11 @@ impl ExperimentFile for LogisticConfig {
 
     fn output_mut(&mut self) -> &mut OutputConfig {
         &mut self.output
+    }
+
+    /// The CSV file the model is fitted to.
+    fn named_outside(&self) -> Vec<&'static str> {
+        vec!["data.path"]
     }
 
     fn seed_and_backend(&mut self) -> (&mut u64, &mut BackendChoice) {

@@ -417,6 +417,7 @@ const presets = {
   circle: { units: "8", activation: "tanh", optimizer: "adam", rate: 0.03, epochs: 2000 },
   moons: { units: "8", activation: "tanh", optimizer: "adam", rate: 0.03, epochs: 2000 },
   spirals: { units: "8, 8", activation: "tanh", optimizer: "adam", rate: 0.03, epochs: 3000 },
+  blobs: { units: "2", activation: "tanh", optimizer: "adam", rate: 0.03, epochs: 500 },
 };
 
 function applyPreset() {
@@ -449,6 +450,7 @@ function playgroundConfig() {
     ? `points = ${Math.round(Number($("#pg-points").value)) || 2}\nnoise = ${Number($("#pg-noise").value) || 0}\n`
     : "";
   return `# neurona's 2-D workshop, from the playground page
+task = "points"
 backend = "auto"
 precision = "f32"
 seed = ${Math.round(Number($("#pg-seed").value)) || 0}

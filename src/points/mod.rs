@@ -1,6 +1,6 @@
 //! The 2-D workshop: a small network classifying points in the plane — the four points of the
 //! XOR truth table (the course's 3-4-1 sigmoid net has no biases and a constant input 1 instead)
-//! or a generated set (circle, two moons, spirals; see [`crate::classifier::data::points`]). Trained
+//! or a generated set (circle, two moons, spirals, blobs; see [`data`]), configured by [`config`]. Trained
 //! full-batch by gradient descent on cross-entropy, stopped as soon as the loss is below
 //! [`TARGET_LOSS`] with every training point right. A generated set also draws as many test
 //! points, independently, and reports the test loss per epoch and the test accuracy.
@@ -13,13 +13,15 @@ use burn::prelude::*;
 use burn::tensor::activation::sigmoid;
 use serde::{Deserialize, Serialize};
 
-use crate::classifier::config::{DEFAULT_NOISE, DEFAULT_POINTS, MlpConfig};
-use crate::classifier::data::batcher::Batch;
-use crate::classifier::data::points::PointSet;
-pub use crate::classifier::data::points::{TRUTH_TABLE, region};
-use crate::classifier::model::Network;
+pub mod config;
+pub mod data;
+
+use self::config::{DEFAULT_NOISE, DEFAULT_POINTS, PointsConfig};
+use self::data::PointSet;
+pub use self::data::{TRUTH_TABLE, region};
 use crate::error::{Error, Result};
 use crate::experiment::ExperimentFile;
+use crate::network::model::{Batch, Network};
 use crate::numeric::{scalar, to_f64s};
 use crate::run_dir::Start;
 use crate::run_dir::{RunKind, RunLayout};
@@ -41,7 +43,7 @@ const TEST_STREAM: u64 = 0x7E57_5E7D_0F0F_1234;
 
 /// The training and test points of a config: XOR's truth table (tested on itself), or a
 /// generated set of `data.points` points and as many test points.
-pub fn point_sets(config: &MlpConfig) -> (PointSet, Option<PointSet>) {
+pub fn point_sets(config: &PointsConfig) -> (PointSet, Option<PointSet>) {
     let dataset = config.data.dataset;
     if !dataset.is_generated() {
         return (PointSet::truth_table(), None);
@@ -54,7 +56,7 @@ pub fn point_sets(config: &MlpConfig) -> (PointSet, Option<PointSet>) {
 }
 
 /// Network inputs for `points`: `[1, x1, x2]` with a constant input, else `[x1, x2]`.
-pub fn inputs(config: &MlpConfig, points: &[[f64; 2]], device: &Device) -> Tensor<2> {
+pub fn inputs(config: &PointsConfig, points: &[[f64; 2]], device: &Device) -> Tensor<2> {
     let width = 2 + usize::from(config.data.constant_input);
     let values: Vec<f64> = points
         .iter()
@@ -66,7 +68,7 @@ pub fn inputs(config: &MlpConfig, points: &[[f64; 2]], device: &Device) -> Tenso
     Tensor::from_data(TensorData::new(values, [points.len(), width]), device)
 }
 
-fn batch(config: &MlpConfig, set: &PointSet, device: &Device) -> Batch {
+fn batch(config: &PointsConfig, set: &PointSet, device: &Device) -> Batch {
     Batch {
         inputs: inputs(config, &set.points, device),
         targets: Tensor::from_data(TensorData::new(set.labels.clone(), [set.len()]), device),
@@ -101,7 +103,7 @@ pub struct PointsReport {
 /// `P(class 1)` for each point.
 pub fn probabilities(
     model: &Network,
-    config: &MlpConfig,
+    config: &PointsConfig,
     points: &[[f64; 2]],
     device: &Device,
 ) -> Vec<f64> {
@@ -117,7 +119,7 @@ fn accuracy(probabilities: &[f64], labels: &[i64]) -> f64 {
     right as f64 / labels.len().max(1) as f64
 }
 
-fn score(model: &Network, config: &MlpConfig, set: &PointSet, device: &Device) -> Score {
+fn score(model: &Network, config: &PointsConfig, set: &PointSet, device: &Device) -> Score {
     let loss = scalar(
         model
             .forward_classification(batch(config, set, device))
@@ -133,7 +135,7 @@ fn score(model: &Network, config: &MlpConfig, set: &PointSet, device: &Device) -
 /// Trains the configured network on its points, full-batch, for at most `training.epochs`
 /// epochs, and writes the run: `config.toml`, `metrics.json`, `model.bpk`, `loss.svg`,
 /// `decision.svg`.
-pub fn train(config: &MlpConfig, start: Start) -> Result<PointsReport> {
+pub fn train(config: &PointsConfig, start: Start) -> Result<PointsReport> {
     if start == Start::Resume {
         return Err(Error::Usage(
             "a 2-D workshop run trains in one go (full batch, stopped when learnt): --resume \
@@ -151,7 +153,7 @@ pub fn train(config: &MlpConfig, start: Start) -> Result<PointsReport> {
     })?;
     crate::run_dir::create(&run_dir, &resolved(config).to_toml())?;
     crate::run_dir::write_json(&run_dir.join("metrics.json"), &report)?;
-    crate::classifier::store::save(&model, &run_dir.join("model.bpk"))?;
+    crate::network::store::save(&model, &run_dir.join("model.bpk"))?;
     crate::plot::series(
         &run_dir.join("loss.svg"),
         "Training loss",
@@ -187,7 +189,7 @@ pub fn train(config: &MlpConfig, start: Start) -> Result<PointsReport> {
 }
 
 /// The config with the generated set's point count and noise written out, as the run records it.
-fn resolved(config: &MlpConfig) -> MlpConfig {
+fn resolved(config: &PointsConfig) -> PointsConfig {
     let mut resolved = config.clone();
     if config.data.dataset.is_generated() {
         resolved.data.points = Some(config.data.points.unwrap_or(DEFAULT_POINTS));
@@ -201,7 +203,7 @@ fn resolved(config: &MlpConfig) -> MlpConfig {
 /// `observe(epoch, loss, model)` sees every epoch (the web page's playground keeps snapshots of
 /// the decision regions) and may stop the training (the page that asked for it has gone).
 pub fn fit(
-    config: &MlpConfig,
+    config: &PointsConfig,
     train_set: &PointSet,
     test_set: Option<&PointSet>,
     device: &Device,
@@ -219,7 +221,7 @@ pub fn fit(
     let mut test_losses = Vec::new();
     let mut converged_epoch = None;
     for epoch in 1..=config.training.epochs {
-        let (_, grads) = crate::classifier::backprop::step(&model, train_batch.clone());
+        let (_, grads) = crate::network::backprop::step(&model, train_batch.clone());
         model = optimizer.step(lr, model, grads);
         let loss = scalar(model.forward_classification(train_batch.clone()).loss);
         if !loss.is_finite() {
@@ -273,7 +275,7 @@ pub fn print_truth_table(probabilities: &[f64]) {
 /// (`x2` = its high end) — what the playground paints.
 pub fn probability_grid(
     model: &Network,
-    config: &MlpConfig,
+    config: &PointsConfig,
     device: &Device,
     side: usize,
 ) -> Vec<f64> {
@@ -288,7 +290,7 @@ pub fn probability_grid(
 fn plot_regions(
     run_dir: &Path,
     model: &Network,
-    config: &MlpConfig,
+    config: &PointsConfig,
     set: &PointSet,
     device: &Device,
 ) -> Result<()> {
@@ -306,16 +308,16 @@ fn plot_regions(
 }
 
 /// The run's trained network (`model.bpk`) on its device.
-fn trained(run_dir: &Path, config: &MlpConfig) -> Result<(Network, Device)> {
+fn trained(run_dir: &Path, config: &PointsConfig) -> Result<(Network, Device)> {
     let device = crate::backend::device(config.backend, config.precision)?;
     let path = run_dir.join("model.bpk");
     let network = config.model.init(config.input_shape(), 2, &device);
-    let model = crate::classifier::store::load(network, &path, "the run's 2-D network")?;
+    let model = crate::network::store::load(network, &path, "the run's 2-D network")?;
     Ok((model, device))
 }
 
 /// `neurona predict` of a 2-D run at given points: `P(1)` of each, printed with its class.
-pub fn predict_at(run_dir: &Path, config: &MlpConfig, points: &[[f64; 2]]) -> Result<Vec<f64>> {
+pub fn predict_at(run_dir: &Path, config: &PointsConfig, points: &[[f64; 2]]) -> Result<Vec<f64>> {
     if let Some(p) = points
         .iter()
         .find(|p| !(p[0].is_finite() && p[1].is_finite()))
@@ -341,7 +343,7 @@ pub fn predict_at(run_dir: &Path, config: &MlpConfig, points: &[[f64; 2]]) -> Re
 
 /// `neurona predict` of a 2-D run: reloads `model.bpk` and prints the truth table (XOR) or the
 /// score on the regenerated training and test points. Returns `P(1)` per training point.
-pub fn predict(run_dir: &Path, config: &MlpConfig) -> Result<Vec<f64>> {
+pub fn predict(run_dir: &Path, config: &PointsConfig) -> Result<Vec<f64>> {
     let (model, device) = trained(run_dir, config)?;
     let (train_set, test_set) = point_sets(config);
     let p = probabilities(&model, config, &train_set.points, &device);

@@ -11,9 +11,9 @@ use burn::prelude::*;
 use burn::tensor::activation;
 use burn::train::ClassificationOutput;
 
-use crate::classifier::config::{Activation, Gradients, Output};
-use crate::classifier::data::batcher::Batch;
-use crate::classifier::model::{Network, cross_entropy, half_squared_error};
+use crate::network::config::{Activation, Gradients, Output};
+use crate::network::model::Batch;
+use crate::network::model::{Network, cross_entropy, half_squared_error};
 use crate::numeric::logistic_loss;
 
 /// What the network is trained to produce.

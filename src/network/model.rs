@@ -1,5 +1,5 @@
 //! The course's networks, written once against Burn's backend-agnostic tensors: a stack of
-//! layers (each kind in its own file under [`crate::classifier::layers`], which also checks the
+//! layers (each kind in its own file under [`crate::network::layers`], which also checks the
 //! shapes between them when the config loads) and an output layer with its loss (softmax and
 //! cross-entropy, sigmoid and binary cross-entropy, or linear and squared error). With no layer
 //! at all it is softmax (or logistic) regression.
@@ -10,9 +10,15 @@ use burn::nn::loss::CrossEntropyLossConfig;
 use burn::prelude::*;
 use burn::train::ClassificationOutput;
 
-use crate::classifier::config::{Gradients, ModelConfig, Output};
-use crate::classifier::data::batcher::Batch;
-use crate::classifier::layers::{Activation, Filters, Picture, Shape, Signal, Step, dense};
+use crate::network::config::{Gradients, ModelConfig, Output};
+use crate::network::layers::{Activation, Filters, Picture, Shape, Signal, Step, dense};
+
+/// A batch of inputs (flattened images, points in the plane) and their class labels.
+#[derive(Debug, Clone)]
+pub struct Batch {
+    pub inputs: Tensor<2>,
+    pub targets: Tensor<1, Int>,
+}
 
 /// The network: its layers in stack order, then the output layer.
 #[derive(Module, Debug)]

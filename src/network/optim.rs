@@ -7,8 +7,8 @@ use burn::optim::lr_scheduler::module_lr_scheduler::ModuleLrScheduler;
 use burn::optim::momentum::MomentumConfig;
 use burn::optim::{AdamConfig, ModuleOptimizer, SgdConfig};
 
-use crate::classifier::config::{OptimizerConfig, OptimizerKind, Schedule};
 use crate::error::{Error, Result};
+use crate::network::config::{OptimizerConfig, OptimizerKind, Schedule};
 
 impl OptimizerConfig {
     /// Adam or SGD (with momentum and weight decay when set).

@@ -12,8 +12,8 @@ use burn::prelude::*;
 use burn::store::{BurnpackStore, KeyRemapper, ModuleRecord, ModuleSnapshot};
 use sha2::{Digest, Sha256};
 
-use crate::classifier::model::{Network, legacy_group};
 use crate::error::{Error, Result};
+use crate::network::model::{Network, legacy_group};
 
 fn checksum_path(path: &Path) -> PathBuf {
     let mut name = path.as_os_str().to_owned();
