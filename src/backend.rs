@@ -122,7 +122,7 @@ pub fn select(choice: BackendChoice, precision: Precision) -> Result<(BackendCho
 }
 
 /// Device `index` of a local backend (`wgpu:1`, `cuda:2`; 0 is the backend's default device).
-pub fn indexed(choice: BackendChoice, index: usize, precision: Precision) -> Result<Device> {
+pub(crate) fn indexed(choice: BackendChoice, index: usize, precision: Precision) -> Result<Device> {
     match (choice, index) {
         (_, 0) => device(choice, precision),
         (BackendChoice::Wgpu | BackendChoice::Cuda, _) => {

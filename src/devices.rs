@@ -104,7 +104,7 @@ impl DeviceSpec {
         Ok(Self::Local { backend, index })
     }
 
-    pub fn is_remote(&self) -> bool {
+    pub(crate) fn is_remote(&self) -> bool {
         matches!(self, Self::Remote { .. })
     }
 }
@@ -130,7 +130,7 @@ impl fmt::Display for DeviceSpec {
 /// `[remote] hosts`. `None`: the one device `backend` selects (auto included). A concrete local
 /// backend (from the file or `--backend`) trains there alone, so `--backend flex` continues a run
 /// on this machine whatever its devices were.
-pub fn plan(
+pub(crate) fn plan(
     backend: BackendChoice,
     devices: Option<&[String]>,
     remote: &RemoteConfig,
@@ -167,7 +167,7 @@ pub fn plan(
 }
 
 /// The devices a run trains on, opened. The first holds the model and steps the optimizer.
-pub struct Placement {
+pub(crate) struct Placement {
     /// The backend's name for `metrics.json`: the first device's backend (`remote` for a server).
     pub backend: String,
     /// Each device with the name it is reported by.
@@ -214,7 +214,7 @@ impl Placement {
     }
 
     /// The devices' names, as `metrics.json` records them.
-    pub fn describe(&self) -> String {
+    pub(crate) fn describe(&self) -> String {
         let names: Vec<&str> = self.devices.iter().map(|(n, _)| n.as_str()).collect();
         names.join(", ")
     }

@@ -59,7 +59,7 @@ impl Task {
     }
 
     /// The task in words, for messages.
-    pub fn describe(self) -> &'static str {
+    pub(crate) fn describe(self) -> &'static str {
         match self {
             Task::ImageClassification => "an image classification",
             Task::Points => "a 2-D workshop",
@@ -74,7 +74,7 @@ const MAX_CONFIG_BYTES: u64 = 1 << 20;
 
 /// Reads an experiment file's text, naming the file when it cannot. Only regular files of at
 /// most 1 MiB are read, so `/dev/zero` or a pipe cannot make neurona read forever.
-pub fn read_text(path: &Path) -> Result<String> {
+pub(crate) fn read_text(path: &Path) -> Result<String> {
     let cannot =
         |why: String| Error::Config(format!("cannot read config {}: {why}", path.display()));
     let meta = std::fs::metadata(path).map_err(|e| cannot(e.to_string()))?;
@@ -175,7 +175,7 @@ pub trait ExperimentFile: Serialize + DeserializeOwned {
 }
 
 /// Parses TOML text into `T`; an error names `origin`, the line and the column.
-pub fn parse_toml<T: DeserializeOwned>(text: &str, origin: &Path) -> Result<T> {
+pub(crate) fn parse_toml<T: DeserializeOwned>(text: &str, origin: &Path) -> Result<T> {
     toml::from_str(text).map_err(|e| Error::Config(describe_toml_error(&e, text, origin)))
 }
 

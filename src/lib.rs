@@ -14,12 +14,12 @@ pub mod interop;
 pub mod metrics;
 pub mod network;
 pub mod plot;
-pub mod progress;
+pub(crate) mod progress;
 pub mod remote;
 pub mod remote_guard;
 pub mod run_dir;
 pub mod sampling;
-pub mod timing;
+pub(crate) mod timing;
 pub mod transfers;
 
 pub mod classifier;

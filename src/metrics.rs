@@ -48,7 +48,10 @@ pub struct ClassMetrics {
 }
 
 /// Precision, recall and support of each class from `confusion[true][predicted]`.
-pub fn class_metrics(confusion: &[Vec<u64>], class_names: &[impl AsRef<str>]) -> Vec<ClassMetrics> {
+pub(crate) fn class_metrics(
+    confusion: &[Vec<u64>],
+    class_names: &[impl AsRef<str>],
+) -> Vec<ClassMetrics> {
     let k = confusion.len();
     (0..k)
         .map(|c| {
@@ -121,7 +124,7 @@ impl BinaryMetrics {
 /// The ROC curve: lower the threshold through every distinct score, from above the highest
 /// (nothing predicted positive) to below the lowest (everything positive). Tied scores move
 /// together, so the trapezoidal area is the Mann–Whitney AUC.
-pub fn roc_curve(p: &DVector<f64>, y: &DVector<f64>) -> Vec<(f64, f64)> {
+pub(crate) fn roc_curve(p: &DVector<f64>, y: &DVector<f64>) -> Vec<(f64, f64)> {
     let positives = y.iter().filter(|&&v| v == 1.0).count() as f64;
     let negatives = y.len() as f64 - positives;
     let mut order: Vec<usize> = (0..p.len()).collect();

@@ -30,7 +30,7 @@ pub fn softmax(z: &[f64]) -> Vec<f64> {
 /// Element-wise binary cross-entropy of logits `z` against 0/1 targets `y`:
 /// `softplus(z) − y·z = −[y·log σ(z) + (1 − y)·log(1 − σ(z))]`, with
 /// `softplus(z) = max(z, 0) + log(1 + e^(−|z|))` so that no exponential overflows.
-pub fn logistic_loss(z: Tensor<2>, y: Tensor<2>) -> Tensor<2> {
+pub(crate) fn logistic_loss(z: Tensor<2>, y: Tensor<2>) -> Tensor<2> {
     let softplus = z.clone().clamp_min(0.0) + z.clone().abs().neg().exp().log1p();
     softplus - y * z
 }
@@ -49,7 +49,7 @@ pub fn scalar(t: Tensor<1>) -> f64 {
 }
 
 /// A host copy of an integer tensor's values (class indices, say).
-pub fn to_i64s<const D: usize>(t: Tensor<D, Int>) -> Vec<i64> {
+pub(crate) fn to_i64s<const D: usize>(t: Tensor<D, Int>) -> Vec<i64> {
     t.into_data()
         .convert::<i64>()
         .try_to_vec::<i64>()

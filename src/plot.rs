@@ -152,14 +152,14 @@ fn marker(
 }
 
 /// A penalty grid on a log axis: `strength` names it (`lambda`, `C`), and `strengths` are its values.
-pub struct Grid<'a> {
+pub(crate) struct Grid<'a> {
     pub strength: &'a str,
     pub strengths: &'a [f64],
 }
 
 /// Each coefficient against log₁₀ of the penalty strength, with the chosen strength marked.
 /// `path[i][j]` is coefficient `j` at `grid.strengths[i]`.
-pub fn regularisation_path(
+pub(crate) fn regularisation_path(
     file: &Path,
     grid: &Grid,
     path: &[Vec<f64>],
@@ -196,7 +196,7 @@ pub fn regularisation_path(
 
 /// The mean validation score against log₁₀ of the penalty strength with ±1 standard-error bars;
 /// the minimum and the one-standard-error choice marked.
-pub fn cv_curve(
+pub(crate) fn cv_curve(
     file: &Path,
     grid: &Grid,
     score: &str,
@@ -261,7 +261,7 @@ pub fn roc(file: &Path, curve: &[(f64, f64)], auc: f64) -> Result<()> {
 
 /// Decision regions of a two-feature classifier: the plane shaded by the predicted class
 /// (`probability ≥ threshold`), with the observations on top.
-pub fn decision_regions(
+pub(crate) fn decision_regions(
     file: &Path,
     axes: [&str; 2],
     points: &[(f64, f64)],
@@ -309,7 +309,7 @@ pub fn decision_regions(
 }
 
 /// A one-feature classifier: the fitted probability against the feature, over the 0/1 outcomes.
-pub fn probability_curve(
+pub(crate) fn probability_curve(
     file: &Path,
     axis: &str,
     points: &[(f64, f64)],
@@ -482,12 +482,12 @@ pub fn learning_curves(file: &Path, title: &str, curves: &LearningCurves) -> Res
 
 /// Colour of the 1-pixel gaps and border between the tiles of [`weight_tiles`] (light grey); no
 /// weight is drawn in it, as the diverging scale runs from blue through white to red.
-pub const TILE_GAP: [u8; 3] = [200, 200, 200];
+pub(crate) const TILE_GAP: [u8; 3] = [200, 200, 200];
 
 /// The least height of a tile drawn by [`weight_tiles`], in pixels: each value becomes a square
 /// of `max(1, ⌈TILE_MIN_HEIGHT / rows⌉)` pixels, so 28×28 tiles are drawn 1:1 and 3×3
 /// convolution kernels 8× (24×24 pixels).
-pub const TILE_MIN_HEIGHT: usize = 24;
+pub(crate) const TILE_MIN_HEIGHT: usize = 24;
 
 /// The colour of `value` in a tile whose largest finite |value| is `peak`: white at 0, pure red
 /// at `+peak`, pure blue at `-peak`, linear in between; white throughout an all-zero tile, and

@@ -103,16 +103,16 @@ impl<T: Serialize + DeserializeOwned> RunMetrics<T> {
 }
 
 /// What a run's final report must be to travel with the renderer across burn-train's threads.
-pub trait Report: Serialize + DeserializeOwned + Send + 'static {}
+pub(crate) trait Report: Serialize + DeserializeOwned + Send + 'static {}
 
 impl<T: Serialize + DeserializeOwned + Send + 'static> Report for T {}
 
 /// Shared between the renderer (which runs on burn-train's event thread) and the caller.
-pub type SharedMetrics<T> = Arc<Mutex<RunMetrics<T>>>;
+pub(crate) type SharedMetrics<T> = Arc<Mutex<RunMetrics<T>>>;
 
 /// Contents of `live.json`: the epoch in progress.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct LiveProgress {
+pub(crate) struct LiveProgress {
     /// The epoch running (1-based).
     pub epoch: usize,
     /// `train` or `valid`.
@@ -138,7 +138,7 @@ struct EpochValues {
     valid_accuracy: Option<f64>,
 }
 
-pub struct EpochRenderer<T> {
+pub(crate) struct EpochRenderer<T> {
     metrics: SharedMetrics<T>,
     path: PathBuf,
     names: HashMap<MetricId, String>,

@@ -17,7 +17,7 @@ use crate::backend::{BackendChoice, Precision};
 use crate::error::{Error, Result};
 
 /// The environment variable holding the device servers' token when `[remote] token_file` is unset.
-pub const TOKEN_ENV: &str = "NEURONA_REMOTE_TOKEN";
+pub(crate) const TOKEN_ENV: &str = "NEURONA_REMOTE_TOKEN";
 
 /// The device servers' token: the first line of `token_file`, else `$NEURONA_REMOTE_TOKEN`, else
 /// none (a server on loopback may run without one).
@@ -58,7 +58,7 @@ fn socket_address(url: &str) -> Result<SocketAddr> {
 
 /// Whether something accepts TCP connections at the server's address: a quick answer before
 /// Burn's own connect (which retries for about 16 s), and the diagnosis when a run fails.
-pub fn reachable(url: &str) -> Result<(), String> {
+pub(crate) fn reachable(url: &str) -> Result<(), String> {
     let address = socket_address(url).map_err(|e| e.to_string())?;
     TcpStream::connect_timeout(&address, REACH_TIMEOUT)
         .map(drop)
@@ -272,7 +272,7 @@ fn run_server(
 /// A TCP relay on a free loopback port that forwards every connection to a device server and
 /// counts the bytes each way: how `neurona bench` measures what a remote device costs on the
 /// wire, whatever the transport does inside.
-pub struct CountingRelay {
+pub(crate) struct CountingRelay {
     /// The relay's address, to use instead of the server's.
     pub url: String,
     /// Bytes from the client to the server, and back.

@@ -43,7 +43,7 @@ impl OutputConfig {
     }
 
     /// The run name: `name`, else the config file's stem.
-    pub fn default_name(&mut self, config_path: &Path) {
+    pub(crate) fn default_name(&mut self, config_path: &Path) {
         if self.name.is_none() {
             let stem = config_path
                 .file_stem()
@@ -55,7 +55,7 @@ impl OutputConfig {
 }
 
 /// The resolved config a run was trained with.
-pub fn config_path(run_dir: &Path) -> PathBuf {
+pub(crate) fn config_path(run_dir: &Path) -> PathBuf {
     run_dir.join("config.toml")
 }
 
@@ -72,7 +72,7 @@ pub enum Start {
 
 impl Start {
     /// From the `--resume` and `--force` flags (which clap keeps apart).
-    pub fn from_flags(resume: bool, force: bool) -> Start {
+    pub(crate) fn from_flags(resume: bool, force: bool) -> Start {
         match (resume, force) {
             (true, _) => Start::Resume,
             (false, true) => Start::Force,
@@ -133,7 +133,7 @@ pub struct RunLayout {
 /// The files of every run.
 const COMMON_FILES: &[&str] = &["config.toml", "metrics.json", KIND_FILE, LOCK_FILE];
 /// The epoch in progress of a training run (`progress::LiveProgress`), while it trains.
-pub const LIVE_FILE: &str = "live.json";
+pub(crate) const LIVE_FILE: &str = "live.json";
 /// The kind of run the folder holds (`linear_regression`, `points`, …).
 const KIND_FILE: &str = ".neurona-run";
 /// Locked by the process that uses the run; the OS releases it when the process ends.
@@ -269,7 +269,7 @@ pub fn kind(run_dir: &Path) -> Option<RunKind> {
 /// `file` of `run_dir` opened for reading, if it is a regular file there: no symbolic link is
 /// followed (a run folder from elsewhere cannot make a reader open another file), and a FIFO
 /// or device is neither waited on nor read.
-pub fn open_own(run_dir: &Path, file: &str) -> Option<std::fs::File> {
+pub(crate) fn open_own(run_dir: &Path, file: &str) -> Option<std::fs::File> {
     use std::os::unix::fs::OpenOptionsExt;
     let opened = std::fs::OpenOptions::new()
         .read(true)
@@ -280,13 +280,13 @@ pub fn open_own(run_dir: &Path, file: &str) -> Option<std::fs::File> {
 }
 
 /// Whether a process holds `run_dir` now (a training in progress): its lock is taken.
-pub fn in_use(run_dir: &Path) -> bool {
+pub(crate) fn in_use(run_dir: &Path) -> bool {
     std::fs::File::open(run_dir.join(LOCK_FILE))
         .is_ok_and(|f| matches!(f.try_lock_shared(), Err(std::fs::TryLockError::WouldBlock)))
 }
 
 /// The text of a run's `config.toml`, or an error saying the folder is not a run directory.
-pub fn read_config(run_dir: &Path) -> Result<(PathBuf, String)> {
+pub(crate) fn read_config(run_dir: &Path) -> Result<(PathBuf, String)> {
     let path = config_path(run_dir);
     let Some(mut file) = open_own(run_dir, "config.toml") else {
         return Err(Error::Usage(format!(
@@ -307,13 +307,13 @@ pub fn create(run_dir: &Path, config_toml: &str) -> Result<()> {
 }
 
 /// Writes pretty JSON through a temporary file and a rename, so readers never see half a file.
-pub fn write_json<T: Serialize>(path: &Path, value: &T) -> Result<()> {
+pub(crate) fn write_json<T: Serialize>(path: &Path, value: &T) -> Result<()> {
     let text = serde_json::to_string_pretty(value).map_err(|e| Error::Internal(e.to_string()))?;
     write_atomic(path, text.as_bytes())
 }
 
 /// Writes `bytes` to a temporary file beside `path`, then renames it into place.
-pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     let tmp = path.with_extension("tmp");
     std::fs::write(&tmp, bytes).map_err(Error::io(&tmp))?;
     std::fs::rename(&tmp, path).map_err(Error::io(path))

@@ -12,7 +12,7 @@ use burn::prelude::Device;
 
 /// SplitMix64: the one generator behind every shuffle, split and generated data set.
 #[derive(Debug, Clone)]
-pub struct SplitMix64 {
+pub(crate) struct SplitMix64 {
     state: u64,
 }
 
@@ -21,7 +21,7 @@ impl SplitMix64 {
         Self { state: seed }
     }
 
-    pub fn next_u64(&mut self) -> u64 {
+    pub(crate) fn next_u64(&mut self) -> u64 {
         self.state = self.state.wrapping_add(0x9E37_79B9_7F4A_7C15);
         let mut z = self.state;
         z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
@@ -43,7 +43,7 @@ impl SplitMix64 {
 }
 
 /// Fisher–Yates with SplitMix64.
-pub fn shuffle(items: &mut [usize], seed: u64) {
+pub(crate) fn shuffle(items: &mut [usize], seed: u64) {
     let mut generator = SplitMix64::new(seed);
     for i in (1..items.len()).rev() {
         let j = (generator.next_u64() % (i as u64 + 1)) as usize;
@@ -85,7 +85,7 @@ pub fn folds(n: usize, k: usize, shuffle_rows: bool, seed: u64) -> Vec<Vec<usize
 
 /// A dataset of row indices: the rows themselves stay in one shared buffer until batching.
 #[derive(Debug, Clone)]
-pub struct IndexDataset(pub Vec<usize>);
+pub(crate) struct IndexDataset(pub Vec<usize>);
 
 impl Dataset<usize> for IndexDataset {
     fn get(&self, index: usize) -> Result<usize, DatasetError> {
@@ -112,7 +112,7 @@ fn epoch_seed(seed: u64, epoch: usize) -> u64 {
 /// the run's seed and `e` alone. Burn's own shuffling draws every epoch from one generator that
 /// lives only in memory, so a resumed run saw other batches than an uninterrupted one; here the
 /// order needs no saved state, and a run resumed after epoch `k` sees what it would have seen.
-pub struct EpochShuffled<O> {
+pub(crate) struct EpochShuffled<O> {
     rows: Arc<Vec<usize>>,
     batch_size: usize,
     batcher: Arc<dyn Batcher<usize, O>>,
@@ -216,7 +216,7 @@ impl<O> DataLoaderIterator<O> for EpochBatches<'_, O> {
 
 /// At most `max` of `items` (at least 2 when there are), evenly spaced and always with the
 /// first and the last: how curves and scatter plots stay small on big data.
-pub fn thin<T: Clone>(items: &[T], max: usize) -> Vec<T> {
+pub(crate) fn thin<T: Clone>(items: &[T], max: usize) -> Vec<T> {
     let max = max.max(2);
     if items.len() <= max {
         return items.to_vec();

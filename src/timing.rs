@@ -4,7 +4,7 @@ use std::time::Instant;
 
 /// Runs `work` `repeats` times (at least once); the median wall-clock seconds and the last
 /// result.
-pub fn median_seconds<T>(repeats: usize, mut work: impl FnMut() -> T) -> (f64, usize, T) {
+pub(crate) fn median_seconds<T>(repeats: usize, mut work: impl FnMut() -> T) -> (f64, usize, T) {
     let mut seconds = Vec::with_capacity(repeats.max(1));
     let mut last = None;
     for _ in 0..repeats.max(1) {
@@ -18,7 +18,7 @@ pub fn median_seconds<T>(repeats: usize, mut work: impl FnMut() -> T) -> (f64, u
 }
 
 /// VmHWM from /proc/self/status (Linux), in MiB; NaN elsewhere.
-pub fn peak_rss_mb() -> f64 {
+pub(crate) fn peak_rss_mb() -> f64 {
     std::fs::read_to_string("/proc/self/status")
         .ok()
         .and_then(|s| {

@@ -42,7 +42,7 @@ impl Transfers {
     }
 
     /// The copies made since `earlier`.
-    pub fn since(self, earlier: Self) -> Self {
+    pub(crate) fn since(self, earlier: Self) -> Self {
         Self {
             uploads: self.uploads - earlier.uploads,
             upload_bytes: self.upload_bytes - earlier.upload_bytes,
@@ -57,7 +57,7 @@ static EPOCH_STARTS: Mutex<Vec<(usize, Transfers)>> = Mutex::new(Vec::new());
 
 /// Records that the training loader starts epoch `epoch` (0-based). Several devices each start
 /// their slice of an epoch; the first start counts.
-pub fn mark_epoch_start(epoch: usize) {
+pub(crate) fn mark_epoch_start(epoch: usize) {
     let now = Transfers::now();
     let mut starts = EPOCH_STARTS.lock().unwrap_or_else(|e| e.into_inner());
     if !starts.iter().any(|(e, _)| *e == epoch) {
@@ -66,7 +66,7 @@ pub fn mark_epoch_start(epoch: usize) {
 }
 
 /// Forgets the epoch starts of an earlier training in this process (a new loader begins).
-pub fn forget_epoch_starts() {
+pub(crate) fn forget_epoch_starts() {
     EPOCH_STARTS
         .lock()
         .unwrap_or_else(|e| e.into_inner())
@@ -75,7 +75,7 @@ pub fn forget_epoch_starts() {
 
 /// The uploads (count, bytes) of the loader's epoch `epoch`: from its start to the next epoch's,
 /// or to now while it is the last one started.
-pub fn uploads_of_epoch(epoch: usize) -> Option<(u64, u64)> {
+pub(crate) fn uploads_of_epoch(epoch: usize) -> Option<(u64, u64)> {
     // Read the counters before the marks: if the next epoch has not started by the time the
     // marks are read, none of its uploads are in `now`.
     let now = Transfers::now();
@@ -88,13 +88,13 @@ pub fn uploads_of_epoch(epoch: usize) -> Option<(u64, u64)> {
 }
 
 /// One host → device copy of `bytes`.
-pub fn record_upload(bytes: usize) {
+pub(crate) fn record_upload(bytes: usize) {
     UPLOADS.fetch_add(1, Ordering::Relaxed);
     UPLOAD_BYTES.fetch_add(bytes as u64, Ordering::Relaxed);
 }
 
 /// One device → host read of `bytes`.
-pub fn record_read(bytes: usize) {
+pub(crate) fn record_read(bytes: usize) {
     READS.fetch_add(1, Ordering::Relaxed);
     READ_BYTES.fetch_add(bytes as u64, Ordering::Relaxed);
 }

@@ -19,10 +19,10 @@ use burn::train::metric::{
 };
 
 /// Training batches between two reads of the running means, for `live.json` and the page.
-pub const LIVE_READ_EVERY: usize = 50;
+pub(crate) const LIVE_READ_EVERY: usize = 50;
 
 /// A per-batch quantity whose epoch mean is tracked: the loss or the accuracy.
-pub trait Quantity: Send + Sync + 'static {
+pub(crate) trait Quantity: Send + Sync + 'static {
     /// The name burn-train's stores and neurona's renderer know it by.
     const NAME: &'static str;
     /// Reported value = mean · `SCALE` (burn-train reports accuracy in percent).
@@ -63,7 +63,7 @@ impl Quantity for Accuracy {
 }
 
 /// One batch's contribution to a [`DeviceMean`].
-pub struct Summand<Q> {
+pub(crate) struct Summand<Q> {
     sum: Tensor<1>,
     count: usize,
     quantity: PhantomData<Q>,
@@ -81,7 +81,7 @@ impl<Q: Quantity> Adaptor<Summand<Q>> for ClassificationOutput {
 }
 
 /// The running mean of `Q` over a split, summed on the devices.
-pub struct DeviceMean<Q> {
+pub(crate) struct DeviceMean<Q> {
     /// One running sum per device the batches came from.
     sums: Vec<(Device, Tensor<1>)>,
     count: usize,

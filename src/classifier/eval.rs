@@ -114,7 +114,7 @@ pub fn eval_run(
 }
 
 /// Evaluation on the whole (possibly limited) test set.
-pub fn evaluate_test(
+pub(crate) fn evaluate_test(
     model: &Network,
     config: &MlpConfig,
     data: &MnistData,

@@ -177,8 +177,8 @@ pub fn check(
 }
 
 /// Tolerances of `neurona gradcheck` (f64): manual vs autodiff, either vs finite differences.
-pub const TOLERANCE_AUTODIFF: f64 = 1e-10;
-pub const TOLERANCE_FINITE_DIFFERENCE: f64 = 1e-6;
+pub(crate) const TOLERANCE_AUTODIFF: f64 = 1e-10;
+pub(crate) const TOLERANCE_FINITE_DIFFERENCE: f64 = 1e-6;
 
 /// `neurona gradcheck <config>`: the configured network (seeded init) on the first `batch`
 /// training images, in f64 whatever the config's precision. Prints a table; an error above the

@@ -175,7 +175,7 @@ pub fn read_image(path: &Path) -> Result<Vec<u8>> {
 }
 
 /// The 28×28 grey pixels a model takes for the PNG or PGM (P2/P5) image held in `bytes`.
-pub fn decode_image(bytes: &[u8]) -> Result<Vec<u8>, String> {
+pub(crate) fn decode_image(bytes: &[u8]) -> Result<Vec<u8>, String> {
     let (grey, width, height) = if bytes.starts_with(b"\x89PNG") {
         decode_png(bytes)?
     } else if bytes.starts_with(b"P5") || bytes.starts_with(b"P2") {
@@ -187,7 +187,7 @@ pub fn decode_image(bytes: &[u8]) -> Result<Vec<u8>, String> {
 }
 
 /// The largest image side read.
-pub const MAX_IMAGE_SIDE: usize = 4096;
+pub(crate) const MAX_IMAGE_SIDE: usize = 4096;
 
 /// The largest image file read.
 const MAX_IMAGE_BYTES: u64 = 16 << 20;

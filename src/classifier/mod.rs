@@ -7,7 +7,7 @@
 pub mod bench;
 pub mod config;
 pub mod data;
-pub mod epoch_metrics;
+pub(crate) mod epoch_metrics;
 pub mod eval;
 pub mod export;
 pub mod gradcheck;

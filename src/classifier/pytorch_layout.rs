@@ -42,7 +42,7 @@ fn burn_tensors(model: &Network) -> Result<BTreeMap<String, Raw>> {
 }
 
 /// The network's tensors as the PyTorch module names and lays them out.
-pub fn to_pytorch(model: &Network) -> Result<BTreeMap<String, Raw>> {
+pub(crate) fn to_pytorch(model: &Network) -> Result<BTreeMap<String, Raw>> {
     let burn = burn_tensors(model)?;
     let mut torch = BTreeMap::new();
     for (name, source) in layout(model) {
@@ -81,7 +81,7 @@ pub fn to_pytorch(model: &Network) -> Result<BTreeMap<String, Raw>> {
 /// Loads tensors named and laid out as the PyTorch module's (from `origin`, named in errors)
 /// into `model`. The file must hold exactly the network's tensors with their shapes; any float
 /// type is converted to the network's.
-pub fn from_pytorch(
+pub(crate) fn from_pytorch(
     mut model: Network,
     tensors: &BTreeMap<String, Raw>,
     origin: &std::path::Path,

@@ -81,7 +81,7 @@ fn checkpoint_path(run_dir: &Path, kind: &str, epoch: usize) -> PathBuf {
 
 /// What an image classification run holds: the epoch in progress, checkpoints and burn-train's
 /// logs while it trains, the best model with its checksum, plots, the test report, exports.
-pub const RUN: RunLayout = RunLayout {
+pub(crate) const RUN: RunLayout = RunLayout {
     kind: RunKind::ImageClassification,
     files: &[
         crate::run_dir::LIVE_FILE,

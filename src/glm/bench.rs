@@ -12,7 +12,7 @@ use crate::timing::median_seconds;
 
 /// Timing of `neurona cv`'s computation (folds × grid, the full path and the refit).
 #[derive(Debug, Clone, Serialize)]
-pub struct CvBenchResult {
+pub(crate) struct CvBenchResult {
     pub framework: &'static str,
     pub folds: usize,
     pub lambdas: usize,
@@ -22,7 +22,7 @@ pub struct CvBenchResult {
 }
 
 /// Runs the configured cross-validation `repeats` times; the median time.
-pub fn bench_cv(config: &LinearConfig, repeats: usize) -> Result<CvBenchResult> {
+pub(crate) fn bench_cv(config: &LinearConfig, repeats: usize) -> Result<CvBenchResult> {
     let design = super::data::load(&config.data)?;
     let (median, repeats, report) = median_seconds(repeats, || {
         super::linear::cv::cross_validate(config, &design)
@@ -43,7 +43,7 @@ pub fn bench_cv(config: &LinearConfig, repeats: usize) -> Result<CvBenchResult> 
 
 /// Timing of a logistic fit with its full report (inference, metrics, ROC).
 #[derive(Debug, Clone, Serialize)]
-pub struct FitBenchResult {
+pub(crate) struct FitBenchResult {
     pub framework: &'static str,
     pub rows: usize,
     pub repeats: usize,
@@ -52,7 +52,7 @@ pub struct FitBenchResult {
 }
 
 /// Fits the configured binary logistic model `repeats` times; the median time.
-pub fn bench_logistic(config: &LogisticConfig, repeats: usize) -> Result<FitBenchResult> {
+pub(crate) fn bench_logistic(config: &LogisticConfig, repeats: usize) -> Result<FitBenchResult> {
     let (mut design, targets) = super::data::load_labelled(&config.data)?;
     let classes = super::logistic::binary_target(config, &mut design, &targets)?;
     let (median, repeats, report) = median_seconds(repeats, || {

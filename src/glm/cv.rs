@@ -161,7 +161,7 @@ pub struct Table<'a> {
 }
 
 /// Prints the grid with the mean score and its standard error, grid point `chosen` marked.
-pub fn print_table(table: &Table, grid: &[f64], mean: &[f64], se: &[f64], chosen: usize) {
+pub(crate) fn print_table(table: &Table, grid: &[f64], mean: &[f64], se: &[f64], chosen: usize) {
     let (strength, score, d) = (table.strength, table.score, table.digits);
     println!("{strength:>14} {score:>14} {:>12}", "std error");
     for (i, value) in grid.iter().enumerate() {

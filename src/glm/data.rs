@@ -75,7 +75,7 @@ pub struct Scaling {
 
 impl Scaling {
     /// The same linear model on unscaled features: `w_j/σ_j`, and `b − Σ_j w_j·μ_j/σ_j`.
-    pub fn unscale(&self, intercept: f64, coef: &DVector<f64>) -> (f64, Vec<f64>) {
+    pub(crate) fn unscale(&self, intercept: f64, coef: &DVector<f64>) -> (f64, Vec<f64>) {
         let coef: Vec<f64> = coef.iter().zip(&self.std).map(|(w, s)| w / s).collect();
         let shift: f64 = coef.iter().zip(&self.mean).map(|(c, m)| c * m).sum();
         (intercept - shift, coef)
@@ -133,7 +133,7 @@ impl Design {
 
     /// The numeric columns the features are built from, when every feature is a power of one
     /// (no one-hot levels): what a plot over raw feature values needs.
-    pub fn numeric_columns(&self) -> Option<Vec<String>> {
+    pub(crate) fn numeric_columns(&self) -> Option<Vec<String>> {
         let mut columns: Vec<String> = Vec::new();
         for source in &self.sources {
             match source {
@@ -149,7 +149,7 @@ impl Design {
 
     /// The feature row for raw values of the numeric `columns` (as returned by
     /// [`numeric_columns`](Self::numeric_columns)): powers, then the fitted standardisation.
-    pub fn features_for(&self, columns: &[String], raw: &[f64]) -> DVector<f64> {
+    pub(crate) fn features_for(&self, columns: &[String], raw: &[f64]) -> DVector<f64> {
         DVector::from_iterator(
             self.sources.len(),
             self.sources.iter().enumerate().map(|(j, source)| {
@@ -170,7 +170,7 @@ impl Design {
     }
 
     /// The raw values of numeric `column` (its power-1 feature, standardisation undone).
-    pub fn raw_column(&self, column: &str) -> Vec<f64> {
+    pub(crate) fn raw_column(&self, column: &str) -> Vec<f64> {
         let j = self
             .sources
             .iter()
@@ -188,7 +188,7 @@ impl Design {
     /// The features that are (to rounding) constant or linear combinations of others, if any:
     /// those with weight in the direction of the smallest eigenvalue of the correlation matrix
     /// of the centred columns, when that eigenvalue is zero to 1e-10.
-    pub fn collinear_features(&self) -> Option<Vec<String>> {
+    pub(crate) fn collinear_features(&self) -> Option<Vec<String>> {
         if self.x.ncols() == 0 {
             return None;
         }
@@ -218,7 +218,7 @@ impl Design {
     }
 
     /// Refuses a design on which an unpenalised fit has no unique solution.
-    pub fn check_full_rank(&self) -> Result<()> {
+    pub(crate) fn check_full_rank(&self) -> Result<()> {
         match self.collinear_features() {
             None => Ok(()),
             Some(names) => Err(Error::Data(format!(

@@ -27,7 +27,7 @@ use crate::sampling::IndexDataset;
 /// The linear predictor `η = x·w + b` with its loss: per batch, the canonical objective
 /// without its L1 part.
 #[derive(Module, Debug)]
-pub struct LinearPredictor {
+pub(crate) struct LinearPredictor {
     linear: Linear,
     #[module(skip)]
     l2: f64,
@@ -37,7 +37,7 @@ pub struct LinearPredictor {
 
 /// Rows of the design and their targets.
 #[derive(Debug, Clone)]
-pub struct RowBatch {
+pub(crate) struct RowBatch {
     pub x: Tensor<2>,
     pub y: Tensor<2>,
 }

@@ -39,7 +39,7 @@ impl Fit {
     }
 
     /// `θ = [intercept, coef…]`.
-    pub fn theta(&self) -> DVector<f64> {
+    pub(crate) fn theta(&self) -> DVector<f64> {
         DVector::from_iterator(
             self.coef.len() + 1,
             std::iter::once(self.intercept).chain(self.coef.iter().copied()),
@@ -47,7 +47,7 @@ impl Fit {
     }
 
     /// The fit whose `θ = [intercept, coef…]` is `theta`.
-    pub fn from_theta(theta: DVector<f64>, iterations: usize, converged: bool) -> Self {
+    pub(crate) fn from_theta(theta: DVector<f64>, iterations: usize, converged: bool) -> Self {
         Fit {
             intercept: theta[0],
             coef: theta.rows(1, theta.len() - 1).into_owned(),
@@ -57,7 +57,7 @@ impl Fit {
     }
 
     /// Coefficients that are not exactly zero (the intercept not counted).
-    pub fn nonzero(&self) -> usize {
+    pub(crate) fn nonzero(&self) -> usize {
         self.coef.iter().filter(|c| **c != 0.0).count()
     }
 }

@@ -39,7 +39,7 @@ pub struct PenaltyWeights {
 }
 
 impl PenaltyWeights {
-    pub const NONE: PenaltyWeights = PenaltyWeights { l1: 0.0, l2: 0.0 };
+    pub(crate) const NONE: PenaltyWeights = PenaltyWeights { l1: 0.0, l2: 0.0 };
 
     /// `l1` and `l2` of `penalty`: the L1 part at strength `l1_strength`, the L2 part at
     /// `l2_strength`, ElasticNet sharing them as `ρ` and `1 − ρ`.

@@ -55,7 +55,7 @@ pub fn cell(v: Option<f64>, digits: usize) -> String {
 
 /// A family's report of a fitted model: printable, with metrics on the training rows and, when
 /// some were held out, on those.
-pub trait FitReport: Serialize + fmt::Display {
+pub(crate) trait FitReport: Serialize + fmt::Display {
     type Metrics: Serialize;
     fn train_metrics(&self) -> &Self::Metrics;
     fn valid_metrics(&self) -> Option<&Self::Metrics>;
@@ -81,7 +81,7 @@ macro_rules! fit_report {
 
 /// Writes the resolved config, the report as `coefficients.json`, and the training (and
 /// held-out) metrics as `metrics.json` into `run_dir`.
-pub fn write_run(
+pub(crate) fn write_run(
     run_dir: &Path,
     config: &impl ExperimentFile,
     report: &impl FitReport,
@@ -95,13 +95,13 @@ pub fn write_run(
 }
 
 /// Prints the report and where the run was written.
-pub fn announce(run_dir: &Path, report: &impl FitReport) {
+pub(crate) fn announce(run_dir: &Path, report: &impl FitReport) {
     print!("{report}");
     println!("wrote {}", run_dir.display());
 }
 
 /// The line saying how many rows were dropped for lacking a target, if any were.
-pub fn write_dropped_rows(f: &mut fmt::Formatter<'_>, dropped: usize) -> fmt::Result {
+pub(crate) fn write_dropped_rows(f: &mut fmt::Formatter<'_>, dropped: usize) -> fmt::Result {
     if dropped > 0 {
         writeln!(f, "{dropped} rows without a target dropped")?;
     }

@@ -46,8 +46,8 @@ impl Default for SolverConfig {
 }
 
 /// Limits beyond which an iteration count can only be a mistake (it would run for days).
-pub const MAX_ITER: usize = 100_000_000;
-pub const MAX_EPOCHS: usize = 1_000_000;
+pub(crate) const MAX_ITER: usize = 100_000_000;
+pub(crate) const MAX_EPOCHS: usize = 1_000_000;
 
 impl SolverConfig {
     pub fn validate(&self) -> Result<(), String> {
@@ -108,7 +108,7 @@ fn soft_threshold(z: f64, t: f64) -> f64 {
 /// so L1 gives exact zeros. Stops when no coordinate moves by more than `tol` relative to the
 /// largest; returns the solution, the sweeps used and whether it converged. Least squares and
 /// each Newton step of logistic regression are both this problem.
-pub fn coordinate_descent_quadratic(
+pub(crate) fn coordinate_descent_quadratic(
     gram: &DMatrix<f64>,
     rhs: &DVector<f64>,
     penalised: impl Fn(usize) -> bool,
@@ -148,11 +148,11 @@ pub fn coordinate_descent_quadratic(
 
 /// Newton iterations are few (quadratic convergence); a run that needs more than this is
 /// heading to infinity (separation) rather than converging.
-pub const NEWTON_MAX_STEPS: usize = 200;
+pub(crate) const NEWTON_MAX_STEPS: usize = 200;
 
 /// `θ + t·d` for the largest `t` in 1, ½, ¼, … whose objective is no worse than `value` (the
 /// last one tried, `t ≈ 1e-12`, if none is): the safeguard of the Newton solvers.
-pub fn halving_step(
+pub(crate) fn halving_step(
     theta: &DVector<f64>,
     direction: &DVector<f64>,
     value: f64,
@@ -214,14 +214,14 @@ impl Loss {
 }
 
 /// A fresh `Linear(p → 1)` with zero weights: where both Burn-trained GLMs start.
-pub fn zero_linear(p: usize, device: &Device) -> Linear {
+pub(crate) fn zero_linear(p: usize, device: &Device) -> Linear {
     LayerConfig::new(p, 1)
         .with_initializer(Initializer::Zeros)
         .init(device)
 }
 
 /// The fit held by a trained `Linear(p → 1)`.
-pub fn read_linear(linear: &Linear, iterations: usize, converged: bool) -> Fit {
+pub(crate) fn read_linear(linear: &Linear, iterations: usize, converged: bool) -> Fit {
     Fit {
         intercept: linear.bias.as_ref().map_or(0.0, |b| scalar(b.val())),
         coef: DVector::from_vec(to_f64s(linear.weight.val())),
@@ -231,7 +231,7 @@ pub fn read_linear(linear: &Linear, iterations: usize, converged: bool) -> Fit {
 }
 
 /// Rows of `x` in row-major order (nalgebra is column-major; Burn wants rows).
-pub fn row_major(x: &DMatrix<f64>) -> Vec<f64> {
+pub(crate) fn row_major(x: &DMatrix<f64>) -> Vec<f64> {
     x.row_iter()
         .flat_map(|r| r.iter().copied().collect::<Vec<_>>())
         .collect()
@@ -241,7 +241,7 @@ pub fn row_major(x: &DMatrix<f64>) -> Vec<f64> {
 /// step is followed by the proximal soft-threshold of the weights (ISTA). Stops when no
 /// parameter moves by more than `tol` relative to the largest; a growing or non-finite objective
 /// is reported as divergence instead of returning NaN.
-pub fn gradient_descent(
+pub(crate) fn gradient_descent(
     x: &DMatrix<f64>,
     y: &DVector<f64>,
     weights: PenaltyWeights,

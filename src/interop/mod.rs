@@ -15,7 +15,7 @@ pub enum Format {
 
 impl Format {
     /// The file the export writes in the run directory unless told otherwise.
-    pub fn default_file(self) -> &'static str {
+    pub(crate) fn default_file(self) -> &'static str {
         match self {
             Format::Safetensors => "model.safetensors",
             Format::Onnx => "model.onnx",

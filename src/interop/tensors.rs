@@ -23,7 +23,7 @@ impl Raw {
     }
 
     /// A matrix transposed (other ranks unchanged).
-    pub fn transposed(&self) -> Raw {
+    pub(crate) fn transposed(&self) -> Raw {
         let &[rows, columns] = self.shape.as_slice() else {
             return self.clone();
         };
@@ -69,7 +69,7 @@ impl Raw {
     }
 
     /// The values converted to `dtype` (F32 or F64, from F32, F64, F16 or BF16).
-    pub fn converted(&self, dtype: Dtype) -> Result<Raw> {
+    pub(crate) fn converted(&self, dtype: Dtype) -> Result<Raw> {
         if self.dtype == dtype {
             return Ok(self.clone());
         }
@@ -115,7 +115,7 @@ impl Raw {
     }
 }
 
-pub fn store_error(e: impl std::fmt::Display) -> Error {
+pub(crate) fn store_error(e: impl std::fmt::Display) -> Error {
     Error::Usage(format!("cannot convert the model's tensors: {e}"))
 }
 

@@ -27,7 +27,7 @@ pub enum Targets {
 
 /// `∂L/∂W` and `∂L/∂b` of one layer.
 #[derive(Debug, Clone)]
-pub struct LayerGradients {
+pub(crate) struct LayerGradients {
     pub weight: Tensor<2>,
     pub bias: Option<Tensor<1>>,
 }
@@ -35,7 +35,7 @@ pub struct LayerGradients {
 /// The mean loss, the output scores `Z[L]` and every layer's gradients (input to output), all
 /// computed by the formulas in the module docs. Tensors are taken off autodiff first, so no
 /// graph is built.
-pub fn loss_and_gradients(
+pub(crate) fn loss_and_gradients(
     model: &Network,
     x: Tensor<2>,
     targets: &Targets,
@@ -119,7 +119,7 @@ pub fn derivative(activation: Activation, slope: f64, z: &Tensor<2>, a: &Tensor<
 }
 
 /// The gradients keyed by parameter, ready for the optimizer.
-pub fn to_params(model: &Network, gradients: Vec<LayerGradients>) -> GradientsParams {
+pub(crate) fn to_params(model: &Network, gradients: Vec<LayerGradients>) -> GradientsParams {
     let mut params = GradientsParams::new();
     for (layer, g) in model.layers().zip(gradients) {
         params.register(layer.weight.id, g.weight);

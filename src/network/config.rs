@@ -44,7 +44,7 @@ pub struct ModelConfig {
 
 /// Whether `path` names a PyTorch-layout weights file (`.safetensors`, `.pt`, `.pth`) rather
 /// than a burnpack checkpoint.
-pub fn is_pytorch_file(path: &Path) -> bool {
+pub(crate) fn is_pytorch_file(path: &Path) -> bool {
     matches!(
         path.extension().and_then(|e| e.to_str()),
         Some("safetensors" | "pt" | "pth")
@@ -200,7 +200,7 @@ impl ModelConfig {
     }
 
     /// The stack in one line, for messages: `conv2d 32 3×3 → max_pool2d 2 → dense 128`.
-    pub fn describe(&self) -> String {
+    pub(crate) fn describe(&self) -> String {
         let stack = self.stack();
         if stack.is_empty() {
             return "no hidden layer".into();
@@ -214,7 +214,7 @@ impl ModelConfig {
 
     /// Whether the explicit back-propagation formulas cover every layer (dense layers with an
     /// element-wise activation).
-    pub fn is_dense_stack(&self) -> bool {
+    pub(crate) fn is_dense_stack(&self) -> bool {
         let defaults = self.defaults();
         self.stack()
             .iter()
@@ -337,7 +337,7 @@ impl OptimizerConfig {
 }
 
 /// More epochs than this can only be a mistake (the XOR network needs thousands at most).
-pub const MAX_EPOCHS: usize = 1_000_000;
+pub(crate) const MAX_EPOCHS: usize = 1_000_000;
 
 /// `training.epochs` within `1..=MAX_EPOCHS`.
 pub(crate) fn check_epochs(epochs: usize) -> Result<(), String> {

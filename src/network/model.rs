@@ -100,7 +100,7 @@ impl ModuleVisitor for Materialize {
 /// where its tensors sit inside its step now: checkpoints of that time name their tensors by
 /// group (`hidden.<d>`, `conv.<c>`, `recurrent.<r>`; see `store`), and seeded runs drew their
 /// initial weights group by group. Kinds added since were in no group.
-pub fn legacy_group(step: &Step) -> Option<(&'static str, &'static str)> {
+pub(crate) fn legacy_group(step: &Step) -> Option<(&'static str, &'static str)> {
     match step.variant() {
         "Dense" => Some(("hidden", "Dense.linear.")),
         "Conv2d" => Some(("conv", "Conv2d.conv.")),
@@ -110,7 +110,7 @@ pub fn legacy_group(step: &Step) -> Option<(&'static str, &'static str)> {
 }
 
 /// The most first-layer units drawn in `first_layer.png`.
-pub const MAX_FILTER_TILES: usize = 256;
+pub(crate) const MAX_FILTER_TILES: usize = 256;
 
 impl Network {
     /// What runs, in order: one step per layer of the stack.
@@ -138,7 +138,7 @@ impl Network {
 
     /// Whether every layer is dense with an element-wise activation: the networks the explicit
     /// back-propagation (`backprop`) covers.
-    pub fn is_dense(&self) -> bool {
+    pub(crate) fn is_dense(&self) -> bool {
         self.layers
             .iter()
             .all(|s| matches!(s.dense(), Some((_, a)) if a != Activation::Maxout))
@@ -153,7 +153,7 @@ impl Network {
     }
 
     /// The activation of hidden dense layer `l` (0-based among the dense layers).
-    pub fn hidden_activation(&self, l: usize) -> Activation {
+    pub(crate) fn hidden_activation(&self, l: usize) -> Activation {
         self.layers
             .iter()
             .filter_map(|s| s.dense().map(|(_, a)| a))
@@ -165,12 +165,12 @@ impl Network {
         self.leaky_slope
     }
 
-    pub fn output_kind(&self) -> Output {
+    pub(crate) fn output_kind(&self) -> Output {
         self.output_kind
     }
 
     /// The float type of the weights (that of the output layer; a module holds one).
-    pub fn weight_dtype(&self) -> burn::tensor::DType {
+    pub(crate) fn weight_dtype(&self) -> burn::tensor::DType {
         self.output.weight.val().dtype()
     }
 
@@ -180,7 +180,7 @@ impl Network {
     }
 
     /// Selects how the training step computes its gradients.
-    pub fn with_gradients(mut self, gradients: Gradients) -> Self {
+    pub(crate) fn with_gradients(mut self, gradients: Gradients) -> Self {
         self.gradients = gradients;
         self
     }
@@ -204,13 +204,17 @@ impl Network {
     }
 
     /// An element-wise activation `g` with the network's leaky slope.
-    pub fn activate<const D: usize>(&self, activation: Activation, z: Tensor<D>) -> Tensor<D> {
+    pub(crate) fn activate<const D: usize>(
+        &self,
+        activation: Activation,
+        z: Tensor<D>,
+    ) -> Tensor<D> {
         activation.apply(z, self.leaky_slope)
     }
 
     /// Class scores with one column per class: a sigmoid output's `z` becomes `[0, z]`, whose
     /// softmax is `[1 − σ(z), σ(z)]`, so accuracy and argmax work for every output kind.
-    pub fn class_scores(&self, output: Tensor<2>) -> Tensor<2> {
+    pub(crate) fn class_scores(&self, output: Tensor<2>) -> Tensor<2> {
         match self.output_kind {
             Output::Sigmoid => Tensor::cat(vec![output.zeros_like(), output], 1),
             _ => output,
@@ -264,7 +268,7 @@ pub fn cross_entropy(scores: Tensor<2>, targets: Tensor<1, Int>) -> Tensor<1> {
 /// `½·mean over rows of Σ_outputs (z − y)²`. Written with `mean` and an exact `× 0.5`: Burn's
 /// autodiff applies scalar factors such as `/(2n)` in f32, which would cap f64 gradient checks at
 /// ~1e-8.
-pub fn half_squared_error(z: Tensor<2>, y: Tensor<2>) -> Tensor<1> {
+pub(crate) fn half_squared_error(z: Tensor<2>, y: Tensor<2>) -> Tensor<1> {
     let r = z - y;
     (r.clone() * r).sum_dim(1).mean().mul_scalar(0.5)
 }

@@ -99,7 +99,7 @@ fn legacy_names(model: &Network) -> Vec<(String, String)> {
 /// the layers were one list (burn-train reads the checkpoint a run resumes from by these
 /// names); the parameter identities the optimizer's state refers to are kept. Returns whether
 /// it did.
-pub fn migrate_checkpoint(model: Network, path: &Path) -> Result<bool> {
+pub(crate) fn migrate_checkpoint(model: Network, path: &Path) -> Result<bool> {
     if model.clone().try_load_file(path).is_ok() {
         return Ok(false);
     }

@@ -75,7 +75,7 @@ pub fn train(gate: Gate, epochs: usize, eta: f64) -> PerceptronRun {
 
 /// Four examples converge within a few epochs when they can at all; a million is only a mistake
 /// (and the per-epoch error record would grow without bound).
-pub const MAX_EPOCHS: usize = 1_000_000;
+pub(crate) const MAX_EPOCHS: usize = 1_000_000;
 
 /// `neurona perceptron <gate>`: trains, prints the weights and truth table, and says plainly
 /// when the gate cannot be learnt.

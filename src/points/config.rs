@@ -82,11 +82,11 @@ impl Default for PointsData {
 }
 
 /// Training points of a generated set when `data.points` is unset.
-pub const DEFAULT_POINTS: usize = 200;
+pub(crate) const DEFAULT_POINTS: usize = 200;
 /// Noise of a generated set when `data.noise` is unset.
-pub const DEFAULT_NOISE: f64 = 0.05;
+pub(crate) const DEFAULT_NOISE: f64 = 0.05;
 /// The most points a generated set may have: the workshop trains full-batch.
-pub const MAX_POINTS: usize = 100_000;
+pub(crate) const MAX_POINTS: usize = 100_000;
 
 /// The sets of points (drawn in [`super::data`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -106,12 +106,12 @@ pub enum PointSetName {
 
 impl PointSetName {
     /// The sets drawn from a seed (XOR's four points are fixed).
-    pub fn is_generated(self) -> bool {
+    pub(crate) fn is_generated(self) -> bool {
         self != Self::Xor
     }
 
     /// The name as written in the config.
-    pub fn slug(self) -> &'static str {
+    pub(crate) fn slug(self) -> &'static str {
         match self {
             Self::Xor => "xor",
             Self::Circle => "circle",

@@ -100,7 +100,7 @@ impl PointSet {
 }
 
 /// The square `[lo, hi]²` a data set's decision regions are drawn over.
-pub fn region(dataset: PointSetName) -> (f64, f64) {
+pub(crate) fn region(dataset: PointSetName) -> (f64, f64) {
     match dataset {
         // The unit square with a margin.
         PointSetName::Xor => (-0.25, 1.25),

@@ -18,7 +18,8 @@ pub mod data;
 
 use self::config::{DEFAULT_NOISE, DEFAULT_POINTS, PointsConfig};
 use self::data::PointSet;
-pub use self::data::{TRUTH_TABLE, region};
+pub use self::data::TRUTH_TABLE;
+pub(crate) use self::data::region;
 use crate::error::{Error, Result};
 use crate::experiment::ExperimentFile;
 use crate::network::model::{Batch, Network};
@@ -31,7 +32,7 @@ pub const TARGET_LOSS: f64 = 0.05;
 
 /// What a 2-D workshop run holds: its network with its checksum, the loss curve and the
 /// decision regions.
-pub const RUN: RunLayout = RunLayout {
+pub(crate) const RUN: RunLayout = RunLayout {
     kind: RunKind::Points,
     files: &["model.bpk", "model.bpk.sha256", "loss.svg", "decision.svg"],
     dirs: &[],
@@ -258,7 +259,7 @@ pub fn fit(
 }
 
 /// Prints `x1 x2 | target | P(1) | prediction` for the four points.
-pub fn print_truth_table(probabilities: &[f64]) {
+pub(crate) fn print_truth_table(probabilities: &[f64]) {
     println!(" x1  x2 | XOR | P(1)   | predicted");
     for ((p, y), prob) in TRUTH_TABLE.iter().zip(probabilities) {
         println!(
@@ -317,7 +318,11 @@ fn trained(run_dir: &Path, config: &PointsConfig) -> Result<(Network, Device)> {
 }
 
 /// `neurona predict` of a 2-D run at given points: `P(1)` of each, printed with its class.
-pub fn predict_at(run_dir: &Path, config: &PointsConfig, points: &[[f64; 2]]) -> Result<Vec<f64>> {
+pub(crate) fn predict_at(
+    run_dir: &Path,
+    config: &PointsConfig,
+    points: &[[f64; 2]],
+) -> Result<Vec<f64>> {
     if let Some(p) = points
         .iter()
         .find(|p| !(p[0].is_finite() && p[1].is_finite()))

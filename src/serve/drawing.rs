@@ -27,7 +27,7 @@ use crate::error::{Error, Result};
 use crate::experiment::ExperimentFile;
 
 /// The largest drawing side accepted.
-pub const MAX_SIDE: usize = 1024;
+pub(crate) const MAX_SIDE: usize = 1024;
 
 /// The query of a drawing: its size in pixels.
 #[derive(Deserialize)]
@@ -38,7 +38,7 @@ pub(super) struct DrawingSize {
 
 /// What the model answered for a drawing, and the 28×28 image it was given.
 #[derive(Serialize)]
-pub struct DrawingAnswer {
+pub(crate) struct DrawingAnswer {
     pub image: Vec<u8>,
     pub class: usize,
     pub class_name: String,

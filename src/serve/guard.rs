@@ -30,11 +30,11 @@ use axum::response::Response;
 use super::api_error::ApiError;
 
 /// How long a request body may take to arrive: 1 MiB at 35 KB/s.
-pub const BODY_TIMEOUT: Duration = Duration::from_secs(30);
+pub(crate) const BODY_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// The content types a `POST` may carry: none of them is one a browser sends across origins
 /// without a preflight.
-pub const POST_TYPES: &[&str] = &[
+pub(crate) const POST_TYPES: &[&str] = &[
     "application/toml",
     "application/json",
     "application/octet-stream",
@@ -50,7 +50,7 @@ pub struct Served {
 
 impl Served {
     /// Whether a `Host` header (or an origin's host and port) names this server.
-    pub fn is_host(&self, authority: &str) -> bool {
+    pub(crate) fn is_host(&self, authority: &str) -> bool {
         let Ok(authority) = authority.parse::<axum::http::uri::Authority>() else {
             return false;
         };

@@ -39,7 +39,7 @@ use crate::run_dir::RunKind;
 const OUTPUT_TAIL: u64 = 4096;
 
 /// The experiment files the page offers as starting points, compiled in.
-pub const TEMPLATES: &[(&str, &str)] = &[
+pub(crate) const TEMPLATES: &[(&str, &str)] = &[
     (
         "fashion-mnist",
         include_str!("../../configs/fashion-mnist.toml"),
@@ -74,7 +74,7 @@ struct Job {
 
 /// What the page shows of a training it started.
 #[derive(Debug, Serialize)]
-pub struct JobState {
+pub(crate) struct JobState {
     pub run: String,
     /// `running`, `finished` (exit 0), `stopped` (from the page) or `failed`.
     pub state: &'static str,
@@ -85,7 +85,7 @@ pub struct JobState {
 }
 
 /// The trainings started from the page by this server, by run name.
-pub struct Jobs {
+pub(crate) struct Jobs {
     runs: PathBuf,
     program: Option<PathBuf>,
     jobs: Mutex<BTreeMap<String, Job>>,
@@ -113,7 +113,7 @@ impl Jobs {
 
     /// Checks the experiment file `text` and starts training it as a new run called `name` (else
     /// its `output.name`, else `page`); returns the run's name.
-    pub fn start_new(&self, text: &str, name: Option<&str>) -> Result<String> {
+    pub(crate) fn start_new(&self, text: &str, name: Option<&str>) -> Result<String> {
         let config = checked_config(text, name, &self.runs)?;
         let name = config.output.name.clone().unwrap_or_default();
         if self.runs.join(&name).exists() {
@@ -309,7 +309,7 @@ fn tail(path: &Path) -> String {
 
 /// Parses and checks an image classification experiment from the page, its run called `name`
 /// (when given) and placed in `runs`.
-pub fn checked_config(text: &str, name: Option<&str>, runs: &Path) -> Result<MlpConfig> {
+pub(crate) fn checked_config(text: &str, name: Option<&str>, runs: &Path) -> Result<MlpConfig> {
     super::runs::placed_experiment(
         text,
         "page.toml",

@@ -21,7 +21,7 @@ pub mod api_error;
 pub mod connections;
 pub mod drawing;
 pub mod events;
-pub mod guard;
+pub(crate) mod guard;
 pub mod jobs;
 pub mod playground;
 pub mod runs;
@@ -40,7 +40,7 @@ use axum::routing::{get, post};
 use crate::error::{Error, Result};
 
 /// The largest request body: a drawing of [`drawing::MAX_SIDE`]² grey bytes.
-pub const MAX_BODY: usize = drawing::MAX_SIDE * drawing::MAX_SIDE;
+pub(crate) const MAX_BODY: usize = drawing::MAX_SIDE * drawing::MAX_SIDE;
 
 /// Where and what to serve.
 #[derive(Debug, Clone)]

@@ -31,13 +31,13 @@ use crate::points::{self, Score, region};
 use crate::run_dir::Start;
 
 /// The most epochs one request may train.
-pub const MAX_EPOCHS: usize = 20_000;
+pub(crate) const MAX_EPOCHS: usize = 20_000;
 /// The largest network the playground trains.
-pub const MAX_PARAMETERS: u128 = 10_000;
+pub(crate) const MAX_PARAMETERS: u128 = 10_000;
 /// The most points of a generated set the playground trains on.
-pub const MAX_POINTS: usize = 1_000;
+pub(crate) const MAX_POINTS: usize = 1_000;
 /// The decision-region grid's side.
-pub const GRID: usize = 41;
+pub(crate) const GRID: usize = 41;
 /// Snapshots of the regions kept at most, spread geometrically over the epochs.
 const FRAMES: usize = 40;
 
@@ -75,7 +75,7 @@ pub struct Training {
 }
 
 /// Parses and checks a playground experiment, its run placed in `runs`.
-pub fn checked_config(text: &str, runs: &Path) -> Result<PointsConfig> {
+pub(crate) fn checked_config(text: &str, runs: &Path) -> Result<PointsConfig> {
     let config: PointsConfig = super::runs::placed_experiment(
         text,
         "playground.toml",
@@ -176,7 +176,7 @@ pub fn train(config: &PointsConfig, abandoned: &AtomicBool) -> Result<Training> 
 }
 
 /// Probabilities as bytes `round(255·p)`, base64-encoded.
-pub fn encode_grid(probabilities: &[f64]) -> String {
+pub(crate) fn encode_grid(probabilities: &[f64]) -> String {
     use base64::Engine;
     let bytes: Vec<u8> = probabilities
         .iter()
@@ -193,10 +193,10 @@ pub fn save(config: &PointsConfig) -> Result<String> {
 
 /// The playground's training slots: how many requests may train at once (half the cores, at
 /// least one), so that the page leaves the machine usable whatever it sends.
-pub struct Slots(Arc<tokio::sync::Semaphore>);
+pub(crate) struct Slots(Arc<tokio::sync::Semaphore>);
 
 /// Seconds a client turned away is told to wait before trying again.
-pub const RETRY_AFTER: u64 = 2;
+pub(crate) const RETRY_AFTER: u64 = 2;
 
 impl Default for Slots {
     fn default() -> Self {

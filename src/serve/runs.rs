@@ -43,7 +43,7 @@ const SERVED: &[(&str, &str)] = &[
 
 /// One line of the runs page.
 #[derive(Debug, Clone, Serialize)]
-pub struct RunSummary {
+pub(crate) struct RunSummary {
     pub name: String,
     /// `image_classification`, `points`, `linear_regression`, `logistic_regression`.
     pub kind: run_dir::RunKind,
@@ -68,8 +68,7 @@ struct DetailHead<'a> {
 
 /// A run's page as JSON, in pieces: the head, then `"history"` — `metrics.json`'s per-epoch
 /// records, the file's own bytes (shared with the cache, not copied).
-pub struct RunDetail {
-    pub summary: RunSummary,
+pub(crate) struct RunDetail {
     chunks: [Bytes; 3],
 }
 
@@ -89,7 +88,7 @@ pub fn plain(name: &str) -> bool {
 }
 
 /// The text of an experiment file the page sent as a request's body.
-pub fn experiment_text(body: &[u8]) -> Result<String, ApiError> {
+pub(crate) fn experiment_text(body: &[u8]) -> Result<String, ApiError> {
     String::from_utf8(body.to_vec())
         .map_err(|_| ApiError::Malformed("the body must be a TOML experiment file".into()))
 }
@@ -100,7 +99,7 @@ pub fn experiment_text(body: &[u8]) -> Result<String, ApiError> {
 /// refused with `elsewhere` as the reason. The page may not point the server at files or
 /// machines: weights to start from, data folders, download mirrors and device servers are the
 /// terminal's to name (`neurona train`), never a web page's.
-pub fn placed_experiment<C: ExperimentFile>(
+pub(crate) fn placed_experiment<C: ExperimentFile>(
     text: &str,
     origin: &str,
     name: Option<&str>,
@@ -133,7 +132,7 @@ pub fn placed_experiment<C: ExperimentFile>(
 }
 
 /// The run directory `name` under `root`, if it is one (a real folder, not a link, holding a run).
-pub fn run_path(root: &Path, name: &str) -> Option<PathBuf> {
+pub(crate) fn run_path(root: &Path, name: &str) -> Option<PathBuf> {
     if !plain(name) {
         return None;
     }
@@ -144,7 +143,7 @@ pub fn run_path(root: &Path, name: &str) -> Option<PathBuf> {
 
 /// The one way the server opens a file of a run: `file`, a plain name directly inside `dir`,
 /// through [`run_dir::open_own`] (no link followed, only a regular file).
-pub fn open_plain(dir: &Path, file: &str) -> Option<std::fs::File> {
+pub(crate) fn open_plain(dir: &Path, file: &str) -> Option<std::fs::File> {
     if !plain(file) {
         return None;
     }
@@ -152,20 +151,20 @@ pub fn open_plain(dir: &Path, file: &str) -> Option<std::fs::File> {
 }
 
 /// The bytes of `file` in `dir`, through [`open_plain`].
-pub fn read_plain(dir: &Path, file: &str) -> Option<Vec<u8>> {
+pub(crate) fn read_plain(dir: &Path, file: &str) -> Option<Vec<u8>> {
     let mut bytes = Vec::new();
     open_plain(dir, file)?.read_to_end(&mut bytes).ok()?;
     Some(bytes)
 }
 
 /// When `file` in `dir` last changed and its length, through [`open_plain`].
-pub fn stamp(dir: &Path, file: &str) -> Option<(SystemTime, u64)> {
+pub(crate) fn stamp(dir: &Path, file: &str) -> Option<(SystemTime, u64)> {
     let meta = open_plain(dir, file)?.metadata().ok()?;
     Some((meta.modified().ok()?, meta.len()))
 }
 
 /// The bytes of file `file` of run `name` and their content type, if the page may serve it.
-pub fn served_file(root: &Path, name: &str, file: &str) -> Option<(Vec<u8>, &'static str)> {
+pub(crate) fn served_file(root: &Path, name: &str, file: &str) -> Option<(Vec<u8>, &'static str)> {
     let dir = run_path(root, name)?;
     let (_, content_type) = served_type(file)?;
     Some((read_plain(&dir, file)?, content_type))
@@ -226,7 +225,7 @@ impl Record {
 
 /// The runs' records, by run name, each read again only when its `metrics.json` changes.
 #[derive(Default)]
-pub struct RunCache {
+pub(crate) struct RunCache {
     records: Mutex<HashMap<String, Arc<Record>>>,
 }
 
@@ -297,7 +296,6 @@ impl RunCache {
             String::from_utf8_lossy(&head[..head.len() - 1])
         ));
         Some(RunDetail {
-            summary,
             chunks: [open, record.history.clone(), Bytes::from_static(b"}")],
         })
     }

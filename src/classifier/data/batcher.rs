@@ -44,7 +44,7 @@ impl ImageBatcher {
 /// exactly as [`ImageBatcher`] prepares a batch, so the values are identical), then batches are
 /// gathered on the device with `select`.
 #[derive(Clone)]
-pub struct ResidentImages {
+pub(crate) struct ResidentImages {
     batcher: ImageBatcher,
     /// Every image and label, per device (kept without autodiff; training batches get it back).
     on_device: Arc<Mutex<Vec<(Device, Batch)>>>,

@@ -153,7 +153,7 @@ impl LabelledImages {
         self.labels.is_empty()
     }
 
-    pub fn pixels_per_image(&self) -> usize {
+    pub(crate) fn pixels_per_image(&self) -> usize {
         self.rows * self.cols
     }
 

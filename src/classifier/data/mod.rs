@@ -16,7 +16,7 @@ use download::{Checksum, RemoteFile};
 pub use idx::LabelledImages;
 
 /// Number of classes in MNIST and Fashion-MNIST.
-pub const NUM_CLASSES: usize = 10;
+pub(crate) const NUM_CLASSES: usize = 10;
 
 pub use crate::network::layers::SIDE;
 
@@ -114,7 +114,7 @@ impl DatasetName {
     }
 
     /// The name as written in the config (and of its folder under the data directory).
-    pub fn slug(self) -> &'static str {
+    pub(crate) fn slug(self) -> &'static str {
         match self {
             DatasetName::Mnist => "mnist",
             DatasetName::FashionMnist => "fashion-mnist",
@@ -131,7 +131,7 @@ fn existing_file(dir: &Path, remote: &RemoteFile) -> Option<PathBuf> {
 
 /// The cache folder used when `data.dir` is unset: `$NEURONA_DATA/<dataset>`, else
 /// `$XDG_CACHE_HOME/neurona/<dataset>`, else `~/.cache/neurona/<dataset>`.
-pub fn default_data_dir(dataset: DatasetName) -> PathBuf {
+pub(crate) fn default_data_dir(dataset: DatasetName) -> PathBuf {
     let base = std::env::var_os("NEURONA_DATA")
         .map(PathBuf::from)
         .or_else(|| std::env::var_os("XDG_CACHE_HOME").map(|d| PathBuf::from(d).join("neurona")))
@@ -198,7 +198,7 @@ pub struct Normalization {
 }
 
 impl Normalization {
-    pub const NONE: Normalization = Normalization {
+    pub(crate) const NONE: Normalization = Normalization {
         mean: 0.0,
         std: 1.0,
     };

@@ -10,7 +10,7 @@ use crate::network::layers::Shape;
 use crate::network::model::Network;
 
 /// The network as another runtime needs it: resolved layers, input, preprocessing, output.
-pub fn describe(model: &Network, config: &MlpConfig) -> Result<Value> {
+pub(crate) fn describe(model: &Network, config: &MlpConfig) -> Result<Value> {
     let layers: Vec<Value> = model.steps().iter().map(|s| s.description()).collect();
     let Shape::Image {
         channels,

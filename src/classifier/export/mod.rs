@@ -17,10 +17,10 @@ use crate::experiment::ExperimentFile;
 use crate::interop::Format;
 use crate::network::model::Network;
 
-pub mod description;
+pub(crate) mod description;
 pub mod onnx;
 
-pub use description::describe;
+pub(crate) use description::describe;
 
 /// Exports the run's model (`model.bpk`) as `format` to `output` (default: into the run
 /// directory); returns the file written.
@@ -38,7 +38,7 @@ pub fn export(run_dir: &Path, format: Format, output: Option<&Path>) -> Result<P
 }
 
 /// The safetensors file of `model`: its tensors in PyTorch's layout and the metadata.
-pub fn safetensors_file(model: &Network, config: &MlpConfig) -> Result<Vec<u8>> {
+pub(crate) fn safetensors_file(model: &Network, config: &MlpConfig) -> Result<Vec<u8>> {
     let tensors = crate::classifier::pytorch_layout::to_pytorch(model)?;
     let description = describe(model, config)?;
     let mut metadata: HashMap<String, String> = description

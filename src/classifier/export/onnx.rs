@@ -18,7 +18,7 @@ use crate::network::layers::{Shape, dense};
 use crate::network::model::Network;
 
 /// The ONNX model of `model` (a run's network) with the run's preprocessing.
-pub fn model_bytes(model: &Network, config: &MlpConfig) -> Result<Vec<u8>> {
+pub(crate) fn model_bytes(model: &Network, config: &MlpConfig) -> Result<Vec<u8>> {
     let tensors = crate::classifier::pytorch_layout::to_pytorch(model)?;
     let description = super::describe(model, config)?;
     let shapes = config

@@ -158,7 +158,7 @@ impl LinearModelConfig {
 
     /// The inverse of [`weights`](Self::weights) for the L1 part: the `lambda` that gives
     /// canonical `l1` on `n` observations.
-    pub fn lambda_for_l1(&self, l1: f64, n: usize) -> f64 {
+    pub(crate) fn lambda_for_l1(&self, l1: f64, n: usize) -> f64 {
         let rho = if self.penalty == Penalty::Elasticnet {
             self.l1_ratio
         } else {

@@ -40,7 +40,7 @@ pub struct CvReport {
 /// The default grid for L1/ElasticNet, like scikit-learn's `LassoCV`: `λ_max = max|xⱼᵀ(y − ȳ)|/(nρ)`
 /// (centred columns; the smallest λ that zeroes every coefficient) down to `ratio·λ_max`,
 /// `count` values evenly spaced in log λ, converted to the objective's units.
-pub fn default_grid(config: &LinearConfig, design: &Design) -> Result<Vec<f64>> {
+pub(crate) fn default_grid(config: &LinearConfig, design: &Design) -> Result<Vec<f64>> {
     let m = &config.model;
     if !matches!(m.penalty, Penalty::L1 | Penalty::Elasticnet)
         || (m.penalty == Penalty::Elasticnet && m.l1_ratio == 0.0)

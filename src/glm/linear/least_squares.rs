@@ -54,12 +54,12 @@ impl Centred {
 
 /// The smallest L1 weight at which every coefficient is zero: `max_j |xⱼᵀ(y − ȳ)|/n` on centred
 /// columns, computed exactly as coordinate descent sees it.
-pub fn l1_max(x: &DMatrix<f64>, y: &DVector<f64>) -> f64 {
+pub(crate) fn l1_max(x: &DMatrix<f64>, y: &DVector<f64>) -> f64 {
     centre(x, y).correlations().amax()
 }
 
 /// The concrete solver for `auto`: the closed form when there is no L1 term.
-pub fn resolve(solver: Solver, weights: PenaltyWeights) -> Solver {
+pub(crate) fn resolve(solver: Solver, weights: PenaltyWeights) -> Solver {
     match solver {
         Solver::Auto if weights.l1 == 0.0 => Solver::NormalEquations,
         Solver::Auto => Solver::CoordinateDescent,

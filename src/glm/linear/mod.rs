@@ -42,7 +42,7 @@ pub fn fit_design(config: &LinearConfig, design: &Design) -> Result<Fit> {
 
 /// What a linear regression run holds: the coefficients, the cross-validation and its plots,
 /// mini-batch training's log and checkpoints, exports.
-pub const RUN: RunLayout = RunLayout {
+pub(crate) const RUN: RunLayout = RunLayout {
     kind: RunKind::LinearRegression,
     files: &[
         "coefficients.json",

@@ -110,7 +110,7 @@ impl LinearReport {
     }
 
     /// Adds metrics on held-out rows.
-    pub fn with_validation(mut self, fit: &Fit, valid: &Design) -> Self {
+    pub(crate) fn with_validation(mut self, fit: &Fit, valid: &Design) -> Self {
         self.valid = (!valid.y.is_empty()).then(|| FitMetrics::of(fit, &valid.x, &valid.y));
         self
     }

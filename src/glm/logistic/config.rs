@@ -125,7 +125,7 @@ impl LogisticModelConfig {
     }
 
     /// This model with penalty strength `value` in the objective's units.
-    pub fn with_strength(&self, value: f64) -> Self {
+    pub(crate) fn with_strength(&self, value: f64) -> Self {
         let mut model = self.clone();
         match self.objective {
             Objective::Course => model.lambda = value,

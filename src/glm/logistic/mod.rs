@@ -98,7 +98,7 @@ pub fn fit(config: &LogisticConfig, design: &Design) -> Result<Fit> {
 
 /// What a logistic regression run holds: the coefficients, the cross-validation and the plots
 /// (regions, probability curve, ROC), mini-batch training's log and checkpoints, exports.
-pub const RUN: RunLayout = RunLayout {
+pub(crate) const RUN: RunLayout = RunLayout {
     kind: RunKind::LogisticRegression,
     files: &[
         "coefficients.json",

@@ -113,7 +113,7 @@ fn gradient_and_hessian(
 /// Multinomial regression by Newton's method. Class 0 is the reference (its scores are fixed at
 /// zero), which makes the unpenalised problem identifiable; the other `K − 1` classes each have
 /// an intercept and `p` weights. L2 (on the weights only) is supported; L1 is not.
-pub fn softmax_newton(
+pub(crate) fn softmax_newton(
     x: &DMatrix<f64>,
     labels: &[usize],
     k: usize,
@@ -196,7 +196,7 @@ fn pack(
 }
 
 /// One binary model per class (that class against all others), each fitted as configured.
-pub fn one_vs_rest(
+pub(crate) fn one_vs_rest(
     config: &LogisticConfig,
     design: &Design,
     labels: &[usize],
@@ -315,7 +315,7 @@ pub fn fit(
 
 /// Codes the target as class indices (classes in sorted order) into `design.y`; at least two
 /// classes. Returns the class names and each row's index.
-pub fn code_labels(
+pub(crate) fn code_labels(
     config: &LogisticConfig,
     design: &mut Design,
     targets: &[(usize, String)],
@@ -332,13 +332,13 @@ pub fn code_labels(
 }
 
 /// The class indices held in `design.y` (see [`code_labels`]).
-pub fn labels_of(design: &Design) -> Vec<usize> {
+pub(crate) fn labels_of(design: &Design) -> Vec<usize> {
     design.y.iter().map(|&v| v as usize).collect()
 }
 
 /// Fits the configured strategy on `train` (class indices in `y`) and reports it, with metrics
 /// on `valid` when it has rows.
-pub fn fit_report(
+pub(crate) fn fit_report(
     config: &LogisticConfig,
     train: &Design,
     valid: &Design,

@@ -16,11 +16,11 @@ use proto::*;
 
 /// ONNX's operator set the graphs use (`ReduceMax` with an `axes` attribute, `Squeeze` with an
 /// axes input).
-pub const OPSET: i64 = 17;
+pub(crate) const OPSET: i64 = 17;
 /// The IR version that goes with opset 17.
 const IR_VERSION: i64 = 8;
 
-pub fn attribute_int(name: &str, i: i64) -> AttributeProto {
+pub(crate) fn attribute_int(name: &str, i: i64) -> AttributeProto {
     AttributeProto {
         name: name.into(),
         r#type: ATTRIBUTE_INT,
@@ -29,7 +29,7 @@ pub fn attribute_int(name: &str, i: i64) -> AttributeProto {
     }
 }
 
-pub fn attribute_ints(name: &str, ints: &[i64]) -> AttributeProto {
+pub(crate) fn attribute_ints(name: &str, ints: &[i64]) -> AttributeProto {
     AttributeProto {
         name: name.into(),
         r#type: ATTRIBUTE_INTS,
@@ -38,7 +38,7 @@ pub fn attribute_ints(name: &str, ints: &[i64]) -> AttributeProto {
     }
 }
 
-pub fn attribute_float(name: &str, f: f32) -> AttributeProto {
+pub(crate) fn attribute_float(name: &str, f: f32) -> AttributeProto {
     AttributeProto {
         name: name.into(),
         r#type: ATTRIBUTE_FLOAT,
@@ -86,7 +86,7 @@ impl Graph {
     }
 
     /// A one-dimensional int64 constant (shapes, axes, indices).
-    pub fn int64s(&mut self, stem: &str, values: &[i64]) -> String {
+    pub(crate) fn int64s(&mut self, stem: &str, values: &[i64]) -> String {
         let name = self.fresh(stem);
         self.initializers.push(TensorProto {
             dims: vec![values.len() as i64],
@@ -112,7 +112,7 @@ impl Graph {
 
     /// `op` (`Gemm`, `Conv`) on `x` with the weight `<prefix>.weight` and, when `tensors` hold
     /// one, the bias `<prefix>.bias`.
-    pub fn with_weights(
+    pub(crate) fn with_weights(
         &mut self,
         op: &str,
         x: String,

@@ -64,9 +64,9 @@ pub struct NodeProto {
 }
 
 /// `AttributeProto.AttributeType`.
-pub const ATTRIBUTE_FLOAT: i32 = 1;
-pub const ATTRIBUTE_INT: i32 = 2;
-pub const ATTRIBUTE_INTS: i32 = 7;
+pub(crate) const ATTRIBUTE_FLOAT: i32 = 1;
+pub(crate) const ATTRIBUTE_INT: i32 = 2;
+pub(crate) const ATTRIBUTE_INTS: i32 = 7;
 
 #[derive(Clone, PartialEq, prost::Message)]
 pub struct AttributeProto {
@@ -83,8 +83,8 @@ pub struct AttributeProto {
 }
 
 /// `TensorProto.DataType`.
-pub const FLOAT: i32 = 1;
-pub const INT64: i32 = 7;
+pub(crate) const FLOAT: i32 = 1;
+pub(crate) const INT64: i32 = 7;
 
 #[derive(Clone, PartialEq, prost::Message)]
 pub struct TensorProto {

@@ -77,7 +77,7 @@ pub struct Conv2dLayer {
 }
 
 /// The error of convolution or pooling on anything but an image.
-pub const NEEDS_IMAGE: &str =
+pub(crate) const NEEDS_IMAGE: &str =
     "convolution and pooling need an image: put them before any dense or recurrent layer";
 
 impl LayerSettings for Conv2d {

@@ -140,7 +140,7 @@ fn onnx_flat(g: &mut Graph, x: String, shape: Shape) -> String {
 
 /// ONNX: the linear map `name` (its PyTorch-layout `weight` and `bias` in `tensors`) on `x` of
 /// shape `shape`, read as a dense layer reads it; also the network's output layer.
-pub fn onnx_linear(
+pub(crate) fn onnx_linear(
     g: &mut Graph,
     x: String,
     shape: Shape,
@@ -153,7 +153,7 @@ pub fn onnx_linear(
 
 /// The input weights of each unit of `linear` over a one-channel image, as pictures; `None` on
 /// other inputs.
-pub fn filters(linear: &Linear, input: Shape) -> Option<Filters> {
+pub(crate) fn filters(linear: &Linear, input: Shape) -> Option<Filters> {
     let Shape::Image {
         channels: 1,
         height,

@@ -131,7 +131,7 @@ impl Source {
 
 /// The tensors of a linear map (`nn.Linear`, `nn.Conv2d`): `weight` (transposed when
 /// `transpose`: Burn's `Linear` keeps `[in, out]`, PyTorch `[out, in]`) and `bias`.
-pub fn weight_and_bias(torch: &str, burn: &str, transpose: bool) -> Vec<(String, Source)> {
+pub(crate) fn weight_and_bias(torch: &str, burn: &str, transpose: bool) -> Vec<(String, Source)> {
     vec![
         (
             format!("{torch}.weight"),
@@ -145,7 +145,7 @@ pub fn weight_and_bias(torch: &str, burn: &str, transpose: bool) -> Vec<(String,
 }
 
 /// Pictures of `(rows, columns)` values, one per first-layer unit or filter.
-pub type Filters = (Vec<Vec<f64>>, (usize, usize));
+pub(crate) type Filters = (Vec<Vec<f64>>, (usize, usize));
 
 /// A first layer's part in `first_layer.png`.
 pub enum Picture {
@@ -178,7 +178,7 @@ impl Signal {
     }
 
     /// What a recurrent layer reads: an image row by row (`h` steps of `c·w` features).
-    pub fn sequence(self) -> Tensor<3> {
+    pub(crate) fn sequence(self) -> Tensor<3> {
         match self {
             Signal::Sequence(x) => x,
             Signal::Image(x) => {
@@ -256,7 +256,7 @@ macro_rules! layer_kinds {
             }
 
             /// The same layer with its randomness switched off.
-            pub fn deterministic(self) -> Self {
+            pub(crate) fn deterministic(self) -> Self {
                 match self {
                     $($(Step::$kind(m) => Step::$kind(m.deterministic()),)+)+
                 }
@@ -324,7 +324,7 @@ impl LayerConfig {
     }
 
     /// Whether the explicit back-propagation covers this layer.
-    pub fn explicit_backprop(&self, defaults: &Defaults) -> bool {
+    pub(crate) fn explicit_backprop(&self, defaults: &Defaults) -> bool {
         self.settings().explicit_backprop(defaults)
     }
 }
@@ -339,7 +339,7 @@ impl Step {
         self.layer().dense()
     }
 
-    pub fn pytorch(&self, torch: &str, burn: &str) -> Vec<(String, Source)> {
+    pub(crate) fn pytorch(&self, torch: &str, burn: &str) -> Vec<(String, Source)> {
         self.layer().pytorch(torch, burn)
     }
 
@@ -354,7 +354,7 @@ impl Step {
         self.layer().onnx(g, x, input, name, tensors)
     }
 
-    pub fn description(&self) -> Value {
+    pub(crate) fn description(&self) -> Value {
         self.layer().description()
     }
 
@@ -384,7 +384,7 @@ pub fn shapes(
 }
 
 /// `Err` unless `value` is at least 1.
-pub fn at_least_one(key: &str, value: usize) -> std::result::Result<(), String> {
+pub(crate) fn at_least_one(key: &str, value: usize) -> std::result::Result<(), String> {
     if value == 0 {
         Err(format!("{key} must be at least 1"))
     } else {

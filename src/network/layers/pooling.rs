@@ -28,8 +28,8 @@ pub struct Pool<const MAX: bool> {
     pub stride: Option<usize>,
 }
 
-pub type MaxPool2d = Pool<true>;
-pub type AvgPool2d = Pool<false>;
+pub(crate) type MaxPool2d = Pool<true>;
+pub(crate) type AvgPool2d = Pool<false>;
 
 impl<const MAX: bool> Pool<MAX> {
     /// The step between windows (`size` when unset).

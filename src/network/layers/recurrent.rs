@@ -43,9 +43,9 @@ impl<C: Cell> Recurrent<C> {
     }
 }
 
-pub type Lstm = Recurrent<LstmCell>;
-pub type Gru = Recurrent<GruCell>;
-pub type Rnn = Recurrent<RnnCell>;
+pub(crate) type Lstm = Recurrent<LstmCell>;
+pub(crate) type Gru = Recurrent<GruCell>;
+pub(crate) type Rnn = Recurrent<RnnCell>;
 
 /// What tells the three kinds apart: their Burn module and gates.
 pub trait Cell: Clone + std::fmt::Debug + PartialEq + Default {

@@ -55,7 +55,7 @@ impl Shape {
 
     /// What a recurrent layer reads at each step: an image's row (`c·w` values), a sequence's
     /// step.
-    pub fn step_features(self) -> usize {
+    pub(crate) fn step_features(self) -> usize {
         match self {
             Shape::Image {
                 channels, width, ..
@@ -66,7 +66,7 @@ impl Shape {
     }
 
     /// What a dense layer reads: an image flattened, a sequence's last step.
-    pub fn dense_inputs(self) -> usize {
+    pub(crate) fn dense_inputs(self) -> usize {
         match self {
             Shape::Sequence { features, .. } => features,
             other => other.size(),
