@@ -55,3 +55,41 @@ pub(crate) fn to_i64s<const D: usize>(t: Tensor<D, Int>) -> Vec<i64> {
         .try_to_vec::<i64>()
         .expect("an int tensor converts to i64")
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_safe_forms_equal_the_textbook_ones_and_never_overflow() {
+        for z in [-30.0, -2.5, -1e-3, 0.0, 0.7, 4.0, 30.0] {
+            let naive_sigmoid = 1.0 / (1.0 + f64::exp(-z));
+            assert!(
+                (sigmoid(z) - naive_sigmoid).abs() < 1e-15,
+                "σ({z}): {} vs {naive_sigmoid}",
+                sigmoid(z)
+            );
+            let naive_softplus = f64::ln(1.0 + f64::exp(z));
+            assert!(
+                (softplus(z) - naive_softplus).abs() < 1e-12,
+                "softplus({z})"
+            );
+        }
+        // Where the textbook forms overflow, the limits.
+        assert_eq!(sigmoid(1000.0), 1.0);
+        assert_eq!(sigmoid(-1000.0), 0.0);
+        assert_eq!(softplus(1000.0), 1000.0);
+        assert_eq!(softplus(-1000.0), 0.0);
+        let p = softmax(&[1000.0, 1000.0 + 2f64.ln()]);
+        assert!(
+            (p[0] - 1.0 / 3.0).abs() < 1e-12 && (p[1] - 2.0 / 3.0).abs() < 1e-12,
+            "{p:?}"
+        );
+        let q = softmax(&[0.0, 1.0, 2.0]);
+        let e = [1.0, 1f64.exp(), 2f64.exp()];
+        let sum: f64 = e.iter().sum();
+        for (qi, ei) in q.iter().zip(e) {
+            assert!((qi - ei / sum).abs() < 1e-15);
+        }
+    }
+}

@@ -318,3 +318,49 @@ pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     std::fs::write(&tmp, bytes).map_err(Error::io(&tmp))?;
     std::fs::rename(&tmp, path).map_err(Error::io(path))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kinds_read_back_as_written_and_nothing_else_is_a_kind() {
+        for kind in RunKind::ALL {
+            assert_eq!(RunKind::parse(kind.name()), Some(kind));
+            assert_eq!(kind.to_string(), kind.name());
+        }
+        assert_eq!(RunKind::parse("mlp"), None);
+        assert_eq!(RunKind::parse(""), None);
+    }
+
+    #[test]
+    fn force_may_remove_only_the_files_a_family_declares_and_the_common_ones() {
+        let layout = RunLayout {
+            kind: RunKind::Points,
+            files: &["model.bpk", "loss.svg"],
+            dirs: &["checkpoint"],
+        };
+        for own in [
+            "config.toml",
+            "metrics.json",
+            ".neurona-run",
+            "model.bpk",
+            "x.json.tmp",
+        ] {
+            assert!(is_own(&layout, own, false), "{own}");
+        }
+        for foreign in [
+            "notes.txt",
+            "coefficients.json",
+            "checkpoint",
+            "model.bpk.bak",
+        ] {
+            assert!(!is_own(&layout, foreign, false), "{foreign}");
+        }
+        assert!(is_own(&layout, "checkpoint", true));
+        assert!(
+            !is_own(&layout, "model.bpk", true),
+            "a folder named like a file"
+        );
+    }
+}

@@ -397,3 +397,20 @@ impl http_body::Body for Pieces {
         http_body::SizeHint::with_exact(self.0.iter().map(|piece| piece.len() as u64).sum())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::plain;
+
+    #[test]
+    fn only_one_visible_path_component_is_a_plain_name() {
+        for name in ["xor", "fashion-mnist-cnn", "run 2", "é"] {
+            assert!(plain(name), "{name}");
+        }
+        for name in [
+            "", ".", "..", ".hidden", "a/b", "/etc", "a\\b", "nul\0", "c:", "../x",
+        ] {
+            assert!(!plain(name), "{name:?}");
+        }
+    }
+}

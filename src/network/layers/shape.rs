@@ -89,3 +89,30 @@ impl fmt::Display for Shape {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_reading_of_a_shape_counts_what_it_says() {
+        let image = Shape::Image {
+            channels: 3,
+            height: 5,
+            width: 7,
+        };
+        assert_eq!(image.size(), 105);
+        assert_eq!(image.step_features(), 21, "a row: channels × width");
+        assert_eq!(image.dense_inputs(), 105, "flattened");
+        let sequence = Shape::Sequence {
+            steps: 28,
+            features: 64,
+        };
+        assert_eq!(sequence.size(), 1792);
+        assert_eq!(sequence.step_features(), 64);
+        assert_eq!(sequence.dense_inputs(), 64, "the last step");
+        assert_eq!(Shape::from(10), Shape::Flat(10));
+        assert_eq!(Shape::Flat(10).dense_inputs(), 10);
+        assert_eq!(IMAGE.size(), 784);
+    }
+}
