@@ -14,12 +14,14 @@
 
 use std::fmt;
 use std::path::PathBuf;
+use std::str::FromStr;
 
 use burn::prelude::Device;
 use serde::{Deserialize, Serialize};
 
 use crate::backend::{BackendChoice, Precision};
 use crate::error::Result;
+use crate::remote::ServerDevice;
 
 /// `[remote]`: the device servers `backend = "remote"` trains on.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -36,9 +38,9 @@ pub struct RemoteConfig {
 impl RemoteConfig {
     pub fn validate(&self) -> Result<(), String> {
         for host in &self.hosts {
-            DeviceSpec::parse(host)
+            host.parse::<DeviceSpec>()
                 .ok()
-                .filter(|spec| matches!(spec, DeviceSpec::Remote { .. }))
+                .filter(|spec| matches!(spec, DeviceSpec::Remote(_)))
                 .ok_or_else(|| {
                     format!("remote.hosts: {host:?} is not a WebSocket address like \"ws://gpu-box:3000\"")
                 })?;
@@ -47,7 +49,8 @@ impl RemoteConfig {
     }
 }
 
-/// One device, as written in `[training] devices` or `[remote] hosts`.
+/// One device, as written in `[training] devices` or `[remote] hosts`: parsed once with
+/// [`FromStr`] (`"wgpu:1".parse::<DeviceSpec>()`), printed back with [`Display`](fmt::Display).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum DeviceSpec {
     /// A backend compiled into this binary, and which of its devices.
@@ -55,30 +58,23 @@ pub enum DeviceSpec {
         backend: BackendChoice,
         index: usize,
     },
-    /// Device `index` of the device server at `url`.
-    Remote { url: String, index: usize },
+    /// A device of a device server (`ws://host:port[#N]`).
+    Remote(ServerDevice),
 }
 
-impl DeviceSpec {
-    pub fn parse(text: &str) -> Result<Self, String> {
+impl FromStr for DeviceSpec {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, String> {
         let text = text.trim();
-        if let Some(rest) = text.strip_prefix("ws://") {
-            let (address, index) = match rest.split_once('#') {
-                Some((address, index)) => (address, parse_index(text, index)?),
-                None => (rest, 0),
-            };
-            let (host, port) = address
-                .rsplit_once(':')
-                .ok_or_else(|| format!("{text:?} has no port: write it as \"ws://host:port\""))?;
-            if host.is_empty() || port.parse::<u16>().is_err() || address.contains('/') {
-                return Err(format!(
-                    "{text:?} is not a device server address like \"ws://gpu-box:3000\""
-                ));
-            }
-            return Ok(Self::Remote {
-                url: format!("ws://{address}"),
-                index,
-            });
+        if text.starts_with("ws://") {
+            return text.parse().map(Self::Remote);
+        }
+        if let Some((scheme, _)) = text.split_once("://") {
+            return Err(format!(
+                "{text:?}: a device server is reached over \"ws://\", not \"{scheme}://\" \
+                 (write it as \"ws://host:port[#N]\")"
+            ));
         }
         let (name, index) = match text.split_once(':') {
             Some((name, index)) => (name, parse_index(text, index)?),
@@ -103,9 +99,11 @@ impl DeviceSpec {
         }
         Ok(Self::Local { backend, index })
     }
+}
 
+impl DeviceSpec {
     pub(crate) fn is_remote(&self) -> bool {
-        matches!(self, Self::Remote { .. })
+        matches!(self, Self::Remote(_))
     }
 }
 
@@ -120,8 +118,7 @@ impl fmt::Display for DeviceSpec {
         match self {
             Self::Local { backend, index: 0 } => f.write_str(backend.name()),
             Self::Local { backend, index } => write!(f, "{}:{index}", backend.name()),
-            Self::Remote { url, index: 0 } => f.write_str(url),
-            Self::Remote { url, index } => write!(f, "{url}#{index}"),
+            Self::Remote(server) => server.fmt(f),
         }
     }
 }
@@ -138,7 +135,7 @@ pub(crate) fn plan(
     let listed = |list: &[String], key: &str| -> Result<Vec<DeviceSpec>, String> {
         let specs = list
             .iter()
-            .map(|d| DeviceSpec::parse(d).map_err(|e| format!("{key}: {e}")))
+            .map(|d| d.parse().map_err(|e| format!("{key}: {e}")))
             .collect::<Result<Vec<_>, _>>()?;
         if let Some(twice) = specs
             .iter()
@@ -190,7 +187,7 @@ impl Placement {
             Some(specs) => Ok(Self {
                 backend: match &specs[0] {
                     DeviceSpec::Local { backend, .. } => backend.name().to_string(),
-                    DeviceSpec::Remote { .. } => BackendChoice::Remote.name().to_string(),
+                    DeviceSpec::Remote(_) => BackendChoice::Remote.name().to_string(),
                 },
                 on_cpu: specs
                     .iter()
@@ -246,8 +243,8 @@ pub fn open(
                 DeviceSpec::Local { backend, index } => {
                     crate::backend::indexed(*backend, *index, precision)?
                 }
-                DeviceSpec::Remote { url, index } => {
-                    crate::remote::connect(url, *index, token.as_deref(), precision)?
+                DeviceSpec::Remote(server) => {
+                    crate::remote::connect(server, token.as_deref(), precision)?
                 }
             };
             Ok((spec.to_string(), device))
@@ -259,6 +256,21 @@ pub fn open(
 mod tests {
     use super::*;
 
+    fn local(backend: BackendChoice, index: usize) -> DeviceSpec {
+        DeviceSpec::Local { backend, index }
+    }
+
+    fn server(address: &str, index: usize) -> DeviceSpec {
+        DeviceSpec::Remote(ServerDevice {
+            address: address.into(),
+            index,
+        })
+    }
+
+    fn parsed(text: &str) -> Result<DeviceSpec, String> {
+        text.parse()
+    }
+
     #[test]
     fn device_strings_parse_and_print_back() {
         for text in [
@@ -269,16 +281,129 @@ mod tests {
             "ws://gpu-box:3000",
             "ws://10.0.0.2:3000#2",
         ] {
-            let spec = DeviceSpec::parse(text).unwrap();
+            let spec = parsed(text).unwrap();
             let printed = spec.to_string();
             let expected = if text == "cuda:0" { "cuda" } else { text };
             assert_eq!(printed, expected);
         }
-        assert!(DeviceSpec::parse("ws://gpu-box").is_err());
-        assert!(DeviceSpec::parse("ws://gpu-box:port").is_err());
-        assert!(DeviceSpec::parse("flex:1").is_err());
-        assert!(DeviceSpec::parse("tpu").is_err());
-        assert!(DeviceSpec::parse("wgpu:x").is_err());
+        assert!(parsed("ws://gpu-box").is_err());
+        assert!(parsed("ws://gpu-box:port").is_err());
+        assert!(parsed("flex:1").is_err());
+        assert!(parsed("tpu").is_err());
+        assert!(parsed("wgpu:x").is_err());
+    }
+
+    #[test]
+    fn valid_device_strings_parse_to_their_backend_or_server_and_index() {
+        use BackendChoice::{Cuda, Flex, Ndarray, Wgpu};
+        let cases = [
+            ("flex", local(Flex, 0)),
+            ("ndarray", local(Ndarray, 0)),
+            ("flex:0", local(Flex, 0)),
+            ("wgpu", local(Wgpu, 0)),
+            ("wgpu:1", local(Wgpu, 1)),
+            ("cuda:0", local(Cuda, 0)),
+            ("cuda:3", local(Cuda, 3)),
+            ("  wgpu:2 ", local(Wgpu, 2)),
+            ("ws://gpu-box:3000", server("gpu-box:3000", 0)),
+            ("ws://gpu-box:3000#0", server("gpu-box:3000", 0)),
+            ("ws://10.0.0.2:3000#2", server("10.0.0.2:3000", 2)),
+            ("ws://[::1]:3000#1", server("[::1]:3000", 1)),
+            (" ws://localhost:65535 ", server("localhost:65535", 0)),
+        ];
+        for (text, expected) in cases {
+            assert_eq!(parsed(text), Ok(expected), "{text:?}");
+        }
+        // What the device server's functions are given: the address and the device, apart.
+        let DeviceSpec::Remote(device) = parsed("ws://10.0.0.2:3000#2").unwrap() else {
+            panic!("a device server")
+        };
+        assert_eq!(device.url(), "ws://10.0.0.2:3000");
+        assert_eq!(device.index, 2);
+        assert_eq!(device.to_string(), "ws://10.0.0.2:3000#2");
+        assert!(parsed("ws://a:1").unwrap().is_remote());
+        assert!(!parsed("wgpu:1").unwrap().is_remote());
+    }
+
+    #[test]
+    fn a_bad_index_is_refused_by_name() {
+        assert_eq!(
+            parsed("wgpu:x"),
+            Err("\"wgpu:x\": the device index \"x\" is not a number".into())
+        );
+        assert_eq!(
+            parsed("cuda:-1"),
+            Err("\"cuda:-1\": the device index \"-1\" is not a number".into())
+        );
+        assert_eq!(
+            parsed("wgpu:"),
+            Err("\"wgpu:\": the device index \"\" is not a number".into())
+        );
+        assert_eq!(
+            parsed("ws://gpu-box:3000#one"),
+            Err("\"ws://gpu-box:3000#one\": the device index \"one\" is not a number".into())
+        );
+        assert_eq!(
+            parsed("flex:1"),
+            Err("\"flex:1\": the CPU backends have one device (the CPU), so no index".into())
+        );
+        assert_eq!(
+            parsed("ndarray:2"),
+            Err("\"ndarray:2\": the CPU backends have one device (the CPU), so no index".into())
+        );
+    }
+
+    #[test]
+    fn a_bad_scheme_name_or_address_is_refused_by_name() {
+        assert_eq!(
+            parsed("wss://gpu-box:3000"),
+            Err(
+                "\"wss://gpu-box:3000\": a device server is reached over \"ws://\", not \
+                 \"wss://\" (write it as \"ws://host:port[#N]\")"
+                    .into()
+            )
+        );
+        assert_eq!(
+            parsed("http://gpu-box:3000#1"),
+            Err(
+                "\"http://gpu-box:3000#1\": a device server is reached over \"ws://\", not \
+                 \"http://\" (write it as \"ws://host:port[#N]\")"
+                    .into()
+            )
+        );
+        assert_eq!(
+            parsed("tpu"),
+            Err(
+                "unknown device \"tpu\": use \"flex\", \"ndarray\", \"wgpu[:N]\", \
+                 \"cuda[:N]\" or a device server's \"ws://host:port[#N]\""
+                    .into()
+            )
+        );
+        assert_eq!(
+            parsed("WGPU"),
+            Err(
+                "unknown device \"WGPU\": use \"flex\", \"ndarray\", \"wgpu[:N]\", \
+                 \"cuda[:N]\" or a device server's \"ws://host:port[#N]\""
+                    .into()
+            )
+        );
+        assert_eq!(
+            parsed("ws://gpu-box"),
+            Err("\"ws://gpu-box\" has no port: write it as \"ws://host:port\"".into())
+        );
+        for text in [
+            "ws://gpu-box:port",
+            "ws://gpu-box:70000",
+            "ws://:3000",
+            "ws://gpu-box:3000/session",
+        ] {
+            assert_eq!(
+                parsed(text),
+                Err(format!(
+                    "{text:?} is not a device server address like \"ws://gpu-box:3000\""
+                )),
+            );
+        }
     }
 
     #[test]
@@ -287,25 +412,15 @@ mod tests {
             hosts: vec!["ws://a:1".into(), "ws://b:2".into()],
             token_file: None,
         };
-        let remote = |url: &str| DeviceSpec::Remote {
-            url: url.into(),
-            index: 0,
-        };
         assert_eq!(
             plan(BackendChoice::Remote, None, &hosts).unwrap(),
-            Some(vec![remote("ws://a:1"), remote("ws://b:2")])
+            Some(vec![server("a:1", 0), server("b:2", 0)])
         );
         assert!(plan(BackendChoice::Remote, None, &RemoteConfig::default()).is_err());
         let devices = vec!["ws://a:1".to_string(), "flex".to_string()];
         assert_eq!(
             plan(BackendChoice::Auto, Some(&devices), &hosts).unwrap(),
-            Some(vec![
-                remote("ws://a:1"),
-                DeviceSpec::Local {
-                    backend: BackendChoice::Flex,
-                    index: 0
-                }
-            ])
+            Some(vec![server("a:1", 0), local(BackendChoice::Flex, 0)])
         );
         // A concrete local backend (such as `--backend flex`) trains there alone.
         assert_eq!(

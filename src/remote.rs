@@ -7,14 +7,74 @@
 //! WebSocket traffic is unencrypted: a token keeps stray clients out of a trusted network, not
 //! eavesdroppers. Across an untrusted network, tunnel it (`ssh -L 3000:localhost:3000 gpu-box`).
 
+use std::fmt;
 use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
 use std::path::{Path, PathBuf};
+use std::str::FromStr;
 use std::time::Duration;
 
 use burn::prelude::Device;
 
 use crate::backend::{BackendChoice, Precision};
 use crate::error::{Error, Result};
+
+/// Device `index` of the device server at `address`, written `ws://host:port` with `#N` for its
+/// N-th device (`ws://gpu-box:3000#1`). This is the one place that reads such a string: the
+/// devices of an experiment (`crate::devices::DeviceSpec`) hold one, and the functions below take
+/// one or parse the string they are given into one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServerDevice {
+    /// `host:port`, as written.
+    pub address: String,
+    pub index: usize,
+}
+
+impl ServerDevice {
+    /// The server's WebSocket URL, `ws://host:port` (the device not included).
+    pub fn url(&self) -> String {
+        format!("ws://{}", self.address)
+    }
+}
+
+impl FromStr for ServerDevice {
+    type Err = String;
+
+    /// Parses `ws://host:port[#N]` (surrounding blanks ignored); the error says what is wrong.
+    fn from_str(text: &str) -> Result<Self, String> {
+        let text = text.trim();
+        let not_an_address =
+            || format!("{text:?} is not a device server address like \"ws://gpu-box:3000\"");
+        let rest = text.strip_prefix("ws://").ok_or_else(not_an_address)?;
+        let (address, index) = match rest.split_once('#') {
+            Some((address, index)) => (
+                address,
+                index
+                    .parse()
+                    .map_err(|_| format!("{text:?}: the device index {index:?} is not a number"))?,
+            ),
+            None => (rest, 0),
+        };
+        let (host, port) = address
+            .rsplit_once(':')
+            .ok_or_else(|| format!("{text:?} has no port: write it as \"ws://host:port\""))?;
+        if host.is_empty() || port.parse::<u16>().is_err() || address.contains('/') {
+            return Err(not_an_address());
+        }
+        Ok(Self {
+            address: address.to_string(),
+            index,
+        })
+    }
+}
+
+impl fmt::Display for ServerDevice {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.index {
+            0 => write!(f, "ws://{}", self.address),
+            index => write!(f, "ws://{}#{index}", self.address),
+        }
+    }
+}
 
 /// The environment variable holding the device servers' token when `[remote] token_file` is unset.
 pub(crate) const TOKEN_ENV: &str = "NEURONA_REMOTE_TOKEN";
@@ -45,41 +105,47 @@ pub fn token(token_file: Option<&Path>) -> Result<Option<String>> {
 /// How long [`reachable`] waits for a server to accept a connection.
 const REACH_TIMEOUT: Duration = Duration::from_secs(3);
 
-/// The socket address of a `ws://host:port` URL.
-fn socket_address(url: &str) -> Result<SocketAddr> {
-    let address = url.strip_prefix("ws://").unwrap_or(url);
-    let address = address.split('#').next().unwrap_or(address);
-    address
+/// The socket address of a device server.
+fn socket_address(server: &ServerDevice) -> Result<SocketAddr> {
+    server
+        .address
         .to_socket_addrs()
         .ok()
         .and_then(|mut all| all.next())
-        .ok_or_else(|| Error::Backend(format!("device server {url}: cannot resolve {address}")))
+        .ok_or_else(|| {
+            Error::Backend(format!(
+                "device server {}: cannot resolve {}",
+                server.url(),
+                server.address
+            ))
+        })
 }
 
-/// Whether something accepts TCP connections at the server's address: a quick answer before
-/// Burn's own connect (which retries for about 16 s), and the diagnosis when a run fails.
-pub(crate) fn reachable(url: &str) -> Result<(), String> {
-    let address = socket_address(url).map_err(|e| e.to_string())?;
+/// Whether something accepts TCP connections at the device server `server`
+/// (`ws://host:port[#N]`): a quick answer before Burn's own connect (which retries for about
+/// 16 s), and the diagnosis when a run fails.
+pub(crate) fn reachable(server: &str) -> Result<(), String> {
+    reachable_at(&server.parse()?)
+}
+
+fn reachable_at(server: &ServerDevice) -> Result<(), String> {
+    let address = socket_address(server).map_err(|e| e.to_string())?;
     TcpStream::connect_timeout(&address, REACH_TIMEOUT)
         .map(drop)
         .map_err(|e| e.to_string())
 }
 
-/// Device `index` of the device server at `url`, with `precision` as its float type.
-pub fn connect(
-    url: &str,
-    index: usize,
-    token: Option<&str>,
-    precision: Precision,
-) -> Result<Device> {
+/// The device `server`, with `precision` as its float type.
+pub fn connect(server: &ServerDevice, token: Option<&str>, precision: Precision) -> Result<Device> {
     ensure_compiled()?;
-    reachable(url).map_err(|reason| {
+    reachable_at(server).map_err(|reason| {
         Error::Backend(format!(
-            "cannot reach the device server {url}: {reason}; start one there with \
-             `neurona device-server`, or use this machine with --backend flex"
+            "cannot reach the device server {}: {reason}; start one there with \
+             `neurona device-server`, or use this machine with --backend flex",
+            server.url()
         ))
     })?;
-    let device = open(url, index, token)?;
+    let device = open(server, token)?;
     crate::backend::with_precision(device, BackendChoice::Remote, precision)
 }
 
@@ -89,9 +155,10 @@ pub fn connect(
 pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(15);
 
 #[cfg(feature = "remote")]
-fn open(url: &str, index: usize, token: Option<&str>) -> Result<Device> {
+fn open(server: &ServerDevice, token: Option<&str>) -> Result<Device> {
     use burn::remote::{ConnectError, RemoteHost};
-    let mut host = RemoteHost::websocket(url);
+    let (url, index) = (server.url(), server.index);
+    let mut host = RemoteHost::websocket(&url);
     if let Some(token) = token {
         host = host.with_credential(token);
     }
@@ -129,7 +196,7 @@ fn open(url: &str, index: usize, token: Option<&str>) -> Result<Device> {
 }
 
 #[cfg(not(feature = "remote"))]
-fn open(_url: &str, _index: usize, _token: Option<&str>) -> Result<Device> {
+fn open(_server: &ServerDevice, _token: Option<&str>) -> Result<Device> {
     ensure_compiled().map(|()| unreachable!("checked by cfg"))
 }
 
@@ -273,7 +340,7 @@ fn run_server(
 /// counts the bytes each way: how `neurona bench` measures what a remote device costs on the
 /// wire, whatever the transport does inside.
 pub(crate) struct CountingRelay {
-    /// The relay's address, to use instead of the server's.
+    /// The relay's address, to use instead of the server's (the same device index).
     pub url: String,
     /// Bytes from the client to the server, and back.
     sent: std::sync::Arc<std::sync::atomic::AtomicU64>,
@@ -281,11 +348,13 @@ pub(crate) struct CountingRelay {
 }
 
 impl CountingRelay {
-    /// Starts relaying to the server at `url` (threads that live as long as the process).
-    pub fn start(url: &str) -> Result<Self> {
+    /// Starts relaying to the device server `server` (`ws://host:port[#N]`; threads that live
+    /// as long as the process).
+    pub fn start(server: &str) -> Result<Self> {
         use std::sync::Arc;
         use std::sync::atomic::AtomicU64;
-        let target = socket_address(url)?;
+        let server: ServerDevice = server.parse().map_err(Error::Config)?;
+        let target = socket_address(&server)?;
         let listener =
             std::net::TcpListener::bind("127.0.0.1:0").map_err(Error::io("127.0.0.1"))?;
         let address = listener.local_addr().map_err(Error::io("127.0.0.1"))?;
@@ -308,12 +377,12 @@ impl CountingRelay {
                 pump(server_reader, client, down.clone());
             }
         });
-        let index = url
-            .split_once('#')
-            .map(|(_, i)| format!("#{i}"))
-            .unwrap_or_default();
+        let relayed = ServerDevice {
+            address: address.to_string(),
+            index: server.index,
+        };
         Ok(Self {
-            url: format!("ws://{address}{index}"),
+            url: relayed.to_string(),
             sent,
             received,
         })

@@ -4,6 +4,7 @@
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
+use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
@@ -310,6 +311,29 @@ pub fn create(run_dir: &Path, config_toml: &str) -> Result<()> {
 pub(crate) fn write_json<T: Serialize>(path: &Path, value: &T) -> Result<()> {
     let text = serde_json::to_string_pretty(value).map_err(|e| Error::Internal(e.to_string()))?;
     write_atomic(path, text.as_bytes())
+}
+
+/// Reads back a JSON file of a run as `T`: a file that is not JSON, or not of that shape (a
+/// field missing or of another type), is an error naming the file and the field
+/// (`coefficients[3].coef`), with serde_json's line and column.
+pub(crate) fn read_json<T: DeserializeOwned>(path: &Path) -> Result<T> {
+    let bytes = std::fs::read(path).map_err(Error::io(path))?;
+    let fail = |field: String, e: serde_json::Error| {
+        let at = if field == "." {
+            String::new()
+        } else {
+            format!("at {field}: ")
+        };
+        Error::Data(format!(
+            "{}: {at}{e} (not as neurona writes it: train the run again)",
+            path.display()
+        ))
+    };
+    let mut json = serde_json::Deserializer::from_slice(&bytes);
+    let value = serde_path_to_error::deserialize(&mut json)
+        .map_err(|e| fail(e.path().to_string(), e.into_inner()))?;
+    json.end().map_err(|e| fail(".".into(), e))?;
+    Ok(value)
 }
 
 /// Writes `bytes` to a temporary file beside `path`, then renames it into place.

@@ -4,20 +4,33 @@
 //! features from its columns): the mean squared error of the Lasso run that the binary of
 //! commit 40e1dbb wrote (`tests/fixtures/runs-40e1dbb/linear`), and for logistic models the
 //! accuracy, the log-likelihood and the cross-entropy of fresh runs. Columns missing or extra,
-//! unseen levels and unknown classes are refused by name.
+//! unseen levels and unknown classes are refused by name, and so is a `coefficients.json` that
+//! neurona did not write (the file and the field named, by the binary, with exit code 2).
 
 mod common;
 
 use std::path::{Path, PathBuf};
+use std::process::Command;
 
 use neurona::experiment::ExperimentFile;
 use neurona::glm::logistic::config::LogisticConfig;
 use neurona::glm::predict::{GlmEval, eval, predict};
 use neurona::run_dir::Start;
-use serde_json::Value;
+use serde_json::{Value, json};
 
 fn json(path: &Path) -> Value {
     serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap()
+}
+
+/// A copy of the Lasso run that the binary of commit 40e1dbb wrote, as `<out>/<name>`.
+fn old_lasso_run(out: &Path, name: &str) -> PathBuf {
+    let run = out.join(name);
+    std::fs::create_dir_all(&run).unwrap();
+    for entry in std::fs::read_dir("tests/fixtures/runs-40e1dbb/linear").unwrap() {
+        let entry = entry.unwrap();
+        std::fs::copy(entry.path(), run.join(entry.file_name())).unwrap();
+    }
+    run
 }
 
 /// A logistic run of `configs/<name>.toml` trained into a scratch folder.
@@ -42,12 +55,7 @@ fn with_value(text: &str, column: &str, line: usize, value: &str) -> String {
 #[test]
 fn an_old_lasso_run_scores_its_training_rows_as_it_reported_and_refuses_other_columns() {
     let out = common::scratch("glm-linear");
-    let run = out.join("linear");
-    std::fs::create_dir_all(&run).unwrap();
-    for entry in std::fs::read_dir("tests/fixtures/runs-40e1dbb/linear").unwrap() {
-        let entry = entry.unwrap();
-        std::fs::copy(entry.path(), run.join(entry.file_name())).unwrap();
-    }
+    let run = old_lasso_run(&out, "linear");
     let reported = json(&run.join("metrics.json"));
     let GlmEval::Regression {
         rows,
@@ -171,6 +179,20 @@ fn a_binary_logistic_run_scores_its_training_rows_as_it_reported() {
         err.contains("line 6") && err.contains("not one of the model's classes"),
         "{err}"
     );
+
+    // A third class in the file of a binary model (it used to load, its third class never
+    // predicted): refused naming the field.
+    let mut damaged = coefficients.clone();
+    damaged["classes"] = json!(["No", "Yes", "Maybe"]);
+    std::fs::write(run.join("coefficients.json"), damaged.to_string()).unwrap();
+    let Err(err) = predict(&run, Path::new("data/Default.csv")) else {
+        panic!("a binary model with three classes loads")
+    };
+    let err = err.to_string();
+    assert!(
+        err.contains("coefficients.json: classes holds 3 labels"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -194,5 +216,92 @@ fn multiclass_runs_score_their_training_rows_as_they_reported() {
             (log_loss - cross_entropy).abs() < 1e-9,
             "{name}: {log_loss} vs {cross_entropy}"
         );
+
+        // A row of weights short of one feature: refused by name, not a panic or a silent zip.
+        let mut damaged = json(&run.join("coefficients.json"));
+        let key = if damaged["coefficients_original"].is_array() {
+            "coefficients_original"
+        } else {
+            "coefficients"
+        };
+        damaged[key][1].as_array_mut().unwrap().pop();
+        std::fs::write(run.join("coefficients.json"), damaged.to_string()).unwrap();
+        let Err(err) = eval(&run, Path::new("data/iris.csv")) else {
+            panic!("{name}: a short row of weights loads")
+        };
+        let err = err.to_string();
+        assert!(
+            err.contains("coefficients.json") && err.contains(&format!("{key} holds 3 rows")),
+            "{name}: {err}"
+        );
+    }
+}
+
+#[test]
+fn a_malformed_coefficients_file_is_refused_naming_the_file_and_the_field() {
+    let out = common::scratch("glm-malformed");
+    let written = json(Path::new(
+        "tests/fixtures/runs-40e1dbb/linear/coefficients.json",
+    ));
+    type Damage = fn(&mut Value);
+    // Each damage and what the message must name. A coefficient given as a string used to be
+    // skipped for the standardised estimate (a wrong prediction, exit 0); a missing name gave
+    // a feature called "" and a message about the CSV.
+    let cases: [(&str, Damage, &[&str]); 4] = [
+        (
+            "string",
+            |c| c["coefficients"][1]["coef_original"] = json!("2.0092401542311653"),
+            &["coefficients[1].coef_original", "invalid type: string"],
+        ),
+        (
+            "no-name",
+            |c| {
+                c["coefficients"][3].as_object_mut().unwrap().remove("name");
+            },
+            &["coefficients[3]", "missing field `name`"],
+        ),
+        (
+            "no-intercept",
+            |c| {
+                c.as_object_mut().unwrap().remove("intercept");
+            },
+            &["missing field `intercept`"],
+        ),
+        (
+            "levels",
+            |c| c["categorical_levels"] = json!({ "League": "A" }),
+            &["categorical_levels.League", "invalid type: string"],
+        ),
+    ];
+    for (name, damage, needles) in cases {
+        let run = old_lasso_run(&out, name);
+        let mut coefficients = written.clone();
+        damage(&mut coefficients);
+        std::fs::write(
+            run.join("coefficients.json"),
+            serde_json::to_string_pretty(&coefficients).unwrap(),
+        )
+        .unwrap();
+        for command in ["predict", "eval"] {
+            let output = Command::new(env!("CARGO_BIN_EXE_neurona"))
+                .arg(command)
+                .arg(&run)
+                .args(["--csv", "data/Hitters.csv"])
+                .output()
+                .unwrap();
+            let stderr = String::from_utf8_lossy(&output.stderr);
+            assert_eq!(output.status.code(), Some(2), "{name}, {command}: {stderr}");
+            assert!(
+                stderr.contains(&format!("{}", run.join("coefficients.json").display())),
+                "{name}, {command}: {stderr}"
+            );
+            for needle in needles {
+                assert!(
+                    stderr.contains(needle),
+                    "{name}, {command}: {needle:?} in {stderr}"
+                );
+            }
+            assert!(!stderr.contains("panicked"), "{stderr}");
+        }
     }
 }

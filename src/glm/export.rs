@@ -8,13 +8,18 @@
 
 use std::path::{Path, PathBuf};
 
-use serde_json::{Value, json};
+use serde_json::json;
 
 use crate::error::{Error, Result};
 use crate::experiment::{ExperimentFile, Task};
+use crate::glm::linear::report::LinearModelFile;
+use crate::glm::logistic::binary::BinaryModelFile;
+use crate::glm::logistic::multiclass::MulticlassModelFile;
+use crate::glm::report::StoredCoefficient;
 use crate::interop::Format;
 use crate::interop::onnx::{Graph, attribute_int};
 use crate::interop::tensors::Raw;
+use crate::run_dir::read_json;
 
 /// A fitted GLM as `k` linear scores of `p` features and what turns them into the answer.
 #[derive(Debug, Clone, PartialEq)]
@@ -35,110 +40,105 @@ pub struct LinearModel {
     pub threshold: Option<f64>,
 }
 
-fn field<'a>(value: &'a Value, key: &str, file: &Path) -> Result<&'a Value> {
-    value.get(key).ok_or_else(|| {
-        Error::Usage(format!(
-            "{} has no {key:?}: train the run again with this neurona",
-            file.display()
-        ))
-    })
-}
-
-/// The levels of each one-hot encoded column, as `coefficients.json` records them.
-fn levels(report: &Value) -> std::collections::BTreeMap<String, Vec<String>> {
-    serde_json::from_value(report["categorical_levels"].clone()).unwrap_or_default()
-}
-
-/// `coef_original` when the fit was standardised, else `coef`.
-fn original(coefficient: &Value) -> f64 {
-    coefficient["coef_original"]
-        .as_f64()
-        .or_else(|| coefficient["coef"].as_f64())
-        .unwrap_or(f64::NAN)
-}
-
-/// The fitted model of the run in `run_dir`, from its `config.toml` and `coefficients.json`.
+/// The fitted model of the run in `run_dir`, from its `config.toml` and `coefficients.json`
+/// (read through its family's typed view: a field missing or of another type is an error naming
+/// the file and the field).
 pub fn linear_model(run_dir: &Path) -> Result<LinearModel> {
     let (config_path, text) = crate::run_dir::read_config(run_dir)?;
     let task = Task::detect(&text, &config_path)?;
     let file = run_dir.join("coefficients.json");
-    let report: Value = serde_json::from_slice(&std::fs::read(&file).map_err(Error::io(&file))?)
-        .map_err(|e| Error::Usage(format!("{}: {e}", file.display())))?;
-    let names = |list: &[Value]| -> Vec<String> {
-        list.iter()
-            .map(|c| c["name"].as_str().unwrap_or_default().to_string())
-            .collect()
-    };
     let model = match task {
         Task::LinearRegression => {
             let config = crate::glm::linear::config::LinearConfig::checked(&text, &config_path)?;
-            let coefficients = field(&report, "coefficients", &file)?
-                .as_array()
-                .cloned()
-                .unwrap_or_default();
+            let stored: LinearModelFile = read_json(&file)?;
             LinearModel {
-                features: names(&coefficients),
-                weight: vec![coefficients.iter().map(original).collect()],
-                bias: vec![original(field(&report, "intercept", &file)?)],
+                features: stored.coefficients.iter().map(|c| c.name.clone()).collect(),
+                weight: vec![
+                    stored
+                        .coefficients
+                        .iter()
+                        .map(StoredCoefficient::original)
+                        .collect(),
+                ],
+                bias: vec![stored.intercept.original()],
                 link: "identity",
                 classes: Vec::new(),
                 target: config.data.target,
-                levels: levels(&report),
+                levels: stored.categorical_levels,
                 threshold: None,
             }
         }
         Task::LogisticRegression => {
             let config =
                 crate::glm::logistic::config::LogisticConfig::checked(&text, &config_path)?;
-            let classes: Vec<String> =
-                serde_json::from_value(field(&report, "classes", &file)?.clone())
-                    .unwrap_or_default();
             use crate::glm::logistic::config::Strategy;
             if config.model.strategy != Strategy::Binary {
+                let stored: MulticlassModelFile = read_json(&file)?;
                 // One row per class: intercept, then one weight per feature, on the original
                 // scale.
-                let key = if config.data.standardize {
-                    "coefficients_original"
+                let (key, rows) = if config.data.standardize {
+                    let rows = stored.coefficients_original.ok_or_else(|| {
+                        Error::Usage(format!(
+                            "{} has no \"coefficients_original\": train the run again with this \
+                             neurona",
+                            file.display()
+                        ))
+                    })?;
+                    ("coefficients_original", rows)
                 } else {
-                    "coefficients"
+                    ("coefficients", stored.coefficients)
                 };
-                let rows: Vec<Vec<f64>> =
-                    serde_json::from_value(field(&report, key, &file)?.clone())
-                        .map_err(|e| Error::Usage(format!("{}: {e}", file.display())))?;
-                let features: Vec<String> =
-                    serde_json::from_value(field(&report, "feature_names", &file)?.clone())
-                        .unwrap_or_default();
+                let width = stored.feature_names.len() + 1;
+                if rows.len() != stored.classes.len() || rows.iter().any(|r| r.len() != width) {
+                    return Err(Error::Data(format!(
+                        "{}: {key} holds {} rows of lengths {:?} for {} classes and {} features \
+                         (one row per class: the intercept, then one weight per feature)",
+                        file.display(),
+                        rows.len(),
+                        rows.iter().map(Vec::len).collect::<Vec<_>>(),
+                        stored.classes.len(),
+                        stored.feature_names.len()
+                    )));
+                }
                 LinearModel {
-                    features,
-                    weight: rows.iter().map(|r| r[1..].to_vec()).collect(),
-                    bias: rows.iter().map(|r| r[0]).collect(),
+                    features: stored.feature_names,
+                    weight: rows
+                        .iter()
+                        .map(|r| r[1..].iter().map(|e| e.0).collect())
+                        .collect(),
+                    bias: rows.iter().map(|r| r[0].0).collect(),
                     link: if config.model.strategy == Strategy::Ovr {
                         "one_vs_rest"
                     } else {
                         "softmax"
                     },
-                    classes,
+                    classes: stored.classes,
                     target: config.data.target,
-                    levels: levels(&report),
+                    levels: stored.categorical_levels,
                     threshold: None,
                 }
             } else {
                 // Binary: `(intercept)` first, then one entry per feature.
-                let coefficients = field(&report, "coefficients", &file)?
-                    .as_array()
-                    .cloned()
-                    .unwrap_or_default();
-                let (intercept, weights) = coefficients.split_first().ok_or_else(|| {
+                let stored: BinaryModelFile = read_json(&file)?;
+                if stored.classes.len() != 2 {
+                    return Err(Error::Data(format!(
+                        "{}: classes holds {} labels ({}); a binary model has two",
+                        file.display(),
+                        stored.classes.len(),
+                        stored.classes.join(", ")
+                    )));
+                }
+                let (intercept, weights) = stored.coefficients.split_first().ok_or_else(|| {
                     Error::Usage(format!("{} lists no coefficients", file.display()))
                 })?;
                 LinearModel {
-                    features: names(weights),
-                    weight: vec![weights.iter().map(original).collect()],
-                    bias: vec![original(intercept)],
+                    features: weights.iter().map(|c| c.name.clone()).collect(),
+                    weight: vec![weights.iter().map(StoredCoefficient::original).collect()],
+                    bias: vec![intercept.original()],
                     link: "logistic",
-                    classes,
+                    classes: stored.classes,
                     target: config.data.target,
-                    levels: levels(&report),
+                    levels: stored.categorical_levels,
                     threshold: Some(config.model.threshold),
                 }
             }

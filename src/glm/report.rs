@@ -1,6 +1,11 @@
 //! What a GLM run reports, the same way for every family: a coefficient table (the estimate on
 //! the fitted scale and, for standardised features, on the original one, plus the family's
 //! inference), and the run directory's `config.toml`, `coefficients.json` and `metrics.json`.
+//! What is read back of `coefficients.json` (by `neurona predict`, `eval --csv` and `export`) is
+//! read through a typed struct beside each family's writer (`linear::report::LinearModelFile`,
+//! `logistic::binary::BinaryModelFile`, `logistic::multiclass::MulticlassModelFile`), holding
+//! only the fitted model: the rest of the file (inference, metrics) is not needed, may hold
+//! `null` for values that are not finite, and has changed between versions.
 
 use std::fmt;
 use std::path::Path;
@@ -22,6 +27,35 @@ pub struct Coefficient<S> {
     pub coef_original: Option<f64>,
     #[serde(flatten)]
     pub inference: S,
+}
+
+/// A fitted number read back from a run file: `null` (how serde_json writes a value that is not
+/// finite) reads as NaN, which the reader then refuses as not finite.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) struct Estimate(pub f64);
+
+impl<'de> Deserialize<'de> for Estimate {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        Ok(Estimate(Option::<f64>::deserialize(d)?.unwrap_or(f64::NAN)))
+    }
+}
+
+/// A row of the coefficient table as it is read back: the name and the estimates, without the
+/// family's inference.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub(crate) struct StoredCoefficient {
+    pub name: String,
+    pub coef: Estimate,
+    /// `null` when the fit was not standardised.
+    pub coef_original: Option<f64>,
+}
+
+impl StoredCoefficient {
+    /// On the original feature scale: `coef_original` when the fit was standardised, else
+    /// `coef`.
+    pub(crate) fn original(&self) -> f64 {
+        self.coef_original.unwrap_or(self.coef.0)
+    }
 }
 
 /// The coefficient table of `fit`, intercept first; `inference(i)` gives row `i`'s inference.

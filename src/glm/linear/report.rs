@@ -13,7 +13,7 @@ use super::least_squares;
 use crate::glm::Fit;
 use crate::glm::data::Design;
 use crate::glm::penalty::Penalty;
-use crate::glm::report::{Coefficient, cell, coefficients, write_dropped_rows};
+use crate::glm::report::{Coefficient, StoredCoefficient, cell, coefficients, write_dropped_rows};
 
 /// OLS inference of one coefficient: standard error, t statistic, two-sided p-value.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
@@ -72,6 +72,17 @@ pub struct LinearReport {
     pub train: FitMetrics,
     /// On the held-out rows of `data.validation_fraction`, if any.
     pub valid: Option<FitMetrics>,
+}
+
+/// The fitted model in a linear run's `coefficients.json` (a [`LinearReport`]), as `neurona
+/// predict` and `export` read it back.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub(crate) struct LinearModelFile {
+    /// Absent in runs written before the levels were recorded.
+    #[serde(default)]
+    pub categorical_levels: BTreeMap<String, Vec<String>>,
+    pub intercept: StoredCoefficient,
+    pub coefficients: Vec<StoredCoefficient>,
 }
 
 impl LinearReport {

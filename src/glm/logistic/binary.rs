@@ -14,7 +14,7 @@ use crate::error::{Error, Result};
 use crate::glm::Fit;
 use crate::glm::data::Design;
 use crate::glm::penalty::PenaltyWeights;
-use crate::glm::report::{Coefficient, cell, coefficients, write_dropped_rows};
+use crate::glm::report::{Coefficient, StoredCoefficient, cell, coefficients, write_dropped_rows};
 use crate::glm::solver::{
     NEWTON_MAX_STEPS, SolverConfig, coordinate_descent_quadratic, halving_step,
 };
@@ -156,6 +156,19 @@ pub struct LogisticReport {
     pub separation: Option<String>,
     pub train: BinaryMetrics,
     pub valid: Option<BinaryMetrics>,
+}
+
+/// The fitted model in a binary logistic run's `coefficients.json` (a [`LogisticReport`]), as
+/// `neurona predict` and `export` read it back.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub(crate) struct BinaryModelFile {
+    /// `[negative, positive]` class labels (two; checked by the reader).
+    pub classes: Vec<String>,
+    /// Absent in runs written before the levels were recorded.
+    #[serde(default)]
+    pub categorical_levels: BTreeMap<String, Vec<String>>,
+    /// `(intercept)` first, then one per feature.
+    pub coefficients: Vec<StoredCoefficient>,
 }
 
 /// Two-sided 95 % normal quantile.

@@ -10,7 +10,7 @@ use super::config::{LogisticConfig, Strategy};
 use crate::error::{Error, Result};
 use crate::glm::data::Design;
 use crate::glm::penalty::PenaltyWeights;
-use crate::glm::report::{announce, write_run};
+use crate::glm::report::{Estimate, announce, write_run};
 use crate::glm::solver::{NEWTON_MAX_STEPS, SolverConfig, halving_step};
 use crate::metrics::{ClassMetrics, accuracy, class_metrics};
 use crate::numeric::{sigmoid, softmax};
@@ -280,6 +280,21 @@ pub struct MulticlassReport {
     pub separation: Option<String>,
     pub train: MulticlassMetrics,
     pub valid: Option<MulticlassMetrics>,
+}
+
+/// The fitted model in a multiclass run's `coefficients.json` (a [`MulticlassReport`]), as
+/// `neurona predict` and `export` read it back.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub(crate) struct MulticlassModelFile {
+    pub classes: Vec<String>,
+    pub feature_names: Vec<String>,
+    /// Absent in runs written before the levels were recorded.
+    #[serde(default)]
+    pub categorical_levels: BTreeMap<String, Vec<String>>,
+    /// Per class: intercept then one weight per feature.
+    pub coefficients: Vec<Vec<Estimate>>,
+    /// Absent in runs written before `neurona export` (and when not standardised).
+    pub coefficients_original: Option<Vec<Vec<Estimate>>>,
 }
 
 /// The class index of each target value (classes in sorted order).
