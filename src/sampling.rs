@@ -108,10 +108,16 @@ fn epoch_seed(seed: u64, epoch: usize) -> u64 {
     seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ epoch as u64
 }
 
+/// Mixed into the run's seed for the device's generator at each epoch, so that it is not the
+/// generator that orders the epoch.
+const RANDOM_STREAM: u64 = 0xD0_D0_5EED_0000_0001;
+
 /// A training-data loader whose epoch `e` visits the rows in the order of a shuffle seeded by
 /// the run's seed and `e` alone. Burn's own shuffling draws every epoch from one generator that
 /// lives only in memory, so a resumed run saw other batches than an uninterrupted one; here the
-/// order needs no saved state, and a run resumed after epoch `k` sees what it would have seen.
+/// order needs no saved state, and a run resumed after epoch `k` sees what it would have seen —
+/// the same batches and, since the device's generator is reseeded per epoch too, the same
+/// dropout masks.
 pub(crate) struct EpochShuffled<O> {
     rows: Arc<Vec<usize>>,
     batch_size: usize,
@@ -159,6 +165,14 @@ impl<O: Send + 'static> DataLoader<O> for EpochShuffled<O> {
     fn iter<'a>(&'a self) -> Box<dyn DataLoaderIterator<O> + 'a> {
         let epoch = self.epochs.fetch_add(1, Ordering::SeqCst);
         crate::transfers::mark_epoch_start(epoch);
+        // From the second epoch on, the device's generator (dropout's masks) starts each epoch
+        // from the run's seed and the epoch alone, like the order: a run resumed after epoch
+        // `k` draws the masks an uninterrupted run draws. The first epoch goes on from the
+        // weights' initialisation, as it always has.
+        if epoch > 0 {
+            self.device
+                .seed(epoch_seed(self.seed ^ RANDOM_STREAM, epoch));
+        }
         let mut order = self.rows.to_vec();
         shuffle(&mut order, epoch_seed(self.seed, epoch));
         Box::new(EpochBatches {

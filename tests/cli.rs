@@ -590,3 +590,54 @@ fn remote_devices_name_the_feature_they_need() {
     );
     user_error(&["train", config.to_str().unwrap()], "--features remote");
 }
+
+/// Dropout draws its masks from the device's generator, which lives only in memory: a run
+/// resumed after epoch 1 must still draw what an uninterrupted run draws, so its epochs equal
+/// the uninterrupted run's exactly (each run in a process of its own: the generator is shared
+/// by a process's threads).
+#[test]
+fn a_run_with_dropout_resumes_to_exactly_the_uninterrupted_numbers() {
+    let dir = common::scratch("cli-dropout-resume");
+    let body = |epochs: usize| {
+        format!(
+            "[data]\ndataset = \"fashion-mnist\"\ntrain_limit = 600\ntest_limit = 100\n\
+             [model]\n[[model.layers]]\ntype = \"dense\"\nunits = 32\n\
+             [[model.layers]]\ntype = \"dropout\"\np = 0.5\n\
+             [training]\nbatch_size = 50\nepochs = {epochs}\n"
+        )
+    };
+    let whole = write_config(&dir, "whole", &body(3));
+    assert!(
+        neurona(&["train", whole.to_str().unwrap()])
+            .status
+            .success()
+    );
+    let cut = write_config(&dir, "cut", &body(1));
+    assert!(neurona(&["train", cut.to_str().unwrap()]).status.success());
+    let cut = write_config(&dir, "cut", &body(3));
+    let resumed = neurona(&["train", cut.to_str().unwrap(), "--resume"]);
+    assert!(
+        resumed.status.success(),
+        "{}",
+        String::from_utf8_lossy(&resumed.stderr)
+    );
+    let losses = |run: &str| -> Vec<(f64, f64)> {
+        let text =
+            std::fs::read_to_string(dir.join("runs").join(run).join("metrics.json")).unwrap();
+        let metrics: serde_json::Value = serde_json::from_str(&text).unwrap();
+        metrics["epochs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| {
+                (
+                    e["train_loss"].as_f64().unwrap(),
+                    e["valid_loss"].as_f64().unwrap(),
+                )
+            })
+            .collect()
+    };
+    let (whole, resumed) = (losses("whole"), losses("cut"));
+    assert_eq!(whole.len(), 3);
+    assert_eq!(resumed, whole);
+}
