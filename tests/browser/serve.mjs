@@ -241,6 +241,17 @@ try {
   await page.screenshot({ path: path.join(shots, "playground-spirals.png"), fullPage: true });
   console.log(`ok: playground spirals: ${(100 * spirals.train.accuracy).toFixed(1)} % of training points, ${(100 * spirals.test.accuracy).toFixed(1)} % of test points right`);
 
+  // Two Gaussian blobs (the workshop's own task since it has one): a line separates them, so the
+  // preset's two tanh units get nearly every test point right.
+  await page.selectOption("#pg-dataset", "blobs");
+  await page.click("#pg-train");
+  await playgroundDone(page, "blobs");
+  const blobs = await page.evaluate(() => window.playgroundResult);
+  assert.equal(blobs.dataset, "blobs");
+  assert.ok(blobs.test.accuracy >= 0.95, `blobs test accuracy ${blobs.test.accuracy}`);
+  await page.screenshot({ path: path.join(shots, "playground-blobs.png"), fullPage: true });
+  console.log(`ok: playground blobs: ${(100 * blobs.test.accuracy).toFixed(1)} % of test points right`);
+
   // Train page: a shipped experiment file, shortened in the editor, trained by the `neurona
   // train` process the page starts; its run page follows it; stop and resume from there.
   await page.goto(`${url}#/train`);
