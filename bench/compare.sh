@@ -7,16 +7,19 @@ cd "$(dirname "$0")/.."
 config=${1:-configs/fashion-mnist.toml}
 repeats=${2:-3}
 threads=${THREADS:-$(nproc)}
-bin=target/release/neurona
+bin=${NEURONA_BIN:-${CARGO_TARGET_DIR:-target}/release/neurona}
 [ -x "$bin" ] || cargo build --release
-# The PyTorch side runs the config's network: a conv2d layer -> the CNN, an lstm layer -> the LSTM
-# (bench/torch_layers.py), otherwise the MLP (bench/torch_mlp.py). Comments are ignored.
+# The PyTorch side runs the config's network: a conv2d layer -> the CNN, an lstm or gru layer ->
+# that recurrent net (bench/torch_layers.py), otherwise the MLP (bench/torch_mlp.py). Comments are
+# ignored.
 layers=$(sed 's/#.*//' "$config")
 key='(^|[^[:alnum:]_-])type[[:space:]]*=[[:space:]]*'
 if grep -Eq "$key[\"']conv2d[\"']" <<<"$layers"; then
   torch_cmd=(python3 bench/torch_layers.py --model cnn)
 elif grep -Eq "$key[\"']lstm[\"']" <<<"$layers"; then
   torch_cmd=(python3 bench/torch_layers.py --model lstm)
+elif grep -Eq "$key[\"']gru[\"']" <<<"$layers"; then
+  torch_cmd=(python3 bench/torch_layers.py --model gru)
 else
   torch_cmd=(python3 bench/torch_mlp.py)
 fi

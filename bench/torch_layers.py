@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""PyTorch CPU reference for `neurona bench` on the CNN and LSTM configs, timed like torch_mlp.py.
+"""PyTorch CPU reference for `neurona bench` on the CNN, LSTM and GRU configs, timed like torch_mlp.py.
 
 Install: as in bench/torch_mlp.py's docstring (torch 2.15.0 from PyPI, CPython 3.11, x86_64).
 
@@ -13,7 +13,8 @@ Method (everything not named here is exactly as in bench/torch_mlp.py):
   * `--model lstm`: the image read row by row, input [b, 28 steps, 28 features];
     nn.LSTM(28, 128, batch_first=True), one layer; the last step's hidden output [b,128] ->
     Linear(128,10).
-  * Both: PyTorch default init; mean cross-entropy on logits; Adam(lr 1e-3, betas (0.9, 0.999),
+  * `--model gru`: the same with nn.GRU(28, 128, batch_first=True) in place of the LSTM.
+  * All: PyTorch default init; mean cross-entropy on logits; Adam(lr 1e-3, betas (0.9, 0.999),
     eps from `--eps`, default 1e-5 = Burn 0.22 AdamConfig's default epsilon).
   * Epoch: a seeded random permutation of all 60000 images split into 469 batches of 128 (the last
     has 96). The permutation is drawn before the clock starts; each timed step is exactly: index the
@@ -54,14 +55,16 @@ class Cnn(nn.Module):
         return self.head(self.features(x))
 
 
-class Lstm(nn.Module):
-    def __init__(self):
+class Recurrent(nn.Module):
+    """One recurrent layer (`nn.LSTM` or `nn.GRU`) over the rows, its last output classified."""
+
+    def __init__(self, cell):
         super().__init__()
-        self.lstm = nn.LSTM(SIDE, LSTM_HIDDEN, batch_first=True)
+        self.recurrent = cell(SIDE, LSTM_HIDDEN, batch_first=True)
         self.out = nn.Linear(LSTM_HIDDEN, N_OUT)
 
     def forward(self, x):  # x: [b, 28 steps, 28 features]
-        seq, _ = self.lstm(x)
+        seq, _ = self.recurrent(x)
         return self.out(seq[:, -1])
 
 
@@ -78,14 +81,16 @@ def load_data(args, gen):
 
 def main():
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("--model", choices=["cnn", "lstm"], required=True)
+    p.add_argument("--model", choices=["cnn", "lstm", "gru"], required=True)
     common_arguments(p)
     args = p.parse_args()
     gen = setup(args)
     x, y = load_data(args, gen)
     if args.model == "cnn":
-        x = x.unsqueeze(1)  # [N, 1, 28, 28]; the LSTM reads [N, 28 steps, 28 features] as is
-    model = Cnn() if args.model == "cnn" else Lstm()
+        x = x.unsqueeze(1)  # [N, 1, 28, 28]; a recurrent net reads [N, 28 steps, 28 features]
+    model = {"cnn": Cnn, "lstm": lambda: Recurrent(nn.LSTM), "gru": lambda: Recurrent(nn.GRU)}[
+        args.model
+    ]()
     report = time_epochs(args, model, x.contiguous(), y, gen)
     print(json.dumps({"model": args.model, **report}))
 

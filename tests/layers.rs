@@ -178,6 +178,7 @@ fn every_shipped_layer_config_loads_and_fits_28x28_images() {
         "fashion-mnist-cnn-bn",
         "mnist-cnn",
         "fashion-mnist-lstm",
+        "fashion-mnist-gru",
         "fashion-mnist-maxout",
         "overfit-plain",
         "overfit-dropout",
