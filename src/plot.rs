@@ -512,7 +512,7 @@ fn diverging(value: f64, peak: f64) -> [u8; 3] {
 /// kernels): each tile holds `tile.0` rows × `tile.1` columns of values, row-major, and the
 /// tiles are laid out left to right, `columns` to a row (fewer when there are fewer tiles), in
 /// the order given. Each value is a square of `max(1, ⌈TILE_MIN_HEIGHT / tile.0⌉)` pixels; the
-/// tiles are separated and surrounded by 1-pixel lines of [`TILE_GAP`], which also fills the
+/// tiles are separated and surrounded by 1-pixel lines of `TILE_GAP`, which also fills the
 /// unused places of the last row. The image is thus
 /// `across × (tile.1 × scale + 1) + 1` pixels wide and `down × (tile.0 × scale + 1) + 1` high.
 ///

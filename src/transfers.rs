@@ -7,7 +7,7 @@
 //! Uploads happen on the learner's thread and reads on burn-train's event thread, which runs
 //! behind it: when the event thread closes epoch `e`, the learner may already be loading epoch
 //! `e + 1`. So uploads are split at the moment the training loader starts each epoch
-//! ([`mark_epoch_start`]), on the learner's thread, and reads at the event thread's epoch end.
+//! (`mark_epoch_start`), on the learner's thread, and reads at the event thread's epoch end.
 
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -19,7 +19,7 @@ static UPLOAD_BYTES: AtomicU64 = AtomicU64::new(0);
 static READS: AtomicU64 = AtomicU64::new(0);
 static READ_BYTES: AtomicU64 = AtomicU64::new(0);
 
-/// Copies made between two moments (see [`Transfers::now`] and [`Transfers::since`]).
+/// Copies made between two moments (see [`Transfers::now`] and `Transfers::since`).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Transfers {
     /// Host → device copies and their bytes.

@@ -80,7 +80,7 @@ pub struct DataConfig {
     pub train_limit: Option<usize>,
     /// Use only the first N test images.
     pub test_limit: Option<usize>,
-    /// Standardise pixels after scaling to [0,1]: `(x - mean) / std`.
+    /// Standardise pixels after scaling to \[0,1\]: `(x - mean) / std`.
     pub standardize: bool,
     /// Mean and std used by `standardize`; computed on the training split when unset and written
     /// into the run's `config.toml` so evaluation and prediction use the same values.

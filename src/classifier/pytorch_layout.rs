@@ -177,7 +177,7 @@ pub(crate) fn from_pytorch(
     Ok(model)
 }
 
-/// `model` with the weights of a PyTorch-layout file (see [`read_file`] and [`from_pytorch`]).
+/// `model` with the weights of a PyTorch-layout file (see [`read_file`] and `from_pytorch`).
 pub fn load(model: Network, path: &std::path::Path) -> Result<Network> {
     if !path.is_file() {
         return Err(Error::Usage(format!(

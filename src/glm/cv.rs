@@ -151,7 +151,7 @@ pub fn cross_validate(
     })
 }
 
-/// How [`print_table`] labels and formats the scores.
+/// How `print_table` labels and formats the scores.
 pub struct Table<'a> {
     /// The grid's name (`lambda`, `C`) and the score's (`mean MSE`).
     pub strength: &'a str,

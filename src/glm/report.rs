@@ -95,7 +95,7 @@ pub(crate) trait FitReport: Serialize + fmt::Display {
     fn valid_metrics(&self) -> Option<&Self::Metrics>;
 }
 
-/// Implements [`FitReport`] for a report type with fields `train: M` and `valid: Option<M>`.
+/// Implements `FitReport` for a report type with fields `train: M` and `valid: Option<M>`.
 #[macro_export]
 macro_rules! fit_report {
     ($report:ty, $metrics:ty) => {

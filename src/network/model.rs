@@ -238,7 +238,7 @@ impl Network {
     /// input weights of each dense unit (or maxout piece, or output unit when there is no hidden
     /// layer) over a one-channel image, or each conv filter's kernel per input channel. `None`
     /// for flat inputs and for first layers whose weights are not images. At most
-    /// [`MAX_FILTER_TILES`] pictures.
+    /// `MAX_FILTER_TILES` pictures.
     pub fn first_layer_filters(&self) -> Option<Filters> {
         if !matches!(self.input, Shape::Image { .. }) {
             return None;

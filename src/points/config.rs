@@ -61,11 +61,11 @@ pub struct PointsData {
     /// Prepend a constant input 1 (the course's 3-4-1 network has no biases).
     pub constant_input: bool,
     /// Generated sets only: how many training points (and as many test points, drawn
-    /// independently); unset, [`DEFAULT_POINTS`].
+    /// independently); unset, `DEFAULT_POINTS`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub points: Option<usize>,
     /// Generated sets only: the standard deviation of the Gaussian noise added to each
-    /// coordinate (the sets span about [-1, 1]); unset, [`DEFAULT_NOISE`].
+    /// coordinate (the sets span about [-1, 1]); unset, `DEFAULT_NOISE`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub noise: Option<f64>,
 }

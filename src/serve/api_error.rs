@@ -101,7 +101,7 @@ impl IntoResponse for ApiError {
 impl From<Error> for ApiError {
     /// The user's mistakes are refused with their message; our failures are 500s. A file error
     /// ([`Error::Io`]) is the user's in a terminal, where they name the files, but a request to
-    /// the server names none (the page may not point it at files: [`super::runs::placed_experiment`]),
+    /// the server names none (the page may not point it at files: `super::runs::placed_experiment`),
     /// so here every file that cannot be read or written is the server's own.
     fn from(error: Error) -> Self {
         match error {

@@ -2,20 +2,20 @@
 //! it and Ctrl-C ends it within seconds. axum's own `serve` sets no timeouts; this loop accepts
 //! connections itself and serves each with hyper:
 //!
-//! - **Headers** must arrive within [`HEADER_TIMEOUT`] of the connection opening or of its last
+//! - **Headers** must arrive within `HEADER_TIMEOUT` of the connection opening or of its last
 //!   answer (hyper's header-read timer runs whenever it waits for a request), so idle keep-alive
 //!   connections and slowloris headers are closed after that long.
-//! - **Writes** that the client does not take for [`WRITE_TIMEOUT`] end the connection: a live
+//! - **Writes** that the client does not take for `WRITE_TIMEOUT` end the connection: a live
 //!   stream nobody reads is dropped, not buffered.
-//! - **At most [`MAX_CONNECTIONS`] at once**, well below the usual 1024 open files. A new client
+//! - **At most `MAX_CONNECTIONS` at once**, well below the usual 1024 open files. A new client
 //!   beyond that takes the place of the connection idle longest (one with no request in progress,
 //!   those that never sent a whole request first); only when every connection is answering a
 //!   request is the newcomer turned away. A flood of idle connections therefore never keeps a
 //!   real client out.
 //! - **Stopping**: every connection is asked to finish its request and close; after
-//!   [`SHUTDOWN_GRACE`] the rest are dropped.
+//!   `SHUTDOWN_GRACE` the rest are dropped.
 //!
-//! Request bodies have their own timeout in [`super::guard`].
+//! Request bodies have their own timeout in `super::guard`.
 
 use std::collections::HashMap;
 use std::pin::Pin;
@@ -59,7 +59,7 @@ struct Table {
 }
 
 /// Serves `router` on `listener` until `shutdown` completes, then closes every connection
-/// within [`SHUTDOWN_GRACE`].
+/// within `SHUTDOWN_GRACE`.
 pub async fn serve(listener: TcpListener, router: Router, shutdown: impl Future<Output = ()>) {
     let started = Instant::now();
     let table = Arc::new(Mutex::new(Table::default()));

@@ -5,7 +5,7 @@
 //! server down, and each training gets the float precision it asks for (one per process).
 //!
 //! Limits: one training from the page at a time; the file may not name weights, data folders,
-//! download mirrors or device servers ([`super::runs::placed_experiment`]: the page cannot point
+//! download mirrors or device servers (`super::runs::placed_experiment`: the page cannot point
 //! the server at files or machines); a new run never replaces one. The file the child reads and
 //! its output live in a private temporary folder of the server's (created with a random name,
 //! readable by this user only, removed when the server stops), never at a guessable path.

@@ -10,9 +10,9 @@
 //! ([`api_error`]).
 //!
 //! Safety: it binds 127.0.0.1 unless told otherwise; it answers only requests for its own host
-//! names, and changes or starts nothing but for its own page ([`guard`]); it serves only files
+//! names, and changes or starts nothing but for its own page (`guard`); it serves only files
 //! directly inside a run directory, and follows no link ([`runs`]); request bodies are capped at
-//! [`MAX_BODY`]; idle, slow and silent clients are timed out and a flood of them cannot keep a
+//! `MAX_BODY`; idle, slow and silent clients are timed out and a flood of them cannot keep a
 //! real one out ([`connections`]); the playground's trainings are bounded ([`playground`]);
 //! every request is answered (a failure or panic of a handler's work becomes a 500 whose detail
 //! is logged, never a dead server).

@@ -4,7 +4,7 @@
 //! validation as `neurona train` (plus limits that keep one request short), so what it shows is
 //! the real model, and "save" writes a normal run.
 //!
-//! It trains in the server's own process, so it is bounded there: at most [`Slots`] trainings at
+//! It trains in the server's own process, so it is bounded there: at most `Slots` trainings at
 //! once (a request beyond that is answered 503 at once, not queued behind the others), each
 //! stopped at its next epoch when its client goes away, and always in f32 — a request for f64
 //! is refused before any tensor exists, since a process's CPU device holds one float type and one

@@ -2,11 +2,11 @@
 //! files it serves — those directly inside a run directory, with a known extension, not symbolic
 //! links. Every name from a request is checked to be one plain path component first, so `..`,
 //! absolute paths and links out of the folder are refused before anything is opened, and every
-//! file the server reads from the folder is opened by one function, [`open_plain`], which
+//! file the server reads from the folder is opened by one function, `open_plain`, which
 //! follows no link and opens nothing but a regular file.
 //!
 //! A run's `metrics.json` can grow large (tens of MB for a long run); it is read once per change
-//! into a [`RunCache`], and the page's data carries its epochs as the file's own bytes, shared
+//! into a `RunCache`, and the page's data carries its epochs as the file's own bytes, shared
 //! between requests rather than parsed and written again for each.
 //!
 //! The routes that read the runs folder are at the end: the runs' list, a run's page data and a

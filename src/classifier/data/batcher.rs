@@ -1,6 +1,6 @@
 //! Items to tensors, two ways. [`ImageBatcher`] gathers the images of a batch into one host
 //! buffer, so each batch costs exactly one host→device copy for the images (and one for the
-//! labels). [`ResidentImages`] copies the whole image set to each device once and gathers every
+//! labels). `ResidentImages` copies the whole image set to each device once and gathers every
 //! batch there from its row indices: one small copy per batch, which is what makes a GPU or a
 //! remote device pay off.
 

@@ -1,7 +1,7 @@
 //! The three ways to minimise `(1/2n)·‖y − Xw − b‖² + l1·‖w‖₁ + (l2/2)·‖w‖²`.
 //! `normal_equations` and `coordinate_descent` work in f64 on the CPU on centred data (so the
 //! intercept is never penalised: `b = ȳ − x̄ᵀw`); `gd` trains a Burn `Linear` module through
-//! autodiff on any backend, as the course teaches (the GLMs' shared [`gradient_descent`]).
+//! autodiff on any backend, as the course teaches (the GLMs' shared `gradient_descent`).
 
 use nalgebra::{DMatrix, DVector};
 
@@ -109,7 +109,7 @@ pub fn normal_equations(
     Ok(c.fit(cholesky.solve(&rhs), 0, true))
 }
 
-/// Cyclic coordinate descent for the least-squares objective (see [`coordinate_descent_quadratic`])
+/// Cyclic coordinate descent for the least-squares objective (see `coordinate_descent_quadratic`)
 /// on centred data: `G = XcᵀXc/n`, `b = Xcᵀyc/n`, every coefficient penalised.
 pub fn coordinate_descent(
     x: &DMatrix<f64>,

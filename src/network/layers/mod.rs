@@ -1,5 +1,5 @@
 //! The kinds of layer a network stacks (`[[model.layers]]`), one file per kind, and the one list
-//! of them ([`layer_kinds!`] below).
+//! of them (`layer_kinds!` below).
 //!
 //! A kind's file owns everything about it: the TOML table (its settings, a serde struct that
 //! rejects unknown keys) and their checks, the shape rule and the parameter count
