@@ -139,12 +139,9 @@ fn run_task(run: &Path) -> Result<Task> {
     Task::detect(&text, &path)
 }
 
-/// Whether `run` holds a linear or logistic model.
-fn is_glm(run: &Path) -> Result<bool> {
-    Ok(matches!(
-        run_task(run)?,
-        Task::LinearRegression | Task::LogisticRegression
-    ))
+/// Whether a run of `task` holds a linear or logistic model.
+fn is_glm(task: Task) -> bool {
+    matches!(task, Task::LinearRegression | Task::LogisticRegression)
 }
 
 /// `neurona eval`: prints the report. A linear or logistic run is scored on the labelled rows
@@ -156,14 +153,15 @@ pub fn eval(
     csv: Option<&Path>,
 ) -> Result<()> {
     let run = run_dir(run, overrides)?;
-    if run_task(&run)? == Task::Points {
+    let task = run_task(&run)?;
+    if task == Task::Points {
         return Err(Error::Usage(format!(
             "{} is a 2-D workshop run: it has no test images; `neurona predict {0}` prints its \
              truth table or its scores",
             run.display()
         )));
     }
-    if is_glm(&run)? {
+    if is_glm(task) {
         if checkpoint.is_some() {
             return Err(Error::Usage(
                 "--checkpoint applies to image runs: a linear or logistic run has one fit".into(),
@@ -243,7 +241,8 @@ pub fn predict(
     json: bool,
 ) -> Result<()> {
     let run = run_dir(run, overrides)?;
-    if is_glm(&run)? {
+    let task = run_task(&run)?;
+    if is_glm(task) {
         let Some(csv) = csv else {
             return Err(Error::Usage(format!(
                 "{} is a linear or logistic run: give the rows to predict with --csv FILE (the \
@@ -269,7 +268,7 @@ pub fn predict(
             run.display()
         )));
     }
-    if run_task(&run)? == Task::Points {
+    if task == Task::Points {
         let config = PointsConfig::load_run(&run)?;
         if points.is_empty() {
             return crate::points::predict(&run, &config).map(drop);
