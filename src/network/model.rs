@@ -11,7 +11,7 @@ use burn::prelude::*;
 use burn::train::ClassificationOutput;
 
 use crate::network::config::{Gradients, ModelConfig, Output};
-use crate::network::layers::{Activation, Filters, Picture, Shape, Signal, Step, dense};
+use crate::network::layers::{Activation, Filters, Kernels, Picture, Shape, Signal, Step, dense};
 
 /// A batch of inputs (flattened images, points in the plane) and their class labels.
 #[derive(Debug, Clone)]
@@ -34,6 +34,8 @@ pub struct Network {
     output_kind: Output,
     #[module(skip)]
     gradients: Gradients,
+    #[module(skip)]
+    kernels: Kernels,
 }
 
 impl ModelConfig {
@@ -83,6 +85,7 @@ impl ModelConfig {
             leaky_slope: self.leaky_slope,
             output_kind: self.output,
             gradients: Gradients::Autodiff,
+            kernels: Kernels::default(),
         }
     }
 }
@@ -185,6 +188,13 @@ impl Network {
         self
     }
 
+    /// Selects the implementation of the layers' steps: the fused CPU kernels where they apply,
+    /// or Burn's generic operations everywhere.
+    pub fn with_kernels(mut self, kernels: Kernels) -> Self {
+        self.kernels = kernels;
+        self
+    }
+
     /// Output-layer scores `Z[L]` (logits) for a batch of inputs `[batch, inputs]` (images
     /// flattened row by row).
     pub fn forward(&self, x: Tensor<2>) -> Tensor<2> {
@@ -198,7 +208,7 @@ impl Network {
             _ => Signal::Flat(x),
         };
         for layer in &self.layers {
-            signal = layer.forward(signal);
+            signal = layer.forward(signal, self.kernels);
         }
         self.output.forward(signal.flat())
     }

@@ -21,7 +21,7 @@ use burn::tensor::module::{batch_norm, batch_norm_train};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
-use super::{Activation, Defaults, Layer, LayerSettings, Picture, Shape, Signal, Source};
+use super::{Kernels, Activation, Defaults, Layer, LayerSettings, Picture, Shape, Signal, Source};
 use crate::error::Result;
 use crate::interop::onnx::{Graph, attribute_float};
 use crate::interop::tensors::Raw;
@@ -172,7 +172,7 @@ impl BatchNormLayer {
 }
 
 impl Layer for BatchNormLayer {
-    fn forward(&self, x: Signal) -> Signal {
+    fn forward(&self, x: Signal, _kernels: Kernels) -> Signal {
         match x {
             Signal::Flat(x) => Signal::Flat(self.normalise(x)),
             Signal::Image(x) => Signal::Image(self.normalise(x)),

@@ -12,7 +12,7 @@ use burn::prelude::*;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
-use super::{
+use super::{Kernels, 
     Activation, Defaults, Layer, LayerSettings, Picture, Shape, Signal, Source, at_least_one,
     weight_and_bias,
 };
@@ -221,7 +221,7 @@ impl Conv2dLayer {
 }
 
 impl Layer for Conv2dLayer {
-    fn forward(&self, x: Signal) -> Signal {
+    fn forward(&self, x: Signal, _kernels: Kernels) -> Signal {
         let z = self.convolve(x.image());
         Signal::Image(self.activation.apply(z, self.slope))
     }

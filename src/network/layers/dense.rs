@@ -13,7 +13,7 @@ use burn::prelude::*;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
-use super::{
+use super::{Kernels, 
     Activation, Defaults, Filters, Layer, LayerSettings, Picture, Shape, Signal, Source,
     at_least_one, weight_and_bias,
 };
@@ -169,7 +169,7 @@ pub(crate) fn filters(linear: &Linear, input: Shape) -> Option<Filters> {
 }
 
 impl Layer for DenseLayer {
-    fn forward(&self, x: Signal) -> Signal {
+    fn forward(&self, x: Signal, _kernels: Kernels) -> Signal {
         let z = self.linear.forward(x.flat());
         Signal::Flat(if self.activation == Activation::Maxout {
             maxout(z, self.pieces)

@@ -10,7 +10,7 @@ use burn::prelude::*;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
-use super::{Activation, Defaults, Layer, LayerSettings, Picture, Shape, Signal, Source};
+use super::{Kernels, Activation, Defaults, Layer, LayerSettings, Picture, Shape, Signal, Source};
 use crate::error::Result;
 use crate::interop::onnx::Graph;
 use crate::interop::tensors::Raw;
@@ -61,14 +61,26 @@ impl LayerSettings for Dropout {
     }
 }
 
+impl DropoutLayer {
+    /// Burn's dropout, or the fused kernel's (one pass, its mask from a counter-based generator).
+    fn drop<const D: usize>(&self, x: Tensor<D>, kernels: Kernels) -> Tensor<D> {
+        if !x.device().is_autodiff() || self.p == 0.0 {
+            x
+        } else if kernels.use_fused(&x) {
+            super::kernels::dropout::dropout(x, self.p)
+        } else {
+            DropoutConfig::new(self.p).init().forward(x)
+        }
+    }
+}
+
 impl Layer for DropoutLayer {
     /// Active only on an autodiff device: identity when evaluating or predicting.
-    fn forward(&self, x: Signal) -> Signal {
-        let dropout = DropoutConfig::new(self.p).init();
+    fn forward(&self, x: Signal, kernels: Kernels) -> Signal {
         match x {
-            Signal::Flat(x) => Signal::Flat(dropout.forward(x)),
-            Signal::Image(x) => Signal::Image(dropout.forward(x)),
-            Signal::Sequence(x) => Signal::Sequence(dropout.forward(x)),
+            Signal::Flat(x) => Signal::Flat(self.drop(x, kernels)),
+            Signal::Image(x) => Signal::Image(self.drop(x, kernels)),
+            Signal::Sequence(x) => Signal::Sequence(self.drop(x, kernels)),
         }
     }
 

@@ -25,9 +25,11 @@ use crate::interop::onnx::Graph;
 use crate::interop::tensors::Raw;
 
 mod activation;
+pub(crate) mod kernels;
 mod shape;
 
 pub use activation::Activation;
+pub use kernels::Kernels;
 pub use shape::{IMAGE, SIDE, Shape};
 
 /// What every layer of a stack shares: the `[model]` table's defaults.
@@ -72,9 +74,10 @@ pub trait LayerSettings {
 
 /// A built layer: its forward step and what export and the run's pictures need of it.
 pub trait Layer {
-    /// One forward step. Randomness (dropout) and batch statistics apply on autodiff devices
-    /// only: evaluating and predicting are deterministic.
-    fn forward(&self, x: Signal) -> Signal;
+    /// One forward step, by the fused kernel where `kernels` asks for it and one applies (see
+    /// [`Kernels::use_fused`]). Randomness (dropout) and batch statistics apply on autodiff
+    /// devices only: evaluating and predicting are deterministic.
+    fn forward(&self, x: Signal, kernels: Kernels) -> Signal;
 
     /// The same layer with its randomness switched off, for checks that need a deterministic
     /// forward pass (finite differences).
@@ -330,8 +333,8 @@ impl LayerConfig {
 }
 
 impl Step {
-    pub fn forward(&self, x: Signal) -> Signal {
-        self.layer().forward(x)
+    pub fn forward(&self, x: Signal, kernels: Kernels) -> Signal {
+        self.layer().forward(x, kernels)
     }
 
     /// The dense layer's linear map and activation; `None` for other kinds.

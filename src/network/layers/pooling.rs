@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use super::conv2d::NEEDS_IMAGE;
-use super::{
+use super::{Kernels, 
     Activation, Defaults, Layer, LayerSettings, Picture, Shape, Signal, Source, at_least_one,
 };
 use crate::error::Result;
@@ -107,7 +107,7 @@ impl<const MAX: bool> LayerSettings for Pool<MAX> {
 }
 
 impl Layer for PoolLayer {
-    fn forward(&self, x: Signal) -> Signal {
+    fn forward(&self, x: Signal, _kernels: Kernels) -> Signal {
         let (window, strides) = ([self.size, self.size], [self.stride, self.stride]);
         let x = x.image();
         Signal::Image(if self.max {

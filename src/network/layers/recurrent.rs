@@ -18,7 +18,7 @@ use burn::prelude::*;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
-use super::{
+use super::{Kernels, 
     Activation, Defaults, Layer, LayerSettings, Picture, Shape, Signal, Source, at_least_one,
 };
 use crate::error::Result;
@@ -195,7 +195,7 @@ fn reorder(raw: &Raw, order: &[usize]) -> Raw {
 
 /// Every recurrent kind's [`Layer`], through its cell.
 impl<M: RecurrentModule + Module> Layer for M {
-    fn forward(&self, x: Signal) -> Signal {
+    fn forward(&self, x: Signal, _kernels: Kernels) -> Signal {
         Signal::Sequence(self.run(x.sequence()))
     }
 
