@@ -32,12 +32,13 @@ pub trait DropoutKernel: Backend {
 
 /// Dropout of `x` with probability `p`, its mask seeded from the device's generator.
 pub(crate) fn dropout<const D: usize>(x: Tensor<D>, p: f64) -> Tensor<D> {
-    let words = Tensor::<1, Int>::random([2], Distribution::Uniform(0.0, 4_294_967_296.0), &x.device())
+    // Burn draws integers as i32: two draws of 31 bits.
+    let words = Tensor::<1, Int>::random([2], Distribution::Uniform(0.0, 2_147_483_647.0), &x.device())
         .into_data()
         .convert::<i64>()
         .iter::<i64>()
         .collect::<Vec<_>>();
-    let seed = ((words[0] as u64) << 32) ^ words[1] as u64;
+    let seed = ((words[0] as u64) << 31) ^ words[1] as u64;
     Tensor::from_dispatch(<burn::backend::Dispatch as DropoutKernel>::dropout_masked(
         x.into_dispatch(),
         p,
