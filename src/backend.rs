@@ -4,7 +4,7 @@
 //! clear error naming the feature, never a panic deep inside Burn.
 
 use burn::prelude::*;
-use burn::tensor::FloatDType;
+use burn::tensor::{DType, FloatDType};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
@@ -45,6 +45,32 @@ impl Precision {
         match self {
             Precision::F32 => 4,
             Precision::F64 => 8,
+        }
+    }
+}
+
+/// Which implementation of a network's layer steps runs (`network::layers::kernels`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum Kernels {
+    /// Burn's operations composed, on every backend.
+    Generic,
+    /// The fused kernels where they apply (flex, f32); the generic path elsewhere.
+    #[default]
+    Fused,
+}
+
+impl Kernels {
+    /// Whether a step on `x` takes the fused path: asked for, `x` on the flex backend (with or
+    /// without autodiff), in f32.
+    pub(crate) fn use_fused<const D: usize>(self, x: &Tensor<D>) -> bool {
+        self == Kernels::Fused && x.dtype() == DType::F32 && x.device().inner() == Device::flex()
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Kernels::Generic => "generic",
+            Kernels::Fused => "fused",
         }
     }
 }

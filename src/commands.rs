@@ -180,7 +180,7 @@ pub fn eval(
             run.display()
         )));
     }
-    let report = crate::classifier::eval::eval_run(&run, checkpoint, overrides.backend)?;
+    let report = crate::classifier::eval::eval_run(&run, checkpoint, overrides)?;
     print!("{report}");
     Ok(())
 }
@@ -286,7 +286,7 @@ pub fn predict(
         )));
     }
     let predictions: Vec<Prediction> =
-        crate::classifier::inference::predict(&run, source, overrides.backend)?;
+        crate::classifier::inference::predict(&run, source, overrides)?;
     for p in predictions {
         if json {
             println!(

@@ -9,7 +9,7 @@ use std::path::Path;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
-use crate::backend::BackendChoice;
+use crate::backend::{BackendChoice, Kernels};
 use crate::error::{Error, Result};
 use crate::run_dir::OutputConfig;
 
@@ -95,6 +95,9 @@ pub(crate) fn read_text(path: &Path) -> Result<String> {
 pub struct Overrides {
     pub seed: Option<u64>,
     pub backend: Option<BackendChoice>,
+    /// The implementation of a network's layers (`--kernels`); families without a network
+    /// ignore it.
+    pub kernels: Option<Kernels>,
 }
 
 /// An experiment file of one model family.
@@ -114,6 +117,11 @@ pub trait ExperimentFile: Serialize + DeserializeOwned {
 
     /// The top-level `seed` and `backend`, which the command line may override.
     fn seed_and_backend(&mut self) -> (&mut u64, &mut BackendChoice);
+
+    /// The network's `[training] kernels`, for the families that train one.
+    fn kernels_mut(&mut self) -> Option<&mut Kernels> {
+        None
+    }
 
     /// Parses TOML text; `origin` names the file in error messages.
     fn parse(text: &str, origin: &Path) -> Result<Self> {
@@ -164,6 +172,9 @@ pub trait ExperimentFile: Serialize + DeserializeOwned {
         }
         if let Some(b) = overrides.backend {
             *backend = b;
+        }
+        if let (Some(k), Some(kernels)) = (overrides.kernels, self.kernels_mut()) {
+            *kernels = k;
         }
         self
     }

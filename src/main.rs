@@ -6,7 +6,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use neurona::Result;
-use neurona::backend::BackendChoice;
+use neurona::backend::{BackendChoice, Kernels};
 use neurona::classifier::inference::ImageSource;
 use neurona::classifier::training::TrainOptions;
 use neurona::commands;
@@ -26,6 +26,10 @@ struct Cli {
     /// Override the config's backend.
     #[arg(long, global = true, value_enum)]
     backend: Option<BackendChoice>,
+    /// Override the network's `[training] kernels`: `fused` (the fused CPU kernels where they
+    /// apply: flex, f32) or `generic` (Burn's operations everywhere).
+    #[arg(long, global = true, value_enum)]
+    kernels: Option<Kernels>,
     #[command(subcommand)]
     command: Command,
 }
@@ -165,6 +169,7 @@ fn run(cli: &Cli) -> Result<()> {
     let overrides = Overrides {
         seed: cli.seed,
         backend: cli.backend,
+        kernels: cli.kernels,
     };
     match &cli.command {
         Command::Train {

@@ -10,10 +10,11 @@ use common::stacks::{CONV_BLOCK, catalogue, device, layer, parse, tiny};
 use burn::module::Module;
 use burn::prelude::{Tensor, TensorData};
 use neurona::Error;
-use neurona::backend::Precision;
+use neurona::backend::{Kernels, Precision};
 use neurona::classifier::eval::{eval_run, load_model};
 use neurona::classifier::inference::{ImageSource, predict};
 use neurona::classifier::training::{RunMetrics, TrainOptions, train};
+use neurona::experiment::Overrides;
 use neurona::network::layers::{IMAGE, Shape};
 
 #[test]
@@ -146,14 +147,18 @@ fn every_architecture_trains_resumes_evaluates_and_predicts() {
         let recurrent = ["lstm", "gru", "rnn"].contains(&name.as_str());
         assert_eq!(run.join("first_layer.png").is_file(), !recurrent, "{name}");
         // A fresh process: the config and weights reload and give the same test numbers.
-        assert_eq!(eval_run(&run, None, None).unwrap(), report.test, "{name}");
+        assert_eq!(
+            eval_run(&run, None, Default::default()).unwrap(),
+            report.test,
+            "{name}"
+        );
         let predictions = predict(
             &run,
             &ImageSource::Idx {
                 path: common::fashion_file("t10k-images-idx3-ubyte.gz"),
                 index: 0,
             },
-            None,
+            Default::default(),
         )
         .unwrap();
         assert_eq!(predictions.len(), 1);
@@ -258,7 +263,7 @@ fn batch_norm_standardises_with_the_batch_while_training_and_with_running_estima
     let settings = BatchNorm { momentum, epsilon };
     let defaults = neurona::network::config::ModelConfig::default().defaults();
     let layer = settings.build(Shape::Flat(3), &defaults, &device);
-    let Signal::Flat(y) = layer.forward(Signal::Flat(x.clone())) else {
+    let Signal::Flat(y) = layer.forward(Signal::Flat(x.clone()), Kernels::default()) else {
         panic!("a flat input stays flat")
     };
     let statistics = column_statistics(&rows);
@@ -288,10 +293,10 @@ fn batch_norm_standardises_with_the_batch_while_training_and_with_running_estima
     let valid = layer.valid();
     let inner = x.inner();
     let alone = inner.clone().narrow(0, 2, 1);
-    let Signal::Flat(all) = valid.forward(Signal::Flat(inner)) else {
+    let Signal::Flat(all) = valid.forward(Signal::Flat(inner), Kernels::default()) else {
         panic!()
     };
-    let Signal::Flat(one) = valid.forward(Signal::Flat(alone)) else {
+    let Signal::Flat(one) = valid.forward(Signal::Flat(alone), Kernels::default()) else {
         panic!()
     };
     let all = neurona::numeric::to_f64s(all);
@@ -332,7 +337,7 @@ fn batch_norm_over_an_image_normalises_each_channel_over_batch_and_pixels() {
     };
     assert_eq!(settings.output_shape(input), Ok(input));
     let built = settings.build(input, &defaults, &device);
-    let Signal::Image(y) = built.forward(Signal::Image(x)) else {
+    let Signal::Image(y) = built.forward(Signal::Image(x), Kernels::default()) else {
         panic!("an image stays an image")
     };
     let got = neurona::numeric::to_f64s(y);
@@ -367,5 +372,60 @@ fn batch_norm_over_an_image_normalises_each_channel_over_batch_and_pixels() {
     ] {
         let err = parse(&layer("batch_norm", keys)).unwrap_err().to_string();
         assert!(err.contains(expected), "{keys}: {err}");
+    }
+}
+
+/// The fused CPU kernels and Burn's generic operations are two implementations of the same
+/// network: a model trained on either evaluates to the same test numbers on the other, and a
+/// training without randomness in its steps (no dropout) follows the same losses on both.
+#[test]
+fn the_fused_kernels_and_the_generic_path_compute_the_same_networks() {
+    let out = common::scratch("layers-kernels");
+    let other = |kernels: Kernels| match kernels {
+        Kernels::Fused => Kernels::Generic,
+        Kernels::Generic => Kernels::Fused,
+    };
+    let close = |a: f64, b: f64| (a - b).abs() <= 1e-5 * b.abs().max(1.0);
+    for (name, stack) in catalogue() {
+        let mut losses = Vec::new();
+        for kernels in [Kernels::Fused, Kernels::Generic] {
+            let name = format!("{}-{}", name.replace([' ', '+'], "-"), kernels.name());
+            let mut config = tiny(&out, &name, &stack, 2);
+            config.training.kernels = kernels;
+            let report = train(config, TrainOptions::default()).unwrap();
+            let run = out.join(&name);
+            let across = eval_run(
+                &run,
+                None,
+                Overrides {
+                    kernels: Some(other(kernels)),
+                    ..Default::default()
+                },
+            )
+            .unwrap();
+            assert!(
+                close(across.loss, report.test.loss),
+                "{name}: {across:?} {:?}",
+                report.test
+            );
+            assert_eq!(across.confusion, report.test.confusion, "{name}");
+            losses.push(
+                report
+                    .metrics
+                    .epochs
+                    .iter()
+                    .map(|e| e.train_loss)
+                    .collect::<Vec<_>>(),
+            );
+        }
+        if !stack.contains("dropout") {
+            // Two epochs of Adam: rounding differences stay far below the losses' changes.
+            for (fused, generic) in losses[0].iter().zip(&losses[1]) {
+                assert!(
+                    (fused - generic).abs() <= 1e-4 * generic.abs(),
+                    "{name}: {losses:?}"
+                );
+            }
+        }
     }
 }

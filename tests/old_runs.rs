@@ -40,7 +40,7 @@ fn copy_dir(from: &Path, to: &Path) {
 #[test]
 fn an_old_image_run_evaluates_and_exports_as_it_did() {
     let runs = copy();
-    let report = eval_run(&runs.join("image"), None, None).unwrap();
+    let report = eval_run(&runs.join("image"), None, Default::default()).unwrap();
     // `neurona eval` of commit 40e1dbb on this run: eval.json's loss and accuracy.
     assert!(
         (report.loss - 1.7839667367935181).abs() < 1e-6,

@@ -37,7 +37,8 @@ fn trains_and_reevaluates_in_f64() {
     let report = train(c.clone(), TrainOptions::default()).unwrap();
     assert_eq!(report.metrics.precision, "f64");
     assert!(report.test.accuracy > 0.6, "{}", report.test.accuracy);
-    let again = neurona::classifier::eval::eval_run(&out.join("f64"), None, None).unwrap();
+    let again =
+        neurona::classifier::eval::eval_run(&out.join("f64"), None, Default::default()).unwrap();
     assert_eq!(again, report.test);
     // Asking this process for f32 now is a clear error, not a silent dtype mix.
     let err = neurona::backend::device(c.backend, Precision::F32).unwrap_err();
@@ -132,7 +133,7 @@ fn a_cnn_trains_in_f64() {
     let report = train(config, TrainOptions::default()).unwrap();
     assert!(report.test.loss.is_finite());
     assert_eq!(
-        eval_run(&out.join("cnn64"), None, None).unwrap(),
+        eval_run(&out.join("cnn64"), None, Default::default()).unwrap(),
         report.test
     );
 }

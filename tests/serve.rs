@@ -221,7 +221,7 @@ fn lists_runs_serves_their_plots_and_answers_drawings_as_the_model_does() {
         .map(|v| v.as_u64().unwrap() as u8)
         .collect();
     assert_eq!(image, mnist_style(&drawing, width, height));
-    let expected = Classifier::load(&out.join("mlp"), None)
+    let expected = Classifier::load(&out.join("mlp"), Default::default())
         .unwrap()
         .classify(&[&image])
         .remove(0);
@@ -242,7 +242,7 @@ fn lists_runs_serves_their_plots_and_answers_drawings_as_the_model_does() {
     let from_file = neurona::classifier::inference::predict(
         &out.join("mlp"),
         &neurona::classifier::inference::ImageSource::Files(vec![pgm]),
-        None,
+        Default::default(),
     )
     .unwrap();
     assert_eq!(from_file[0].probabilities, expected.probabilities);

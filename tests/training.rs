@@ -63,7 +63,7 @@ fn short_run_learns_and_eval_from_checkpoint_reproduces_its_test_metrics() {
     assert!(run.join("checkpoint/optim-3.bpk").is_file());
 
     // A fresh process would do exactly this: reload config and weights, evaluate on the test set.
-    let reloaded = eval_run(&run, None, None).unwrap();
+    let reloaded = eval_run(&run, None, Default::default()).unwrap();
     assert_eq!(
         reloaded, report.test,
         "eval from model.bpk must reproduce the in-process numbers exactly"
@@ -76,7 +76,7 @@ fn short_run_learns_and_eval_from_checkpoint_reproduces_its_test_metrics() {
     let via_checkpoint = eval_run(
         &run,
         Some(&run.join(format!("checkpoint/model-{best}.bpk"))),
-        None,
+        Default::default(),
     )
     .unwrap();
     assert_eq!(

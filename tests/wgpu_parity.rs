@@ -128,8 +128,15 @@ fn a_checkpoint_trained_on_flex_evaluates_the_same_on_wgpu() {
     config.backend = BackendChoice::Flex;
     let report = neurona::classifier::training::train(config.clone(), Default::default()).unwrap();
     let run = config.run_dir();
-    let on_gpu =
-        neurona::classifier::eval::eval_run(&run, None, Some(BackendChoice::Wgpu)).unwrap();
+    let on_gpu = neurona::classifier::eval::eval_run(
+        &run,
+        None,
+        neurona::experiment::Overrides {
+            backend: Some(BackendChoice::Wgpu),
+            ..Default::default()
+        },
+    )
+    .unwrap();
     assert_eq!(on_gpu.confusion, report.test.confusion);
     assert!(
         (on_gpu.loss - report.test.loss).abs() < 1e-4,

@@ -8,7 +8,7 @@ use burn::data::dataloader::batcher::Batcher;
 use burn::prelude::*;
 use serde::Serialize;
 
-use crate::backend::BackendChoice;
+use crate::backend::{BackendChoice, Kernels};
 use crate::classifier::config::MlpConfig;
 use crate::classifier::data::batcher::{ImageBatcher, ResidentImages};
 use crate::classifier::data::{MnistData, NUM_CLASSES};
@@ -24,6 +24,10 @@ pub struct BenchResult {
     pub framework: &'static str,
     pub backend: String,
     pub gradients: Gradients,
+    /// `[training] kernels` as asked (the fused ones run on flex in f32 only).
+    pub kernels: Kernels,
+    /// The instruction set the fused kernels' loops run with on this CPU.
+    pub simd: &'static str,
     /// Batches gathered from a device-resident copy of the data (no per-batch upload).
     pub resident: bool,
     pub device: String,
@@ -114,7 +118,8 @@ impl Workload<'_> {
         let mut model = config
             .model
             .init(config.input_shape(), NUM_CLASSES, &device)
-            .with_gradients(config.training.gradients);
+            .with_gradients(config.training.gradients)
+            .with_kernels(config.training.kernels);
         let mut optim = config.optimizer.init();
         let lr = config.optimizer.learning_rate;
         // `resident`: the whole training set is uploaded once and batches are gathered on the
@@ -157,6 +162,8 @@ impl Workload<'_> {
             framework: "burn",
             backend: placement.backend.clone(),
             gradients: config.training.gradients,
+            kernels: config.training.kernels,
+            simd: crate::network::layers::kernels::simd::instruction_set(),
             resident: self.resident,
             device: format!("{:?}", device.clone().inner()),
             steps: self.steps,

@@ -17,6 +17,7 @@ use crate::error::Result;
 use crate::experiment::{ExperimentFile, Task};
 use crate::run_dir::OutputConfig;
 
+use crate::backend::Kernels;
 use crate::network::config::{Gradients, ModelConfig, OptimizerConfig, Output};
 use crate::network::layers::{IMAGE, Shape};
 
@@ -121,6 +122,9 @@ pub enum DatasetName {
 pub struct TrainingConfig {
     /// `"autodiff"` or `"manual"` (explicit back-propagation); both feed the same optimizer step.
     pub gradients: Gradients,
+    /// `"fused"`: the fused CPU kernels where they apply (flex, f32), Burn's generic operations
+    /// elsewhere; `"generic"`: Burn's operations everywhere (see `network::layers::kernels`).
+    pub kernels: Kernels,
     pub epochs: usize,
     pub batch_size: usize,
     /// Stop when validation loss has not improved for this many epochs (unset = never).
@@ -151,6 +155,7 @@ impl Default for TrainingConfig {
     fn default() -> Self {
         Self {
             gradients: Gradients::Autodiff,
+            kernels: Kernels::Fused,
             epochs: 10,
             batch_size: 128,
             early_stopping_patience: None,
@@ -217,6 +222,10 @@ impl ExperimentFile for MlpConfig {
         .into_iter()
         .filter_map(|(named, key)| named.then_some(key))
         .collect()
+    }
+
+    fn kernels_mut(&mut self) -> Option<&mut Kernels> {
+        Some(&mut self.training.kernels)
     }
 
     fn seed_and_backend(&mut self) -> (&mut u64, &mut BackendChoice) {

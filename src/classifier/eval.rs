@@ -13,7 +13,7 @@ use crate::classifier::config::MlpConfig;
 use crate::classifier::data::batcher::ImageBatcher;
 use crate::classifier::data::{MnistData, NUM_CLASSES};
 use crate::error::{Error, Result};
-use crate::experiment::ExperimentFile;
+use crate::experiment::{ExperimentFile, Overrides};
 use crate::metrics::{ClassMetrics, accuracy, class_metrics};
 use crate::network::model::Network;
 use crate::numeric::{scalar, to_i64s};
@@ -67,7 +67,10 @@ pub fn evaluate(
 /// Loads weights from `path` into a freshly built model of `config`'s architecture and
 /// precision.
 pub fn load_model(config: &MlpConfig, path: &Path, device: &Device) -> Result<Network> {
-    let network = config.model.init(config.input_shape(), NUM_CLASSES, device);
+    let network = config
+        .model
+        .init(config.input_shape(), NUM_CLASSES, device)
+        .with_kernels(config.training.kernels);
     let architecture = format!(
         "the model in the run's config ({})",
         config.model.describe()
@@ -99,10 +102,10 @@ pub fn load_model(config: &MlpConfig, path: &Path, device: &Device) -> Result<Ne
 pub fn eval_run(
     run_dir: &Path,
     checkpoint: Option<&Path>,
-    backend: Option<crate::backend::BackendChoice>,
+    overrides: Overrides,
 ) -> Result<EvalReport> {
-    let config = MlpConfig::load_run(run_dir)?;
-    let device = config.device(backend)?;
+    let config = MlpConfig::load_run(run_dir)?.overridden(overrides);
+    let device = config.device(None)?;
     let path = checkpoint
         .map(Path::to_path_buf)
         .unwrap_or_else(|| run_dir.join("model.bpk"));

@@ -13,7 +13,7 @@ use crate::classifier::data::idx::read_idx;
 use crate::classifier::data::preprocess::prepare;
 use crate::classifier::data::{NUM_CLASSES, Normalization, SIDE};
 use crate::error::{Error, Result};
-use crate::experiment::ExperimentFile;
+use crate::experiment::{ExperimentFile, Overrides};
 use crate::network::model::Network;
 use crate::numeric::to_f64s;
 
@@ -57,7 +57,7 @@ impl std::fmt::Display for Prediction {
 pub fn predict(
     run_dir: &Path,
     source: &ImageSource,
-    backend: Option<crate::backend::BackendChoice>,
+    overrides: Overrides,
 ) -> Result<Vec<Prediction>> {
     let images: Vec<(String, Vec<u8>)> = match source {
         ImageSource::Files(paths) if paths.is_empty() => {
@@ -74,7 +74,7 @@ pub fn predict(
             idx_image(path, *index)?,
         )],
     };
-    let classifier = Classifier::load(run_dir, backend)?;
+    let classifier = Classifier::load(run_dir, overrides)?;
     let pixels: Vec<&[u8]> = images.iter().map(|(_, image)| image.as_slice()).collect();
     Ok(images
         .iter()
@@ -95,10 +95,11 @@ pub struct Classifier {
 }
 
 impl Classifier {
-    /// Loads the run's `model.bpk` on the run's backend (or `backend`).
-    pub fn load(run_dir: &Path, backend: Option<crate::backend::BackendChoice>) -> Result<Self> {
-        let config = MlpConfig::load_run(run_dir)?;
-        let device = config.device(backend)?;
+    /// Loads the run's `model.bpk` on the run's backend and kernels (or those `overrides`
+    /// name).
+    pub fn load(run_dir: &Path, overrides: Overrides) -> Result<Self> {
+        let config = MlpConfig::load_run(run_dir)?.overridden(overrides);
+        let device = config.device(None)?;
         let model =
             crate::classifier::eval::load_model(&config, &run_dir.join("model.bpk"), &device)?;
         let normalization = match (config.data.mean, config.data.std) {

@@ -333,7 +333,8 @@ fn launch(
             NUM_CLASSES,
             &device.clone().autodiff(),
         )
-        .with_gradients(config.training.gradients);
+        .with_gradients(config.training.gradients)
+        .with_kernels(config.training.kernels);
     // A new run may start from weights trained elsewhere; a resumed one has its checkpoint.
     let model = match (&config.model.init_from, resume_from) {
         (Some(path), None) => crate::classifier::pytorch_layout::load(model, path)?,

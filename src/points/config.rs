@@ -12,6 +12,7 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
+use crate::backend::Kernels;
 use crate::backend::{BackendChoice, Precision};
 use crate::error::{Error, Result};
 use crate::experiment::{ExperimentFile, Task};
@@ -128,6 +129,9 @@ impl PointSetName {
 pub struct PointsTraining {
     /// `"autodiff"` or `"manual"` (the course's explicit back-propagation).
     pub gradients: Gradients,
+    /// `"fused"`: the fused CPU kernels where they apply (flex, f32), Burn's generic operations
+    /// elsewhere; `"generic"`: Burn's operations everywhere (see `network::layers::kernels`).
+    pub kernels: Kernels,
     /// At most this many epochs; training stops once every training point is right and the
     /// loss is low (see `points::TARGET_LOSS`).
     pub epochs: usize,
@@ -137,6 +141,7 @@ impl Default for PointsTraining {
     fn default() -> Self {
         Self {
             gradients: Gradients::Autodiff,
+            kernels: Kernels::Fused,
             epochs: 10,
         }
     }
@@ -240,6 +245,10 @@ impl ExperimentFile for PointsConfig {
     /// None: the points are built in, and weights to start from are refused.
     fn named_outside(&self) -> Vec<&'static str> {
         Vec::new()
+    }
+
+    fn kernels_mut(&mut self) -> Option<&mut Kernels> {
+        Some(&mut self.training.kernels)
     }
 
     fn seed_and_backend(&mut self) -> (&mut u64, &mut BackendChoice) {

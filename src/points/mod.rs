@@ -215,7 +215,8 @@ pub fn fit(
     let mut model = config
         .model
         .init(config.input_shape(), 2, device)
-        .with_gradients(config.training.gradients);
+        .with_gradients(config.training.gradients)
+        .with_kernels(config.training.kernels);
     let mut optimizer = config.optimizer.init();
     let lr = config.optimizer.learning_rate;
     let mut losses = Vec::new();

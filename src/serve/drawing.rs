@@ -24,7 +24,7 @@ use crate::classifier::config::MlpConfig;
 use crate::classifier::data::preprocess::prepare;
 use crate::classifier::inference::Classifier;
 use crate::error::{Error, Result};
-use crate::experiment::ExperimentFile;
+use crate::experiment::{ExperimentFile, Overrides};
 
 /// The largest drawing side accepted.
 pub(crate) const MAX_SIDE: usize = 1024;
@@ -127,7 +127,7 @@ impl Models {
                 "{name} was trained in f64: the page draws with f32 models; use `neurona predict`"
             )));
         }
-        let classifier = Arc::new(Classifier::load(&dir, None)?);
+        let classifier = Arc::new(Classifier::load(&dir, Overrides::default())?);
         loaded.insert(name.to_string(), (modified, classifier.clone()));
         Ok(Some(classifier))
     }

@@ -28,8 +28,8 @@ mod activation;
 pub(crate) mod kernels;
 mod shape;
 
+pub use crate::backend::Kernels;
 pub use activation::Activation;
-pub use kernels::Kernels;
 pub use shape::{IMAGE, SIDE, Shape};
 
 /// What every layer of a stack shares: the `[model]` table's defaults.

@@ -14,15 +14,15 @@ use burn::backend::autodiff::checkpoint::strategy::CheckpointStrategy;
 use burn::backend::autodiff::grads::Gradients;
 use burn::backend::autodiff::ops::{Backward, Ops, OpsKind};
 use burn::backend::flex::FlexTensor;
-use burn::backend::{Autodiff, Backend, Flex, backend_extension};
 use burn::backend::tensor::FloatTensor;
+use burn::backend::{Autodiff, Backend, Flex, backend_extension};
 use burn::prelude::*;
 use burn::tensor::{Distribution, Int};
 use rayon::prelude::*;
 
-use super::values;
 #[cfg(test)]
 use super::flex_tensor;
+use super::values;
 
 #[backend_extension(Flex, Autodiff)]
 pub trait DropoutKernel: Backend {
@@ -33,11 +33,15 @@ pub trait DropoutKernel: Backend {
 /// Dropout of `x` with probability `p`, its mask seeded from the device's generator.
 pub(crate) fn dropout<const D: usize>(x: Tensor<D>, p: f64) -> Tensor<D> {
     // Burn draws integers as i32: two draws of 31 bits.
-    let words = Tensor::<1, Int>::random([2], Distribution::Uniform(0.0, 2_147_483_647.0), &x.device())
-        .into_data()
-        .convert::<i64>()
-        .iter::<i64>()
-        .collect::<Vec<_>>();
+    let words = Tensor::<1, Int>::random(
+        [2],
+        Distribution::Uniform(0.0, 2_147_483_647.0),
+        &x.device(),
+    )
+    .into_data()
+    .convert::<i64>()
+    .iter::<i64>()
+    .collect::<Vec<_>>();
     let seed = ((words[0] as u64) << 31) ^ words[1] as u64;
     Tensor::from_dispatch(<burn::backend::Dispatch as DropoutKernel>::dropout_masked(
         x.into_dispatch(),
@@ -53,18 +57,19 @@ impl DropoutKernel for Flex {
 }
 
 impl<C: CheckpointStrategy> DropoutKernel for Autodiff<Flex, C> {
-    fn dropout_masked(
-        x: FloatTensor<Self>,
-        p: f64,
-        seed: u64,
-    ) -> FloatTensor<Self> {
+    fn dropout_masked(x: FloatTensor<Self>, p: f64, seed: u64) -> FloatTensor<Self> {
         #[derive(Debug)]
         struct DropoutBackward;
 
         impl Backward<Flex, 1> for DropoutBackward {
             type State = (f64, u64);
 
-            fn backward(self, ops: Ops<(f64, u64), 1>, grads: &mut Gradients, _: &mut Checkpointer) {
+            fn backward(
+                self,
+                ops: Ops<(f64, u64), 1>,
+                grads: &mut Gradients,
+                _: &mut Checkpointer,
+            ) {
                 let [parent] = ops.parents;
                 let grad = grads.consume::<Flex>(&ops.node);
                 let (p, seed) = ops.state;
@@ -74,7 +79,11 @@ impl<C: CheckpointStrategy> DropoutKernel for Autodiff<Flex, C> {
             }
         }
 
-        match DropoutBackward.prepare::<C>([x.node()]).compute_bound().stateful() {
+        match DropoutBackward
+            .prepare::<C>([x.node()])
+            .compute_bound()
+            .stateful()
+        {
             OpsKind::Tracked(prep) => prep.finish((p, seed), masked(x.primitive(), p, seed)),
             OpsKind::UnTracked(prep) => prep.finish(masked(x.primitive(), p, seed)),
         }
@@ -96,9 +105,7 @@ fn masked(x: &FlexTensor, p: f64, seed: u64) -> FlexTensor {
         .par_chunks_mut(CHUNK)
         .zip(input.par_chunks(CHUNK))
         .enumerate()
-        .for_each(|(chunk, (out, x))| {
-            apply(out, x, (chunk * CHUNK) as u32, key, threshold, scale)
-        });
+        .for_each(|(chunk, (out, x))| apply(out, x, (chunk * CHUNK) as u32, key, threshold, scale));
     FlexTensor::from_data(TensorData::new(output, shape))
 }
 
@@ -140,7 +147,11 @@ mod tests {
             assert!(values(&y).iter().all(|&v| v == 0.0 || v == scale));
         }
         let (a, b) = (masked(&x, 0.5, 1), masked(&x, 0.5, 2));
-        let same = values(&a).iter().zip(values(&b).iter()).filter(|(u, v)| u == v).count();
+        let same = values(&a)
+            .iter()
+            .zip(values(&b).iter())
+            .filter(|(u, v)| u == v)
+            .count();
         // Two independent masks agree on about half the elements.
         assert!((same as f64 / n as f64 - 0.5).abs() < 2.5e-3);
         assert_eq!(values(&masked(&x, 0.5, 1)), values(&a));
@@ -151,17 +162,28 @@ mod tests {
         let device = Device::flex().autodiff();
         let n = 5000;
         let x = Tensor::<1>::from_floats(
-            (1..=n).map(|i| i as f32 / 100.0).collect::<Vec<_>>().as_slice(),
+            (1..=n)
+                .map(|i| i as f32 / 100.0)
+                .collect::<Vec<_>>()
+                .as_slice(),
             &device,
         )
         .require_grad();
         let w = Tensor::<1>::from_floats(
-            (0..n).map(|i| (i % 7) as f32 - 3.0).collect::<Vec<_>>().as_slice(),
+            (0..n)
+                .map(|i| (i % 7) as f32 - 3.0)
+                .collect::<Vec<_>>()
+                .as_slice(),
             &device,
         );
         let y = dropout(x.clone(), 0.3);
         let grads = (y.clone() * w.clone()).sum().backward();
-        let gx = x.grad(&grads).expect("x is tracked").to_data().to_vec::<f32>().unwrap();
+        let gx = x
+            .grad(&grads)
+            .expect("x is tracked")
+            .to_data()
+            .to_vec::<f32>()
+            .unwrap();
         let (x, y, w) = (
             x.to_data().to_vec::<f32>().unwrap(),
             y.to_data().to_vec::<f32>().unwrap(),
@@ -170,7 +192,10 @@ mod tests {
         // ∂(Σ w·y)/∂x = w·m/(1 − p) = w·y/x, with the mask the forward pass drew.
         for i in 0..n {
             let expected = w[i] * y[i] / x[i];
-            assert!((gx[i] - expected).abs() <= 1e-5 * expected.abs().max(1.0), "{i}");
+            assert!(
+                (gx[i] - expected).abs() <= 1e-5 * expected.abs().max(1.0),
+                "{i}"
+            );
         }
     }
 }

@@ -10,53 +10,29 @@
 //! through autodiff like any other op.
 //!
 //! The generic Burn path stays, for every other backend (wgpu, ndarray, remote) and for f64, and
-//! as the reference the kernels are tested against: [`Kernels::Generic`] selects it everywhere
-//! (`[training] kernels` or `--kernels`), and [`Kernels::use_fused`] decides per tensor.
+//! as the reference the kernels are tested against: [`crate::backend::Kernels::Generic`]
+//! selects it everywhere (`[training] kernels` or `--kernels`), and
+//! [`crate::backend::Kernels::use_fused`] decides per tensor.
 
 use std::borrow::Cow;
 
 use burn::backend::flex::FlexTensor;
 use burn::prelude::*;
-use burn::tensor::DType;
-use serde::{Deserialize, Serialize};
 
 #[macro_use]
 pub(crate) mod simd;
 pub(crate) mod dropout;
 
-/// Which implementation of the layers' steps runs.
-#[derive(
-    Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum,
-)]
-#[serde(rename_all = "lowercase")]
-pub enum Kernels {
-    /// Burn's operations composed, on every backend.
-    Generic,
-    /// The fused kernels where they apply (flex, f32); the generic path elsewhere.
-    #[default]
-    Fused,
-}
-
-impl Kernels {
-    /// Whether a step on `x` takes the fused path: asked for, `x` on the flex backend (with or
-    /// without autodiff), in f32.
-    pub(crate) fn use_fused<const D: usize>(self, x: &Tensor<D>) -> bool {
-        self == Kernels::Fused && x.dtype() == DType::F32 && x.device().inner() == Device::flex()
-    }
-
-    pub fn name(self) -> &'static str {
-        match self {
-            Kernels::Generic => "generic",
-            Kernels::Fused => "fused",
-        }
-    }
-}
-
 /// A flex tensor's values in row-major order: borrowed when it is laid out so, else copied.
 pub(crate) fn values(t: &FlexTensor) -> Cow<'_, [f32]> {
     match t.as_slice::<f32>() {
         Some(values) => Cow::Borrowed(values),
-        None => Cow::Owned(t.to_contiguous().as_slice::<f32>().expect("contiguous").to_vec()),
+        None => Cow::Owned(
+            t.to_contiguous()
+                .as_slice::<f32>()
+                .expect("contiguous")
+                .to_vec(),
+        ),
     }
 }
 
