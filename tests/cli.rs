@@ -641,3 +641,70 @@ fn a_run_with_dropout_resumes_to_exactly_the_uninterrupted_numbers() {
     assert_eq!(whole.len(), 3);
     assert_eq!(resumed, whole);
 }
+
+/// The shipped binary picks its SIMD at run time: it trains on an x86-64 with AVX2 but no
+/// AVX-512 (qemu's Haswell model) and on one without AVX2 (qemu64, where the fused kernels take
+/// their portable build, as on aarch64), and `NEURONA_SIMD=portable` forces that build here.
+/// Every way gives this machine's test numbers (to 1e-5: only the rounding of fused multiply-adds
+/// differs). Skipped, saying so, where qemu-user is not installed (CI installs it).
+#[test]
+fn the_binary_runs_on_cpus_without_avx512_or_avx2_and_on_its_portable_path() {
+    let qemu = Path::new("/usr/bin/qemu-x86_64");
+    if !cfg!(target_arch = "x86_64") || !qemu.is_file() {
+        eprintln!("skipped: no /usr/bin/qemu-x86_64 (Debian package qemu-user)");
+        return;
+    }
+    let dir = common::scratch("cli-cpus");
+    let body = format!(
+        "seed = 7\nbackend = \"flex\"\n[data]\ndataset = \"fashion-mnist\"\ndir = \"{}\"\n\
+         train_limit = 256\ntest_limit = 128\nstandardize = true\n[training]\nepochs = 1\n\
+         batch_size = 64\n{}",
+        common::FASHION,
+        common::stacks::layer("conv2d", "channels = 4\nkernel = 3")
+            + &common::stacks::layer("max_pool2d", "size = 2")
+            + &common::stacks::layer("dropout", "p = 0.3")
+            + &common::stacks::layer("lstm", "units = 8")
+    );
+    let config = write_config(&dir, "cpus", &body);
+    let binary = env!("CARGO_BIN_EXE_neurona");
+    let config = config.to_str().unwrap();
+    let run = |how: &str| {
+        let mut command = match how {
+            "Haswell" | "qemu64" => {
+                let mut c = Command::new(qemu);
+                c.args(["-cpu", how, binary]);
+                c
+            }
+            _ => Command::new(binary),
+        };
+        if how == "portable" {
+            command.env("NEURONA_SIMD", "portable");
+        }
+        let out = command.args(["train", config, "--force"]).output().unwrap();
+        assert!(
+            out.status.success(),
+            "{how}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let metrics: serde_json::Value = serde_json::from_str(
+            &std::fs::read_to_string(dir.join("runs/cpus/metrics.json")).unwrap(),
+        )
+        .unwrap();
+        (
+            metrics["epochs"][0]["train_loss"].as_f64().unwrap(),
+            metrics["test"]["loss"].as_f64().unwrap(),
+        )
+    };
+    let native = run("native");
+    for how in ["Haswell", "qemu64", "portable"] {
+        let (train, test) = run(how);
+        assert!(
+            (train - native.0).abs() <= 1e-5 * native.0,
+            "{how}: {train} vs {native:?}"
+        );
+        assert!(
+            (test - native.1).abs() <= 1e-5 * native.1,
+            "{how}: {test} vs {native:?}"
+        );
+    }
+}
