@@ -13,12 +13,13 @@
 use std::collections::BTreeMap;
 use std::marker::PhantomData;
 
-use burn::nn::{GruConfig, LstmConfig, RnnConfig};
+use burn::nn::{GateController, GruConfig, Linear, LstmConfig, RnnConfig};
 use burn::prelude::*;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
-use super::{Kernels, 
+use super::kernels::recurrent::{CellKind, sequence};
+use super::{Kernels,
     Activation, Defaults, Layer, LayerSettings, Picture, Shape, Signal, Source, at_least_one,
 };
 use crate::error::Result;
@@ -69,6 +70,21 @@ pub trait RecurrentModule {
     type Cell: Cell;
     fn run(&self, x: Tensor<3>) -> Tensor<3>;
     fn units(&self) -> usize;
+    /// The fused kernel's cell and the module's gates in the kernel's order, or `None` where
+    /// the module is set up otherwise than the layer builds it and the kernel computes
+    /// (clipping, a reversed or time-first sequence, LSTM's coupled forget gate, GRU's reset
+    /// before the hidden transform, other activations).
+    fn fused_gates(&self) -> Option<(CellKind, Vec<&GateController>)>;
+}
+
+/// Whether an activation is Burn's logistic function.
+fn is_sigmoid(activation: &burn::nn::activation::Activation) -> bool {
+    matches!(activation, burn::nn::activation::Activation::Sigmoid(_))
+}
+
+/// Whether an activation is Burn's tanh.
+fn is_tanh(activation: &burn::nn::activation::Activation) -> bool {
+    matches!(activation, burn::nn::activation::Activation::Tanh(_))
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Default)]
@@ -122,6 +138,17 @@ impl RecurrentModule for burn::nn::Lstm {
     fn units(&self) -> usize {
         self.d_hidden
     }
+    fn fused_gates(&self) -> Option<(CellKind, Vec<&GateController>)> {
+        let plain = self.batch_first && !self.reverse && self.clip.is_none();
+        let activations = is_sigmoid(&self.gate_activation)
+            && is_tanh(&self.cell_activation)
+            && is_tanh(&self.hidden_activation);
+        let forget = self.forget_gate.as_ref().filter(|_| plain && activations)?;
+        Some((
+            CellKind::Lstm,
+            vec![&self.input_gate, forget, &self.cell_gate, &self.output_gate],
+        ))
+    }
 }
 
 impl RecurrentModule for burn::nn::Gru {
@@ -131,6 +158,18 @@ impl RecurrentModule for burn::nn::Gru {
     }
     fn units(&self) -> usize {
         self.d_hidden
+    }
+    fn fused_gates(&self) -> Option<(CellKind, Vec<&GateController>)> {
+        (self.reset_after
+            && self.clip.is_none()
+            && is_sigmoid(&self.gate_activation)
+            && is_tanh(&self.hidden_activation))
+        .then(|| {
+            (
+                CellKind::Gru,
+                vec![&self.reset_gate, &self.update_gate, &self.new_gate],
+            )
+        })
     }
 }
 
@@ -142,6 +181,29 @@ impl RecurrentModule for burn::nn::Rnn {
     fn units(&self) -> usize {
         self.d_hidden
     }
+    fn fused_gates(&self) -> Option<(CellKind, Vec<&GateController>)> {
+        (self.batch_first && !self.reverse && self.clip.is_none() && is_tanh(&self.hidden_activation))
+            .then(|| (CellKind::Rnn, vec![&self.gate]))
+    }
+}
+
+/// The whole sequence by the fused kernel. The gates' weights and biases are concatenated by
+/// Burn's differentiable `cat`, so autodiff splits the kernel's gradient back onto each gate's
+/// parameters; a module without biases passes zeros (constants, no gradient).
+fn fused_sequence(x: Tensor<3>, cell: CellKind, gates: &[&GateController]) -> Tensor<3> {
+    let device = x.device();
+    // One side's (input or hidden transform's) weights [in, G·H] and biases [G·H].
+    let concatenated = |side: fn(&GateController) -> &Linear| {
+        let weights = gates.iter().map(|&g| side(g).weight.val()).collect();
+        let biases = gates.iter().map(|&g| match &side(g).bias {
+            Some(bias) => bias.val(),
+            None => Tensor::zeros([side(g).weight.dims()[1]], &device),
+        });
+        (Tensor::cat(weights, 1), Tensor::cat(biases.collect(), 0))
+    };
+    let (w_input, b_input) = concatenated(|g| &g.input_transform);
+    let (w_hidden, b_hidden) = concatenated(|g| &g.hidden_transform);
+    sequence(x, w_input, w_hidden, b_input, b_hidden, cell)
 }
 
 impl<C: Cell> LayerSettings for Recurrent<C> {
@@ -195,8 +257,12 @@ fn reorder(raw: &Raw, order: &[usize]) -> Raw {
 
 /// Every recurrent kind's [`Layer`], through its cell.
 impl<M: RecurrentModule + Module> Layer for M {
-    fn forward(&self, x: Signal, _kernels: Kernels) -> Signal {
-        Signal::Sequence(self.run(x.sequence()))
+    fn forward(&self, x: Signal, kernels: Kernels) -> Signal {
+        let x = x.sequence();
+        Signal::Sequence(match self.fused_gates() {
+            Some((cell, gates)) if kernels.use_fused(&x) => fused_sequence(x, cell, &gates),
+            _ => self.run(x),
+        })
     }
 
     fn deterministic(self) -> Self {

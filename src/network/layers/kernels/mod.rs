@@ -22,6 +22,7 @@ use burn::prelude::*;
 #[macro_use]
 pub(crate) mod simd;
 pub(crate) mod dropout;
+pub(crate) mod recurrent;
 
 /// A flex tensor's values in row-major order: borrowed when it is laid out so, else copied.
 pub(crate) fn values(t: &FlexTensor) -> Cow<'_, [f32]> {
