@@ -23,6 +23,7 @@ use serde::{Deserialize, Serialize};
 #[macro_use]
 pub(crate) mod simd;
 pub(crate) mod dropout;
+pub(crate) mod conv;
 
 /// Which implementation of the layers' steps runs.
 #[derive(
