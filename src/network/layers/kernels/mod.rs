@@ -24,6 +24,7 @@ use serde::{Deserialize, Serialize};
 pub(crate) mod simd;
 pub(crate) mod dropout;
 pub(crate) mod conv;
+pub(crate) mod pool;
 
 /// Which implementation of the layers' steps runs.
 #[derive(
