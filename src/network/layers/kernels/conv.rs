@@ -427,8 +427,8 @@ fn gradients(
             |mut t, (image, dx)| {
                 let at = image * out;
                 derivative(&mut t.dz, &dy[at..at + out], &y[at..at + out], gate, slope);
-                for (sum, row) in t.db.iter_mut().zip(t.dz.chunks_exact(n)) {
-                    *sum += row.iter().sum::<f32>();
+                for (db, row) in t.db.iter_mut().zip(t.dz.chunks_exact(n)) {
+                    *db += sum(row);
                 }
                 im2col(g, &x[image * g.image()..][..g.image()], &mut t.cols);
                 multiply(&mut t.dw, true, (g.filters, patch, n), &t.dz, false, &t.cols, true);
@@ -480,6 +480,23 @@ vectorised! {
             Activation::Sigmoid => each.for_each(|((d, &dy), &y)| *d = dy * y * (1.0 - y)),
             Activation::Maxout => unreachable!("conv2d refuses maxout"),
         }
+    }
+}
+
+vectorised! {
+    /// `Σ values`, in eight running sums: one sum would be a chain of dependent additions the
+    /// compiler may not reorder (f32 addition is not associative), one addition's latency per
+    /// value; eight independent ones fill a vector register.
+    fn sum(values: &[f32]) -> f32 {
+        let mut lanes = [0.0f32; 8];
+        let chunks = values.chunks_exact(8);
+        let rest: f32 = chunks.remainder().iter().sum();
+        for chunk in chunks {
+            for (lane, &v) in lanes.iter_mut().zip(chunk) {
+                *lane += v;
+            }
+        }
+        lanes.iter().sum::<f32>() + rest
     }
 }
 
