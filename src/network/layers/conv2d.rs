@@ -12,6 +12,7 @@ use burn::prelude::*;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
+use super::kernels::conv::conv2d_activated;
 use super::{Kernels, 
     Activation, Defaults, Layer, LayerSettings, Picture, Shape, Signal, Source, at_least_one,
     weight_and_bias,
@@ -221,8 +222,24 @@ impl Conv2dLayer {
 }
 
 impl Layer for Conv2dLayer {
-    fn forward(&self, x: Signal, _kernels: Kernels) -> Signal {
-        let z = self.convolve(x.image());
+    /// The fused op (`kernels::conv`: convolution, bias and activation in one pass, with its own
+    /// backward) where it applies, else [`Conv2dLayer::convolve`] and the activation.
+    fn forward(&self, x: Signal, kernels: Kernels) -> Signal {
+        let x = x.image();
+        if kernels.use_fused(&x)
+            && let Some(bias) = &self.conv.bias
+        {
+            return Signal::Image(conv2d_activated(
+                x,
+                self.conv.weight.val(),
+                bias.val(),
+                self.stride,
+                self.pad,
+                self.activation,
+                self.slope,
+            ));
+        }
+        let z = self.convolve(x);
         Signal::Image(self.activation.apply(z, self.slope))
     }
 

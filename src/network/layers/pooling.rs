@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use super::conv2d::NEEDS_IMAGE;
+use super::kernels::pool::max_pool2d;
 use super::{Kernels, 
     Activation, Defaults, Layer, LayerSettings, Picture, Shape, Signal, Source, at_least_one,
 };
@@ -107,10 +108,14 @@ impl<const MAX: bool> LayerSettings for Pool<MAX> {
 }
 
 impl Layer for PoolLayer {
-    fn forward(&self, x: Signal, _kernels: Kernels) -> Signal {
+    /// Max pooling by the fused op (`kernels::pool`) where it applies; average pooling, and
+    /// every other backend, by Burn's pooling.
+    fn forward(&self, x: Signal, kernels: Kernels) -> Signal {
         let (window, strides) = ([self.size, self.size], [self.stride, self.stride]);
         let x = x.image();
-        Signal::Image(if self.max {
+        Signal::Image(if self.max && kernels.use_fused(&x) {
+            max_pool2d(x, self.size, self.stride)
+        } else if self.max {
             MaxPool2dConfig::new(window)
                 .with_strides(strides)
                 .init()

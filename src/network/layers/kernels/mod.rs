@@ -21,7 +21,9 @@ use burn::prelude::*;
 
 #[macro_use]
 pub(crate) mod simd;
+pub(crate) mod conv;
 pub(crate) mod dropout;
+pub(crate) mod pool;
 pub(crate) mod recurrent;
 
 /// A flex tensor's values in row-major order: borrowed when it is laid out so, else copied.
