@@ -32,17 +32,18 @@ pub trait DropoutKernel: Backend {
 
 /// Dropout of `x` with probability `p`, its mask seeded from the device's generator.
 pub(crate) fn dropout<const D: usize>(x: Tensor<D>, p: f64) -> Tensor<D> {
-    // Burn draws integers as i32: two draws of 31 bits.
+    // Burn draws integers as i32 through an f32 (whose value nearest to 2³¹ − 1 is 2³¹, out of
+    // range): two draws of 30 bits.
     let words = Tensor::<1, Int>::random(
         [2],
-        Distribution::Uniform(0.0, 2_147_483_647.0),
+        Distribution::Uniform(0.0, 1_073_741_824.0),
         &x.device(),
     )
     .into_data()
     .convert::<i64>()
     .iter::<i64>()
     .collect::<Vec<_>>();
-    let seed = ((words[0] as u64) << 31) ^ words[1] as u64;
+    let seed = ((words[0] as u64) << 30) ^ words[1] as u64;
     Tensor::from_dispatch(<burn::backend::Dispatch as DropoutKernel>::dropout_masked(
         x.into_dispatch(),
         p,
