@@ -97,14 +97,16 @@ pub(crate) fn sequence(
     b_hidden: Tensor<1>,
     cell: CellKind,
 ) -> Tensor<3> {
-    Tensor::from_dispatch(<burn::backend::Dispatch as RecurrentKernel>::recurrent_sequence(
-        x.into_dispatch(),
-        w_input.into_dispatch(),
-        w_hidden.into_dispatch(),
-        b_input.into_dispatch(),
-        b_hidden.into_dispatch(),
-        cell,
-    ))
+    Tensor::from_dispatch(
+        <burn::backend::Dispatch as RecurrentKernel>::recurrent_sequence(
+            x.into_dispatch(),
+            w_input.into_dispatch(),
+            w_hidden.into_dispatch(),
+            b_input.into_dispatch(),
+            b_hidden.into_dispatch(),
+            cell,
+        ),
+    )
 }
 
 impl RecurrentKernel for Flex {
@@ -140,7 +142,10 @@ impl<C: CheckpointStrategy> RecurrentKernel for Autodiff<Flex, C> {
                 let grad = grads.consume::<Flex>(&ops.node);
                 let wanted = [&x, &w_input, &w_hidden, &b_input, &b_hidden].map(Option::is_some);
                 let found = ops.state.backward(&grad, wanted);
-                for (parent, gradient) in [x, w_input, w_hidden, b_input, b_hidden].into_iter().zip(found) {
+                for (parent, gradient) in [x, w_input, w_hidden, b_input, b_hidden]
+                    .into_iter()
+                    .zip(found)
+                {
                     if let (Some(parent), Some(gradient)) = (parent, gradient) {
                         grads.register::<Flex>(parent.id, gradient);
                     }
@@ -148,7 +153,13 @@ impl<C: CheckpointStrategy> RecurrentKernel for Autodiff<Flex, C> {
             }
         }
 
-        let nodes = [x.node(), w_input.node(), w_hidden.node(), b_input.node(), b_hidden.node()];
+        let nodes = [
+            x.node(),
+            w_input.node(),
+            w_hidden.node(),
+            b_input.node(),
+            b_hidden.node(),
+        ];
         let tape = Tape::record(
             cell,
             x.primitive().clone(),
@@ -157,7 +168,11 @@ impl<C: CheckpointStrategy> RecurrentKernel for Autodiff<Flex, C> {
             b_input.primitive(),
             b_hidden.primitive(),
         );
-        match SequenceBackward.prepare::<C>(nodes).compute_bound().stateful() {
+        match SequenceBackward
+            .prepare::<C>(nodes)
+            .compute_bound()
+            .stateful()
+        {
             OpsKind::Tracked(prep) => {
                 let h = tape.h.clone();
                 prep.finish(tape, h)
@@ -225,7 +240,13 @@ impl Tape {
         let [batch, steps, features] = dims::<3>(&x);
         let [_, width] = dims::<2>(&w_input);
         let units = width / cell.gates();
-        let d = Dims { batch, steps, features, units, cell };
+        let d = Dims {
+            batch,
+            steps,
+            features,
+            units,
+            cell,
+        };
         assert_eq!(dims::<2>(&w_input), [features, d.width()], "input weights");
         assert_eq!(dims::<2>(&w_hidden), [units, d.width()], "hidden weights");
         assert_eq!(dims::<1>(b_input), [d.width()], "input bias");
@@ -278,10 +299,15 @@ impl Tape {
         let extra = &*self.extra;
         // ∂A overwrites the activations; GRU's ∂Ã needs a buffer of its own.
         let mut da = Arc::unwrap_or_clone(self.gates);
-        let mut da_hidden = if d.cell == CellKind::Gru { vec![0.0f32; rows * width] } else { Vec::new() };
+        let mut da_hidden = if d.cell == CellKind::Gru {
+            vec![0.0f32; rows * width]
+        } else {
+            Vec::new()
+        };
         let hidden_width = if d.cell == CellKind::Gru { width } else { 0 };
         let runs = d.runs();
-        let row_range = |run: &Range<usize>, w: usize| run.start * d.steps * w..run.end * d.steps * w;
+        let row_range =
+            |run: &Range<usize>, w: usize| run.start * d.steps * w..run.end * d.steps * w;
         split(&mut da, &runs, d.steps * width)
             .into_par_iter()
             .zip(split(&mut da_hidden, &runs, d.steps * hidden_width))
@@ -299,29 +325,63 @@ impl Tape {
                     &u,
                 );
             });
-        let da_hidden: &[f32] = if d.cell == CellKind::Gru { &da_hidden } else { &da };
+        let da_hidden: &[f32] = if d.cell == CellKind::Gru {
+            &da_hidden
+        } else {
+            &da
+        };
 
         let [want_x, want_w, want_u, want_b, want_c] = wanted;
         let dx = want_x.then(|| {
             let w = values(&self.w_input);
             let mut dx = vec![0.0f32; rows * features];
-            matmul(&mut dx, rows, features, width, View::rows(&da, width), View::columns(&w, width), false, Parallelism::Rayon(0));
+            matmul(
+                &mut dx,
+                rows,
+                features,
+                width,
+                View::rows(&da, width),
+                View::columns(&w, width),
+                false,
+                Parallelism::Rayon(0),
+            );
             flex_tensor(dx, [d.batch, d.steps, features])
         });
         let dw = want_w.then(|| {
             let x = values(&self.x);
             let mut dw = vec![0.0f32; features * width];
-            matmul(&mut dw, features, width, rows, View::columns(&x, features), View::rows(&da, width), false, Parallelism::Rayon(0));
+            matmul(
+                &mut dw,
+                features,
+                width,
+                rows,
+                View::columns(&x, features),
+                View::rows(&da, width),
+                false,
+                Parallelism::Rayon(0),
+            );
             flex_tensor(dw, [features, width])
         });
         let du = want_u.then(|| {
             // Hₚ: row b·T + t holds h_{t−1} of sequence b, zeros at t = 0.
             let mut previous = vec![0.0f32; rows * units];
-            for (shifted, states) in previous.chunks_mut(d.steps * units).zip(h.chunks(d.steps * units)) {
+            for (shifted, states) in previous
+                .chunks_mut(d.steps * units)
+                .zip(h.chunks(d.steps * units))
+            {
                 shifted[units..].copy_from_slice(&states[..states.len() - units]);
             }
             let mut du = vec![0.0f32; units * width];
-            matmul(&mut du, units, width, rows, View::columns(&previous, units), View::rows(da_hidden, width), false, Parallelism::Rayon(0));
+            matmul(
+                &mut du,
+                units,
+                width,
+                rows,
+                View::columns(&previous, units),
+                View::rows(da_hidden, width),
+                false,
+                Parallelism::Rayon(0),
+            );
             flex_tensor(du, [units, width])
         });
         let db = want_b.then(|| flex_tensor(column_sums(&da, width), [width]));
@@ -332,11 +392,19 @@ impl Tape {
 
 /// A tensor's shape as `D` sizes.
 fn dims<const D: usize>(t: &FlexTensor) -> [usize; D] {
-    t.layout().shape().to_vec().try_into().expect("the kernel's tensor ranks")
+    t.layout()
+        .shape()
+        .to_vec()
+        .try_into()
+        .expect("the kernel's tensor ranks")
 }
 
 /// `buffer` (rows of `row_width` values, row `b` for sequence `b`) cut in one slice per run.
-fn split<'a>(mut buffer: &'a mut [f32], runs: &[Range<usize>], row_width: usize) -> Vec<&'a mut [f32]> {
+fn split<'a>(
+    mut buffer: &'a mut [f32],
+    runs: &[Range<usize>],
+    row_width: usize,
+) -> Vec<&'a mut [f32]> {
     runs.iter()
         .map(|run| {
             let (head, tail) = std::mem::take(&mut buffer).split_at_mut(run.len() * row_width);
@@ -366,21 +434,41 @@ fn forward_run(
     let mut hidden = vec![0.0f32; batch * width];
     for t in 0..steps {
         if t > 0 {
-            let previous = View { values: &h[(t - 1) * units..], row: steps * units, column: 1 };
-            matmul(&mut hidden, batch, width, units, previous, View::rows(u, width), false, Parallelism::None);
+            let previous = View {
+                values: &h[(t - 1) * units..],
+                row: steps * units,
+                column: 1,
+            };
+            matmul(
+                &mut hidden,
+                batch,
+                width,
+                units,
+                previous,
+                View::rows(u, width),
+                false,
+                Parallelism::None,
+            );
         }
         for s in 0..batch {
             let row = s * steps + t;
             let (before, after) = h.split_at_mut(row * units);
-            let h_previous = if t > 0 { &before[(row - 1) * units..] } else { &zeros[..] };
+            let h_previous = if t > 0 {
+                &before[(row - 1) * units..]
+            } else {
+                &zeros[..]
+            };
             let h_out = &mut after[..units];
             let a = &mut gates[row * width..(row + 1) * width];
             let hidden = &hidden[s * width..(s + 1) * width];
             match d.cell {
                 CellKind::Lstm => {
                     let (before, after) = extra.split_at_mut(row * extra_width);
-                    let c_previous =
-                        if t > 0 { &before[(row - 1) * extra_width..][..units] } else { &zeros[..] };
+                    let c_previous = if t > 0 {
+                        &before[(row - 1) * extra_width..][..units]
+                    } else {
+                        &zeros[..]
+                    };
                     let (cell, squashed) = after[..extra_width].split_at_mut(units);
                     add_biases(a, hidden, b, c);
                     sigmoids(&mut a[..2 * units]);
@@ -393,7 +481,15 @@ fn forward_run(
                     add_biases(&mut a[..rz], &hidden[..rz], &b[..rz], &c[..rz]);
                     sigmoids(&mut a[..rz]);
                     let candidate_hidden = &mut extra[row * units..(row + 1) * units];
-                    gru_cell(a, &hidden[rz..], &b[rz..], &c[rz..], h_previous, candidate_hidden, h_out);
+                    gru_cell(
+                        a,
+                        &hidden[rz..],
+                        &b[rz..],
+                        &c[rz..],
+                        h_previous,
+                        candidate_hidden,
+                        h_out,
+                    );
                 }
                 CellKind::Rnn => {
                     add_biases(a, hidden, b, c);
@@ -423,7 +519,14 @@ fn backward_run(
     let zeros = vec![0.0f32; units];
     // What step t + 1 sends back to hₜ (and LSTM's cₜ).
     let mut dh = vec![0.0f32; batch * units];
-    let mut dc = vec![0.0f32; if d.cell == CellKind::Lstm { batch * units } else { 0 }];
+    let mut dc = vec![
+        0.0f32;
+        if d.cell == CellKind::Lstm {
+            batch * units
+        } else {
+            0
+        }
+    ];
     for t in (0..steps).rev() {
         for s in 0..batch {
             let row = s * steps + t;
@@ -432,13 +535,27 @@ fn backward_run(
             let a = &mut da[row * width..(row + 1) * width];
             match d.cell {
                 CellKind::Lstm => {
-                    let c_previous =
-                        if t > 0 { &extra[(row - 1) * extra_width..][..units] } else { &zeros[..] };
+                    let c_previous = if t > 0 {
+                        &extra[(row - 1) * extra_width..][..units]
+                    } else {
+                        &zeros[..]
+                    };
                     let squashed = &extra[row * extra_width + units..(row + 1) * extra_width];
-                    lstm_back(a, squashed, c_previous, dy, dh, &mut dc[s * units..(s + 1) * units]);
+                    lstm_back(
+                        a,
+                        squashed,
+                        c_previous,
+                        dy,
+                        dh,
+                        &mut dc[s * units..(s + 1) * units],
+                    );
                 }
                 CellKind::Gru => {
-                    let h_previous = if t > 0 { &h[(row - 1) * units..row * units] } else { &zeros[..] };
+                    let h_previous = if t > 0 {
+                        &h[(row - 1) * units..row * units]
+                    } else {
+                        &zeros[..]
+                    };
                     let candidate_hidden = &extra[row * units..(row + 1) * units];
                     let a_hidden = &mut da_hidden[row * width..(row + 1) * width];
                     gru_back(a, a_hidden, candidate_hidden, h_previous, dy, dh);
@@ -448,9 +565,26 @@ fn backward_run(
         }
         if t > 0 {
             // ∂hₜ₋₁ = ∂Ãₜ·Uᵀ (+ ∂hₜ·z, already in dh, for GRU).
-            let (source, gru) = if d.cell == CellKind::Gru { (&*da_hidden, true) } else { (&*da, false) };
-            let step = View { values: &source[t * width..], row: steps * width, column: 1 };
-            matmul(&mut dh, batch, units, width, step, View::columns(u, width), gru, Parallelism::None);
+            let (source, gru) = if d.cell == CellKind::Gru {
+                (&*da_hidden, true)
+            } else {
+                (&*da, false)
+            };
+            let step = View {
+                values: &source[t * width..],
+                row: steps * width,
+                column: 1,
+            };
+            matmul(
+                &mut dh,
+                batch,
+                units,
+                width,
+                step,
+                View::columns(u, width),
+                gru,
+                Parallelism::None,
+            );
         }
     }
 }
@@ -610,12 +744,20 @@ struct View<'a> {
 impl<'a> View<'a> {
     /// Row-major, `width` values a row.
     fn rows(values: &'a [f32], width: usize) -> Self {
-        View { values, row: width, column: 1 }
+        View {
+            values,
+            row: width,
+            column: 1,
+        }
     }
 
     /// The transpose of a row-major matrix of `width` values a row.
     fn columns(values: &'a [f32], width: usize) -> Self {
-        View { values, row: 1, column: width }
+        View {
+            values,
+            row: 1,
+            column: width,
+        }
     }
 
     /// Whether an `m × n` matrix fits in `values`.
@@ -671,7 +813,9 @@ mod tests {
 
     /// Deterministic values in [−scale, scale], different for each `salt`.
     fn wave(n: usize, salt: f32, scale: f32) -> Vec<f32> {
-        (0..n).map(|i| scale * (i as f32 * 0.754_877 + salt).sin()).collect()
+        (0..n)
+            .map(|i| scale * (i as f32 * 0.754_877 + salt).sin())
+            .collect()
     }
 
     fn floats<const D: usize>(t: Tensor<D>) -> Vec<f32> {
@@ -682,8 +826,15 @@ mod tests {
     fn assert_close(name: &str, fused: &[f32], reference: &[f32]) {
         assert_eq!(fused.len(), reference.len(), "{name}");
         let scale = reference.iter().fold(1.0f32, |m, v| m.max(v.abs()));
-        let worst = fused.iter().zip(reference).map(|(a, b)| (a - b).abs()).fold(0.0, f32::max);
-        assert!(worst <= 1e-5 * scale, "{name}: off by {worst:e} at scale {scale}");
+        let worst = fused
+            .iter()
+            .zip(reference)
+            .map(|(a, b)| (a - b).abs())
+            .fold(0.0, f32::max);
+        assert!(
+            worst <= 1e-5 * scale,
+            "{name}: off by {worst:e} at scale {scale}"
+        );
     }
 
     /// Every tensor a check compares, by name: the layers' outputs and the gradients of the
@@ -695,13 +846,19 @@ mod tests {
     ) -> Vec<(String, Vec<f32>)> {
         let mut y = x.clone();
         for layer in layers {
-            assert!(Kernels::Fused.use_fused(&y) && layer.fused_gates().is_some(), "the fused route applies");
+            assert!(
+                Kernels::Fused.use_fused(&y) && layer.fused_gates().is_some(),
+                "the fused route applies"
+            );
             y = match layer.forward(Signal::Sequence(y), kernels) {
                 Signal::Sequence(y) => y,
                 _ => unreachable!("a recurrent layer outputs a sequence"),
             };
         }
-        let r = Tensor::<3>::from_data(TensorData::new(wave(y.shape().num_elements(), 0.3, 1.0), y.dims()), &y.device());
+        let r = Tensor::<3>::from_data(
+            TensorData::new(wave(y.shape().num_elements(), 0.3, 1.0), y.dims()),
+            &y.device(),
+        );
         let grads = (y.clone() * r).sum().backward();
         let mut found = vec![("output".to_string(), floats(y))];
         if let Some(gx) = x.grad(&grads) {
@@ -710,9 +867,15 @@ mod tests {
         for (l, layer) in layers.iter().enumerate() {
             let (_, gates) = layer.fused_gates().expect("checked above");
             for (gate, controller) in C::GATES.iter().zip(gates) {
-                for (side, linear) in [("input", &controller.input_transform), ("hidden", &controller.hidden_transform)] {
+                for (side, linear) in [
+                    ("input", &controller.input_transform),
+                    ("hidden", &controller.hidden_transform),
+                ] {
                     let mut add = |what: &str, grad: Option<Vec<f32>>| {
-                        found.push((format!("layer {l} {gate} {side} {what}"), grad.expect("tracked parameter")))
+                        found.push((
+                            format!("layer {l} {gate} {side} {what}"),
+                            grad.expect("tracked parameter"),
+                        ))
                     };
                     add("weight", linear.weight.val().grad(&grads).map(floats));
                     if let Some(bias) = &linear.bias {
@@ -727,20 +890,45 @@ mod tests {
     /// The fused path against Burn's modules on `[batch, steps, features]` inputs through
     /// recurrent layers of `units` each (the first reads `features`), with or without biases,
     /// `x` tracked or not.
-    fn check<C: Cell>(batch: usize, steps: usize, features: usize, units: &[usize], bias: bool, track_x: bool) {
+    fn check<C: Cell>(
+        batch: usize,
+        steps: usize,
+        features: usize,
+        units: &[usize],
+        bias: bool,
+        track_x: bool,
+    ) {
         let device = Device::flex().autodiff();
         let layers: Vec<C::Module> = units
             .iter()
-            .scan(features, |input, &u| Some(C::build(std::mem::replace(input, u), u, bias, &device)))
+            .scan(features, |input, &u| {
+                Some(C::build(std::mem::replace(input, u), u, bias, &device))
+            })
             .collect();
-        let x = Tensor::<3>::from_data(TensorData::new(wave(batch * steps * features, 1.1, 2.0), [batch, steps, features]), &device);
+        let x = Tensor::<3>::from_data(
+            TensorData::new(
+                wave(batch * steps * features, 1.1, 2.0),
+                [batch, steps, features],
+            ),
+            &device,
+        );
         let x = if track_x { x.require_grad() } else { x };
         let fused = run::<C>(&layers, &x, Kernels::Fused);
         let reference = run::<C>(&layers, &x, Kernels::Generic);
         assert_eq!(fused.len(), reference.len());
-        assert_eq!(fused.len(), 1 + usize::from(track_x) + units.len() * C::GATES.len() * if bias { 4 } else { 2 });
+        assert_eq!(
+            fused.len(),
+            1 + usize::from(track_x) + units.len() * C::GATES.len() * if bias { 4 } else { 2 }
+        );
         for ((name, f), (_, r)) in fused.iter().zip(&reference) {
-            assert_close(&format!("{} {batch}×{steps}×{features}→{units:?} bias {bias}: {name}", C::NAME), f, r);
+            assert_close(
+                &format!(
+                    "{} {batch}×{steps}×{features}→{units:?} bias {bias}: {name}",
+                    C::NAME
+                ),
+                f,
+                r,
+            );
         }
     }
 
@@ -818,11 +1006,16 @@ mod tests {
             };
             let loss = |values: &[Vec<f32>]| {
                 let (y, _) = forward(values, &Device::flex(), false);
-                floats(y).iter().zip(&r).map(|(&y, &r)| y as f64 * r as f64).sum::<f64>()
+                floats(y)
+                    .iter()
+                    .zip(&r)
+                    .map(|(&y, &r)| y as f64 * r as f64)
+                    .sum::<f64>()
             };
             let device = Device::flex().autodiff();
             let (y, tracked) = forward(&inputs, &device, true);
-            let r_tensor = Tensor::<3>::from_data(TensorData::new(r.clone(), [batch, steps, units]), &device);
+            let r_tensor =
+                Tensor::<3>::from_data(TensorData::new(r.clone(), [batch, steps, units]), &device);
             let grads = (y * r_tensor).sum().backward();
             let eps = 1e-2f32;
             for (k, t) in tracked.iter().enumerate() {
