@@ -75,7 +75,7 @@ pub trait LayerSettings {
 /// A built layer: its forward step and what export and the run's pictures need of it.
 pub trait Layer {
     /// One forward step, by the fused kernel where `kernels` asks for it and one applies (see
-    /// [`Kernels::use_fused`]). Randomness (dropout) and batch statistics apply on autodiff
+    /// `Kernels::use_fused`). Randomness (dropout) and batch statistics apply on autodiff
     /// devices only: evaluating and predicting are deterministic.
     fn forward(&self, x: Signal, kernels: Kernels) -> Signal;
 
