@@ -294,3 +294,19 @@ fn construct_indexed(choice: BackendChoice, index: usize) -> Result<Device> {
         _ => unreachable!("only GPU backends have indexed devices"),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The fused kernels are f32 code for the flex backend: anything else takes Burn's path.
+    #[test]
+    fn only_flex_in_f32_takes_the_fused_kernels() {
+        for device in [Device::flex(), Device::flex().autodiff()] {
+            let x = Tensor::<2>::zeros([2, 3], &device);
+            assert!(Kernels::Fused.use_fused(&x));
+            assert!(!Kernels::Generic.use_fused(&x));
+            assert!(!Kernels::Fused.use_fused(&x.cast(FloatDType::F64)));
+        }
+    }
+}
