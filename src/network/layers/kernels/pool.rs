@@ -136,6 +136,15 @@ fn pool(g: &Geometry, x: &[f32]) -> (Vec<f32>, Vec<u32>) {
         .zip(x.par_chunks(plane_in))
         .with_min_len(PLANES)
         .for_each(|((y, at), x)| {
+            if g.size == 2 && g.stride == 2 {
+                let rows = y.chunks_exact_mut(g.out_w).zip(at.chunks_exact_mut(g.out_w));
+                for (r, (y, at)) in rows.enumerate() {
+                    let top = 2 * r * g.width;
+                    let (upper, lower) = x[top..top + 2 * g.width].split_at(g.width);
+                    pool_2x2(upper, lower, top as u32, g.width as u32, y, at);
+                }
+                return;
+            }
             for r in 0..g.out_h {
                 for q in 0..g.out_w {
                     let first = r * g.stride * g.width + q * g.stride;
@@ -154,6 +163,27 @@ fn pool(g: &Geometry, x: &[f32]) -> (Vec<f32>, Vec<u32>) {
             }
         });
     (y, at)
+}
+
+vectorised! {
+    /// One output row of 2×2 windows two apart (the common case, written out so that it
+    /// vectorises): `upper` and `lower` are the input rows the windows cover, `top` the offset
+    /// of `upper` in its plane. The window's four values are taken in row-major order with the
+    /// module's rule (`v != v` is `v` being NaN).
+    fn pool_2x2(upper: &[f32], lower: &[f32], top: u32, width: u32, y: &mut [f32], at: &mut [u32]) {
+        let windows = upper.chunks_exact(2).zip(lower.chunks_exact(2));
+        for (q, ((y, at), (u, l))) in y.iter_mut().zip(at.iter_mut()).zip(windows).enumerate() {
+            let left = top + 2 * q as u32;
+            let (mut best, mut arg) = (u[0], left);
+            for (v, offset) in [(u[1], left + 1), (l[0], left + width), (l[1], left + width + 1)] {
+                if v > best || v != v {
+                    (best, arg) = (v, offset);
+                }
+            }
+            *y = best;
+            *at = arg;
+        }
+    }
 }
 
 /// `∂x`: each output's gradient added at its window's arg max, zero elsewhere.
