@@ -211,6 +211,16 @@ mod tests {
     use super::super::super::Activation;
     use super::*;
 
+    /// Pooling has no weights and no activation: any defaults do.
+    fn defaults() -> Defaults {
+        Defaults {
+            activation: Activation::Relu,
+            leaky_slope: 0.01,
+            initializer: burn::nn::Initializer::Zeros,
+            bias: true,
+        }
+    }
+
     fn floats<const D: usize>(t: Tensor<D>) -> Vec<f32> {
         t.into_data().convert::<f32>().try_to_vec::<f32>().unwrap()
     }
@@ -233,14 +243,8 @@ mod tests {
     fn compare(batch: usize, [c, h, w]: [usize; 3], size: usize, stride: usize, ties: bool) {
         let device = Device::flex().autodiff();
         let settings = MaxPool2d { size, stride: Some(stride) };
-        let defaults = Defaults {
-            activation: Activation::Relu,
-            leaky_slope: 0.01,
-            initializer: burn::nn::Initializer::Zeros,
-            bias: true,
-        };
         let input = Shape::Image { channels: c, height: h, width: w };
-        let layer = settings.build(input, &defaults, &device);
+        let layer = settings.build(input, &defaults(), &device);
         let Ok(Shape::Image { height: oh, width: ow, .. }) = settings.output_shape(input) else {
             unreachable!("fits")
         };
@@ -255,6 +259,20 @@ mod tests {
         let scale = dx_ref.iter().fold(1.0f32, |m, v| m.max(v.abs()));
         let d = dx.iter().zip(&dx_ref).fold(0.0f32, |m, (a, b)| m.max((a - b).abs())) / scale;
         assert!(d <= 1e-5, "{size}/{stride} on {h}×{w} (ties {ties}): ∂x differs by {d:e}");
+    }
+
+    /// Without autodiff (evaluation, prediction) the op runs its flex forward alone.
+    #[test]
+    fn the_fused_max_pool_matches_the_generic_path_without_autodiff() {
+        let device = Device::flex();
+        let input = Shape::Image { channels: 3, height: 9, width: 8 };
+        for (size, stride) in [(2, 2), (3, 2)] {
+            let layer = MaxPool2d { size, stride: Some(stride) }.build(input, &defaults(), &device);
+            let x = Tensor::random([2, 3, 9, 8], Distribution::Normal(0.0, 1.0), &device);
+            let fused = layer.forward(Signal::Image(x.clone()), Kernels::Fused).image();
+            let generic = layer.forward(Signal::Image(x), Kernels::Generic).image();
+            assert_eq!(floats(fused), floats(generic), "{size}/{stride}");
+        }
     }
 
     #[test]
