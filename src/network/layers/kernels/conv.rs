@@ -379,7 +379,15 @@ fn forward(
         || vec![0.0f32; patch * n],
         |cols, (image, out)| {
             im2col(g, &x[image * g.image()..][..g.image()], cols);
-            multiply(out, false, (g.filters, n, patch), weight, false, cols, false);
+            multiply(
+                out,
+                false,
+                (g.filters, n, patch),
+                weight,
+                false,
+                cols,
+                false,
+            );
             for (row, &b) in out.chunks_exact_mut(n).zip(bias) {
                 activate(row, b, gate, slope);
             }
@@ -431,9 +439,25 @@ fn gradients(
                     *db += sum(row);
                 }
                 im2col(g, &x[image * g.image()..][..g.image()], &mut t.cols);
-                multiply(&mut t.dw, true, (g.filters, patch, n), &t.dz, false, &t.cols, true);
+                multiply(
+                    &mut t.dw,
+                    true,
+                    (g.filters, patch, n),
+                    &t.dz,
+                    false,
+                    &t.cols,
+                    true,
+                );
                 if let Some(dx) = dx {
-                    multiply(&mut t.cols, false, (patch, n, g.filters), weight, true, &t.dz, false);
+                    multiply(
+                        &mut t.cols,
+                        false,
+                        (patch, n, g.filters),
+                        weight,
+                        true,
+                        &t.dz,
+                        false,
+                    );
                     col2im(g, &t.cols, dx);
                 }
                 t
@@ -555,7 +579,10 @@ mod tests {
     fn difference(a: &[f32], b: &[f32]) -> f32 {
         assert_eq!(a.len(), b.len());
         let scale = b.iter().fold(1.0f32, |m, v| m.max(v.abs()));
-        a.iter().zip(b).fold(0.0f32, |m, (u, v)| m.max((u - v).abs())) / scale
+        a.iter()
+            .zip(b)
+            .fold(0.0f32, |m, (u, v)| m.max((u - v).abs()))
+            / scale
     }
 
     /// Forward values and the gradients of `Σ r·y` (`r` fixed, random) for the input (when
@@ -567,7 +594,11 @@ mod tests {
         track_x: bool,
         kernels: Kernels,
     ) -> Vec<Vec<f32>> {
-        let x = if track_x { x.clone().require_grad() } else { x.clone() };
+        let x = if track_x {
+            x.clone().require_grad()
+        } else {
+            x.clone()
+        };
         let mut signal = Signal::Image(x.clone());
         for layer in layers {
             signal = layer.forward(signal, kernels);
@@ -579,7 +610,9 @@ mod tests {
             out.push(floats(x.grad(&grads).expect("x is tracked")));
         }
         for layer in layers {
-            out.push(floats(layer.conv.weight.val().grad(&grads).expect("weight")));
+            out.push(floats(
+                layer.conv.weight.val().grad(&grads).expect("weight"),
+            ));
             let bias = layer.conv.bias.as_ref().expect("bias").val();
             out.push(floats(bias.grad(&grads).expect("bias")));
         }
@@ -590,14 +623,29 @@ mod tests {
     fn compare(batch: usize, input: [usize; 3], convs: &[Conv2d], gate: Activation, track_x: bool) {
         let device = Device::flex().autodiff();
         let [channels, height, width] = input;
-        let mut shape = Shape::Image { channels, height, width };
+        let mut shape = Shape::Image {
+            channels,
+            height,
+            width,
+        };
         let mut layers = Vec::new();
         for settings in convs {
             layers.push(layer(settings, shape, gate, &device));
             shape = settings.output_shape(shape).expect("fits");
         }
-        let Shape::Image { channels: c, height: h, width: w } = shape else { unreachable!() };
-        let x = Tensor::random([batch, channels, height, width], Distribution::Normal(0.0, 1.0), &device);
+        let Shape::Image {
+            channels: c,
+            height: h,
+            width: w,
+        } = shape
+        else {
+            unreachable!()
+        };
+        let x = Tensor::random(
+            [batch, channels, height, width],
+            Distribution::Normal(0.0, 1.0),
+            &device,
+        );
         let r = Tensor::random([batch, c, h, w], Distribution::Normal(0.0, 1.0), &device);
         let fused = run(&layers, &x, &r, track_x, Kernels::Fused);
         let generic = run(&layers, &x, &r, track_x, Kernels::Generic);
@@ -608,7 +656,13 @@ mod tests {
     }
 
     fn conv(channels: usize, kernel: usize, stride: usize, padding: Padding) -> Conv2d {
-        Conv2d { channels, kernel, stride, padding, activation: None }
+        Conv2d {
+            channels,
+            kernel,
+            stride,
+            padding,
+            activation: None,
+        }
     }
 
     #[test]
@@ -637,20 +691,38 @@ mod tests {
         compare(4, [3, 10, 13], &[conv(6, 5, 2, Padding::Same)], gate, true);
         compare(2, [3, 5, 6], &[conv(2, 1, 1, Padding::Valid)], gate, true);
         compare(2, [1, 5, 5], &[conv(3, 5, 1, Padding::Valid)], gate, true);
-        compare(3, [2, 3, 4], &[conv(2, 5, 3, Padding::Same)], Activation::LeakyRelu, true);
+        compare(
+            3,
+            [2, 3, 4],
+            &[conv(2, 5, 3, Padding::Same)],
+            Activation::LeakyRelu,
+            true,
+        );
         // An image narrower than the padding: some taps read only zeros.
-        compare(2, [2, 1, 3], &[conv(3, 5, 1, Padding::Same)], Activation::Tanh, true);
+        compare(
+            2,
+            [2, 1, 3],
+            &[conv(3, 5, 1, Padding::Same)],
+            Activation::Tanh,
+            true,
+        );
     }
 
     /// Without autodiff (evaluation, prediction) the op runs its flex forward alone.
     #[test]
     fn the_fused_op_matches_the_generic_path_without_autodiff() {
         let device = Device::flex();
-        let input = Shape::Image { channels: 2, height: 9, width: 8 };
+        let input = Shape::Image {
+            channels: 2,
+            height: 9,
+            width: 8,
+        };
         for gate in GATES {
             let layer = layer(&conv(4, 3, 2, Padding::Same), input, gate, &device);
             let x = Tensor::random([3, 2, 9, 8], Distribution::Normal(0.0, 1.0), &device);
-            let fused = layer.forward(Signal::Image(x.clone()), Kernels::Fused).image();
+            let fused = layer
+                .forward(Signal::Image(x.clone()), Kernels::Fused)
+                .image();
             let generic = layer.forward(Signal::Image(x), Kernels::Generic).image();
             let d = difference(&floats(fused), &floats(generic));
             assert!(d <= 1e-5, "{gate:?}: differs by {d:e}");

@@ -77,7 +77,11 @@ impl<C: CheckpointStrategy> PoolKernel for Autodiff<Flex, C> {
         let g = Geometry::new(x.primitive(), size, stride);
         let (y, at) = pool(&g, &values(x.primitive()));
         let y = flex_tensor(y, g.output_shape());
-        match PoolBackward.prepare::<C>([x.node()]).compute_bound().stateful() {
+        match PoolBackward
+            .prepare::<C>([x.node()])
+            .compute_bound()
+            .stateful()
+        {
             OpsKind::Tracked(prep) => prep.finish((g, Arc::new(at)), y),
             OpsKind::UnTracked(prep) => prep.finish(y),
         }
@@ -113,11 +117,21 @@ impl Geometry {
     }
 
     fn input_shape(&self) -> [usize; 4] {
-        [self.planes / self.channels, self.channels, self.height, self.width]
+        [
+            self.planes / self.channels,
+            self.channels,
+            self.height,
+            self.width,
+        ]
     }
 
     fn output_shape(&self) -> [usize; 4] {
-        [self.planes / self.channels, self.channels, self.out_h, self.out_w]
+        [
+            self.planes / self.channels,
+            self.channels,
+            self.out_h,
+            self.out_w,
+        ]
     }
 }
 
@@ -137,7 +151,9 @@ fn pool(g: &Geometry, x: &[f32]) -> (Vec<f32>, Vec<u32>) {
         .with_min_len(PLANES)
         .for_each(|((y, at), x)| {
             if g.size == 2 && g.stride == 2 {
-                let rows = y.chunks_exact_mut(g.out_w).zip(at.chunks_exact_mut(g.out_w));
+                let rows = y
+                    .chunks_exact_mut(g.out_w)
+                    .zip(at.chunks_exact_mut(g.out_w));
                 for (r, (y, at)) in rows.enumerate() {
                     let top = 2 * r * g.width;
                     let (upper, lower) = x[top..top + 2 * g.width].split_at(g.width);
@@ -169,14 +185,14 @@ vectorised! {
     /// One output row of 2×2 windows two apart (the common case, written out so that it
     /// vectorises): `upper` and `lower` are the input rows the windows cover, `top` the offset
     /// of `upper` in its plane. The window's four values are taken in row-major order with the
-    /// module's rule (`v != v` is `v` being NaN).
+    /// module's rule.
     fn pool_2x2(upper: &[f32], lower: &[f32], top: u32, width: u32, y: &mut [f32], at: &mut [u32]) {
         let windows = upper.chunks_exact(2).zip(lower.chunks_exact(2));
         for (q, ((y, at), (u, l))) in y.iter_mut().zip(at.iter_mut()).zip(windows).enumerate() {
             let left = top + 2 * q as u32;
             let (mut best, mut arg) = (u[0], left);
             for (v, offset) in [(u[1], left + 1), (l[0], left + width), (l[1], left + width + 1)] {
-                if v > best || v != v {
+                if v > best || v.is_nan() {
                     (best, arg) = (v, offset);
                 }
             }
@@ -206,9 +222,9 @@ fn scatter(g: &Geometry, dy: &[f32], at: &[u32]) -> Vec<f32> {
 mod tests {
     use burn::tensor::Distribution;
 
+    use super::super::super::Activation;
     use super::super::super::pooling::MaxPool2d;
     use super::super::super::{Defaults, Kernels, Layer, LayerSettings, Shape, Signal};
-    use super::super::super::Activation;
     use super::*;
 
     /// Pooling has no weights and no activation: any defaults do.
@@ -242,10 +258,22 @@ mod tests {
     /// inputs are rounded to a few levels so that most windows hold equal maxima.
     fn compare(batch: usize, [c, h, w]: [usize; 3], size: usize, stride: usize, ties: bool) {
         let device = Device::flex().autodiff();
-        let settings = MaxPool2d { size, stride: Some(stride) };
-        let input = Shape::Image { channels: c, height: h, width: w };
+        let settings = MaxPool2d {
+            size,
+            stride: Some(stride),
+        };
+        let input = Shape::Image {
+            channels: c,
+            height: h,
+            width: w,
+        };
         let layer = settings.build(input, &defaults(), &device);
-        let Ok(Shape::Image { height: oh, width: ow, .. }) = settings.output_shape(input) else {
+        let Ok(Shape::Image {
+            height: oh,
+            width: ow,
+            ..
+        }) = settings.output_shape(input)
+        else {
             unreachable!("fits")
         };
         let mut x = Tensor::random([batch, c, h, w], Distribution::Normal(0.0, 1.0), &device);
@@ -257,19 +285,36 @@ mod tests {
         let (y_ref, dx_ref) = run(&layer, &x, &r, Kernels::Generic);
         assert_eq!(y, y_ref, "{size}/{stride} on {h}×{w}: forward");
         let scale = dx_ref.iter().fold(1.0f32, |m, v| m.max(v.abs()));
-        let d = dx.iter().zip(&dx_ref).fold(0.0f32, |m, (a, b)| m.max((a - b).abs())) / scale;
-        assert!(d <= 1e-5, "{size}/{stride} on {h}×{w} (ties {ties}): ∂x differs by {d:e}");
+        let d = dx
+            .iter()
+            .zip(&dx_ref)
+            .fold(0.0f32, |m, (a, b)| m.max((a - b).abs()))
+            / scale;
+        assert!(
+            d <= 1e-5,
+            "{size}/{stride} on {h}×{w} (ties {ties}): ∂x differs by {d:e}"
+        );
     }
 
     /// Without autodiff (evaluation, prediction) the op runs its flex forward alone.
     #[test]
     fn the_fused_max_pool_matches_the_generic_path_without_autodiff() {
         let device = Device::flex();
-        let input = Shape::Image { channels: 3, height: 9, width: 8 };
+        let input = Shape::Image {
+            channels: 3,
+            height: 9,
+            width: 8,
+        };
         for (size, stride) in [(2, 2), (3, 2)] {
-            let layer = MaxPool2d { size, stride: Some(stride) }.build(input, &defaults(), &device);
+            let layer = MaxPool2d {
+                size,
+                stride: Some(stride),
+            }
+            .build(input, &defaults(), &device);
             let x = Tensor::random([2, 3, 9, 8], Distribution::Normal(0.0, 1.0), &device);
-            let fused = layer.forward(Signal::Image(x.clone()), Kernels::Fused).image();
+            let fused = layer
+                .forward(Signal::Image(x.clone()), Kernels::Fused)
+                .image();
             let generic = layer.forward(Signal::Image(x), Kernels::Generic).image();
             assert_eq!(floats(fused), floats(generic), "{size}/{stride}");
         }
