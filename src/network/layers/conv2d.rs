@@ -13,9 +13,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use super::kernels::conv::conv2d_activated;
-use super::{Kernels, 
-    Activation, Defaults, Layer, LayerSettings, Picture, Shape, Signal, Source, at_least_one,
-    weight_and_bias,
+use super::{
+    Activation, Defaults, Kernels, Layer, LayerSettings, Picture, Shape, Signal, Source,
+    at_least_one, weight_and_bias,
 };
 use crate::error::Result;
 use crate::interop::onnx::{Graph, attribute_ints};

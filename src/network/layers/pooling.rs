@@ -12,8 +12,9 @@ use serde_json::{Value, json};
 
 use super::conv2d::NEEDS_IMAGE;
 use super::kernels::pool::max_pool2d;
-use super::{Kernels, 
-    Activation, Defaults, Layer, LayerSettings, Picture, Shape, Signal, Source, at_least_one,
+use super::{
+    Activation, Defaults, Kernels, Layer, LayerSettings, Picture, Shape, Signal, Source,
+    at_least_one,
 };
 use crate::error::Result;
 use crate::interop::onnx::{Graph, attribute_ints};

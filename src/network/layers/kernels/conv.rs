@@ -708,6 +708,27 @@ mod tests {
         );
     }
 
+    /// Without autodiff (evaluation, prediction) the op runs its flex forward alone.
+    #[test]
+    fn the_fused_op_matches_the_generic_path_without_autodiff() {
+        let device = Device::flex();
+        let input = Shape::Image {
+            channels: 2,
+            height: 9,
+            width: 8,
+        };
+        for gate in GATES {
+            let layer = layer(&conv(4, 3, 2, Padding::Same), input, gate, &device);
+            let x = Tensor::random([3, 2, 9, 8], Distribution::Normal(0.0, 1.0), &device);
+            let fused = layer
+                .forward(Signal::Image(x.clone()), Kernels::Fused)
+                .image();
+            let generic = layer.forward(Signal::Image(x), Kernels::Generic).image();
+            let d = difference(&floats(fused), &floats(generic));
+            assert!(d <= 1e-5, "{gate:?}: differs by {d:e}");
+        }
+    }
+
     /// `Σ r·y` in f64 for the op run on plain slices.
     fn loss(g: &Geometry, x: &[f32], w: &[f32], b: &[f32], r: &[f32], gate: Activation) -> f64 {
         let y = forward(g, x, w, b, gate, 0.0);

@@ -150,6 +150,17 @@ fn pool(g: &Geometry, x: &[f32]) -> (Vec<f32>, Vec<u32>) {
         .zip(x.par_chunks(plane_in))
         .with_min_len(PLANES)
         .for_each(|((y, at), x)| {
+            if g.size == 2 && g.stride == 2 {
+                let rows = y
+                    .chunks_exact_mut(g.out_w)
+                    .zip(at.chunks_exact_mut(g.out_w));
+                for (r, (y, at)) in rows.enumerate() {
+                    let top = 2 * r * g.width;
+                    let (upper, lower) = x[top..top + 2 * g.width].split_at(g.width);
+                    pool_2x2(upper, lower, top as u32, g.width as u32, y, at);
+                }
+                return;
+            }
             for r in 0..g.out_h {
                 for q in 0..g.out_w {
                     let first = r * g.stride * g.width + q * g.stride;
@@ -168,6 +179,27 @@ fn pool(g: &Geometry, x: &[f32]) -> (Vec<f32>, Vec<u32>) {
             }
         });
     (y, at)
+}
+
+vectorised! {
+    /// One output row of 2×2 windows two apart (the common case, written out so that it
+    /// vectorises): `upper` and `lower` are the input rows the windows cover, `top` the offset
+    /// of `upper` in its plane. The window's four values are taken in row-major order with the
+    /// module's rule.
+    fn pool_2x2(upper: &[f32], lower: &[f32], top: u32, width: u32, y: &mut [f32], at: &mut [u32]) {
+        let windows = upper.chunks_exact(2).zip(lower.chunks_exact(2));
+        for (q, ((y, at), (u, l))) in y.iter_mut().zip(at.iter_mut()).zip(windows).enumerate() {
+            let left = top + 2 * q as u32;
+            let (mut best, mut arg) = (u[0], left);
+            for (v, offset) in [(u[1], left + 1), (l[0], left + width), (l[1], left + width + 1)] {
+                if v > best || v.is_nan() {
+                    (best, arg) = (v, offset);
+                }
+            }
+            *y = best;
+            *at = arg;
+        }
+    }
 }
 
 /// `∂x`: each output's gradient added at its window's arg max, zero elsewhere.
@@ -195,6 +227,16 @@ mod tests {
     use super::super::super::{Defaults, Kernels, Layer, LayerSettings, Shape, Signal};
     use super::*;
 
+    /// Pooling has no weights and no activation: any defaults do.
+    fn defaults() -> Defaults {
+        Defaults {
+            activation: Activation::Relu,
+            leaky_slope: 0.01,
+            initializer: burn::nn::Initializer::Zeros,
+            bias: true,
+        }
+    }
+
     fn floats<const D: usize>(t: Tensor<D>) -> Vec<f32> {
         t.into_data().convert::<f32>().try_to_vec::<f32>().unwrap()
     }
@@ -220,18 +262,12 @@ mod tests {
             size,
             stride: Some(stride),
         };
-        let defaults = Defaults {
-            activation: Activation::Relu,
-            leaky_slope: 0.01,
-            initializer: burn::nn::Initializer::Zeros,
-            bias: true,
-        };
         let input = Shape::Image {
             channels: c,
             height: h,
             width: w,
         };
-        let layer = settings.build(input, &defaults, &device);
+        let layer = settings.build(input, &defaults(), &device);
         let Ok(Shape::Image {
             height: oh,
             width: ow,
@@ -258,6 +294,30 @@ mod tests {
             d <= 1e-5,
             "{size}/{stride} on {h}×{w} (ties {ties}): ∂x differs by {d:e}"
         );
+    }
+
+    /// Without autodiff (evaluation, prediction) the op runs its flex forward alone.
+    #[test]
+    fn the_fused_max_pool_matches_the_generic_path_without_autodiff() {
+        let device = Device::flex();
+        let input = Shape::Image {
+            channels: 3,
+            height: 9,
+            width: 8,
+        };
+        for (size, stride) in [(2, 2), (3, 2)] {
+            let layer = MaxPool2d {
+                size,
+                stride: Some(stride),
+            }
+            .build(input, &defaults(), &device);
+            let x = Tensor::random([2, 3, 9, 8], Distribution::Normal(0.0, 1.0), &device);
+            let fused = layer
+                .forward(Signal::Image(x.clone()), Kernels::Fused)
+                .image();
+            let generic = layer.forward(Signal::Image(x), Kernels::Generic).image();
+            assert_eq!(floats(fused), floats(generic), "{size}/{stride}");
+        }
     }
 
     #[test]
