@@ -11,11 +11,13 @@
 //!
 //! The backward pass, from `∂y` and the saved output `y` (`g′` is a function of `y` for the four
 //! activations: relu `y > 0`, leaky relu `y > 0 ? 1 : slope` (the slope is ≥ 0, so `y > 0`
-//! exactly where `z > 0`), tanh `1 − y²`, sigmoid `y(1 − y)`), again one task per image:
+//! exactly where `z > 0`), tanh `1 − y²`, sigmoid `y(1 − y)`), the images in one contiguous
+//! group per thread:
 //! - `∂Z = ∂y ⊙ g′`;
 //! - `∂b = Σ_images Σ_pixels ∂Z`;
 //! - `∂W = Σ_images ∂Z·X̂ᵀ`, the columns computed again rather than kept (they are `k²` times
-//!   the input), each task adding into its own partial sums, which are added at the end;
+//!   the input), each group adding into its own partial sums, which are added in group order at
+//!   the end (so the same inputs give the same bits, however the threads are scheduled);
 //! - `∂x = col2im(Wᵀ·∂Z)`, each column's value added back where im2col read it — only when `x`
 //!   is tracked (never for the data set's images, the first layer's input).
 
@@ -418,21 +420,28 @@ fn gradients(
 ) -> (Option<Vec<f32>>, Vec<f32>, Vec<f32>) {
     let (n, patch, out) = (g.pixels(), g.patch(), g.filters * g.pixels());
     let mut dx = want_dx.then(|| vec![0.0f32; g.batch * g.image()]);
+    // The images in one contiguous group per thread, each group's sums kept apart and added in
+    // group order: the same inputs give the same bits, however the threads are scheduled.
+    let per_group = g
+        .batch
+        .div_ceil(rayon::current_num_threads().clamp(1, g.batch.max(1)));
+    let groups = g.batch.div_ceil(per_group);
     let slots: Vec<Option<&mut [f32]>> = match dx.as_mut() {
-        Some(dx) => dx.chunks_exact_mut(g.image()).map(Some).collect(),
-        None => (0..g.batch).map(|_| None).collect(),
+        Some(dx) => dx.chunks_mut(per_group * g.image()).map(Some).collect(),
+        None => (0..groups).map(|_| None).collect(),
     };
-    let (dw, db) = slots
+    let partials: Vec<(Vec<f32>, Vec<f32>)> = slots
         .into_par_iter()
         .enumerate()
-        .fold(
-            || Partial {
+        .map(|(group, mut dx)| {
+            let mut t = Partial {
                 dw: vec![0.0; g.filters * patch],
                 db: vec![0.0; g.filters],
                 dz: vec![0.0; out],
                 cols: vec![0.0; patch * n],
-            },
-            |mut t, (image, dx)| {
+            };
+            let first = group * per_group;
+            for image in first..(first + per_group).min(g.batch) {
                 let at = image * out;
                 derivative(&mut t.dz, &dy[at..at + out], &y[at..at + out], gate, slope);
                 for (db, row) in t.db.iter_mut().zip(t.dz.chunks_exact(n)) {
@@ -448,7 +457,7 @@ fn gradients(
                     &t.cols,
                     true,
                 );
-                if let Some(dx) = dx {
+                if let Some(dx) = dx.as_deref_mut() {
                     multiply(
                         &mut t.cols,
                         false,
@@ -458,20 +467,24 @@ fn gradients(
                         &t.dz,
                         false,
                     );
-                    col2im(g, &t.cols, dx);
+                    col2im(
+                        g,
+                        &t.cols,
+                        &mut dx[(image - first) * g.image()..][..g.image()],
+                    );
                 }
-                t
-            },
-        )
-        .map(|t| (t.dw, t.db))
-        .reduce(
-            || (vec![0.0; g.filters * patch], vec![0.0; g.filters]),
-            |(mut dw, mut db), (dw2, db2)| {
-                add(&mut dw, &dw2);
-                add(&mut db, &db2);
-                (dw, db)
-            },
-        );
+            }
+            (t.dw, t.db)
+        })
+        .collect();
+    let mut partials = partials.into_iter();
+    let (mut dw, mut db) = partials
+        .next()
+        .unwrap_or_else(|| (vec![0.0; g.filters * patch], vec![0.0; g.filters]));
+    for (dw2, db2) in partials {
+        add(&mut dw, &dw2);
+        add(&mut db, &db2);
+    }
     (dx, dw, db)
 }
 
