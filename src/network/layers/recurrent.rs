@@ -369,3 +369,236 @@ impl<M: RecurrentModule + Module> Layer for M {
         Picture::None
     }
 }
+
+/// The fused sequence against Burn's modules, through this layer's forward step (the kernel's
+/// own module cannot import the layer: imports run from the layers down to their kernels).
+#[cfg(test)]
+mod fused_tests {
+    use super::*;
+
+    /// Deterministic values in [−scale, scale], different for each `salt`.
+    fn wave(n: usize, salt: f32, scale: f32) -> Vec<f32> {
+        (0..n)
+            .map(|i| scale * (i as f32 * 0.754_877 + salt).sin())
+            .collect()
+    }
+
+    fn floats<const D: usize>(t: Tensor<D>) -> Vec<f32> {
+        t.to_data().try_to_vec::<f32>().expect("f32")
+    }
+
+    /// `max |fused − reference| ≤ 1e-5 · max(max |reference|, 1)`.
+    fn assert_close(name: &str, fused: &[f32], reference: &[f32]) {
+        assert_eq!(fused.len(), reference.len(), "{name}");
+        let scale = reference.iter().fold(1.0f32, |m, v| m.max(v.abs()));
+        let worst = fused
+            .iter()
+            .zip(reference)
+            .map(|(a, b)| (a - b).abs())
+            .fold(0.0, f32::max);
+        assert!(
+            worst <= 1e-5 * scale,
+            "{name}: off by {worst:e} at scale {scale}"
+        );
+    }
+
+    /// Every tensor a check compares, by name: the layers' outputs and the gradients of the
+    /// input (where tracked) and of each gate's weights and biases.
+    fn run<C: Cell>(
+        layers: &[C::Module],
+        x: &Tensor<3>,
+        kernels: Kernels,
+    ) -> Vec<(String, Vec<f32>)> {
+        let mut y = x.clone();
+        for layer in layers {
+            assert!(
+                Kernels::Fused.use_fused(&y) && layer.fused_gates().is_some(),
+                "the fused route applies"
+            );
+            y = match layer.forward(Signal::Sequence(y), kernels) {
+                Signal::Sequence(y) => y,
+                _ => unreachable!("a recurrent layer outputs a sequence"),
+            };
+        }
+        let r = Tensor::<3>::from_data(
+            TensorData::new(wave(y.shape().num_elements(), 0.3, 1.0), y.dims()),
+            &y.device(),
+        );
+        let grads = (y.clone() * r).sum().backward();
+        let mut found = vec![("output".to_string(), floats(y))];
+        if let Some(gx) = x.grad(&grads) {
+            found.push(("x".to_string(), floats(gx)));
+        }
+        for (l, layer) in layers.iter().enumerate() {
+            let (_, gates) = layer.fused_gates().expect("checked above");
+            for (gate, controller) in C::GATES.iter().zip(gates) {
+                for (side, linear) in [
+                    ("input", &controller.input_transform),
+                    ("hidden", &controller.hidden_transform),
+                ] {
+                    let mut add = |what: &str, grad: Option<Vec<f32>>| {
+                        found.push((
+                            format!("layer {l} {gate} {side} {what}"),
+                            grad.expect("tracked parameter"),
+                        ))
+                    };
+                    add("weight", linear.weight.val().grad(&grads).map(floats));
+                    if let Some(bias) = &linear.bias {
+                        add("bias", bias.val().grad(&grads).map(floats));
+                    }
+                }
+            }
+        }
+        found
+    }
+
+    /// The fused path against Burn's modules on `[batch, steps, features]` inputs through
+    /// recurrent layers of `units` each (the first reads `features`), with or without biases,
+    /// `x` tracked or not.
+    fn check<C: Cell>(
+        batch: usize,
+        steps: usize,
+        features: usize,
+        units: &[usize],
+        bias: bool,
+        track_x: bool,
+    ) {
+        let device = Device::flex().autodiff();
+        let layers: Vec<C::Module> = units
+            .iter()
+            .scan(features, |input, &u| {
+                Some(C::build(std::mem::replace(input, u), u, bias, &device))
+            })
+            .collect();
+        let x = Tensor::<3>::from_data(
+            TensorData::new(
+                wave(batch * steps * features, 1.1, 2.0),
+                [batch, steps, features],
+            ),
+            &device,
+        );
+        let x = if track_x { x.require_grad() } else { x };
+        let fused = run::<C>(&layers, &x, Kernels::Fused);
+        let reference = run::<C>(&layers, &x, Kernels::Generic);
+        assert_eq!(fused.len(), reference.len());
+        assert_eq!(
+            fused.len(),
+            1 + usize::from(track_x) + units.len() * C::GATES.len() * if bias { 4 } else { 2 }
+        );
+        for ((name, f), (_, r)) in fused.iter().zip(&reference) {
+            assert_close(
+                &format!(
+                    "{} {batch}×{steps}×{features}→{units:?} bias {bias}: {name}",
+                    C::NAME
+                ),
+                f,
+                r,
+            );
+        }
+    }
+
+    fn shapes<C: Cell>() {
+        check::<C>(2, 3, 5, &[7], true, true);
+        check::<C>(1, 4, 3, &[2], true, true);
+        check::<C>(5, 28, 28, &[16], true, true);
+        check::<C>(3, 1, 4, &[5], false, true);
+        check::<C>(2, 3, 5, &[7], false, true);
+        check::<C>(4, 6, 5, &[3], true, false);
+    }
+
+    #[test]
+    fn lstm_matches_the_generic_path() {
+        shapes::<LstmCell>();
+    }
+
+    #[test]
+    fn gru_matches_the_generic_path() {
+        shapes::<GruCell>();
+    }
+
+    #[test]
+    fn rnn_matches_the_generic_path() {
+        shapes::<RnnCell>();
+    }
+
+    #[test]
+    fn stacked_layers_match_the_generic_path() {
+        // The second layer's input is tracked (the first's output), the data input is not.
+        check::<LstmCell>(3, 6, 5, &[4, 6], true, false);
+        check::<GruCell>(3, 6, 5, &[4, 6], true, false);
+        check::<RnnCell>(3, 6, 5, &[4, 6], false, false);
+    }
+
+    /// The op's gradient against central differences of `L = Σ y·r` computed in f64 from the
+    /// f32 forward pass, on a tiny shape (2 sequences × 3 steps × 2 features → 3 units), for
+    /// every input value. Step `ε = 1e-2`: the forward pass's f32 rounding (≈ 6e-8 relative
+    /// per output, 18 outputs of size ≤ 1) contributes at most ≈ 1e-4 / (2ε)·… ≈ 5e-5, the
+    /// truncation `ε²/6·L'''` about 2e-5·|L'''|; a wrong formula is off by far more, so the
+    /// bound is `1e-3 · max(|∂L|, 1)`.
+    #[test]
+    fn the_gradient_matches_finite_differences() {
+        let (batch, steps, features, units) = (2, 3, 2, 3);
+        for cell in [CellKind::Lstm, CellKind::Gru, CellKind::Rnn] {
+            let width = cell.gates() * units;
+            let shapes: [Vec<usize>; 5] = [
+                vec![batch, steps, features],
+                vec![features, width],
+                vec![units, width],
+                vec![width],
+                vec![width],
+            ];
+            let inputs: Vec<Vec<f32>> = shapes
+                .iter()
+                .enumerate()
+                .map(|(k, s)| wave(s.iter().product(), k as f32, if k == 0 { 1.5 } else { 0.6 }))
+                .collect();
+            let r = wave(batch * steps * units, 0.3, 1.0);
+            let forward = |values: &[Vec<f32>], device: &Device, track: bool| {
+                let t = |k: usize| {
+                    let t = Tensor::<1>::from_floats(values[k].as_slice(), device);
+                    if track { t.require_grad() } else { t }
+                };
+                let (x, w, u, b, c) = (t(0), t(1), t(2), t(3), t(4));
+                let y = sequence(
+                    x.clone().reshape([batch, steps, features]),
+                    w.clone().reshape([features, width]),
+                    u.clone().reshape([units, width]),
+                    b.clone(),
+                    c.clone(),
+                    cell,
+                );
+                (y, [x, w, u, b, c])
+            };
+            let loss = |values: &[Vec<f32>]| {
+                let (y, _) = forward(values, &Device::flex(), false);
+                floats(y)
+                    .iter()
+                    .zip(&r)
+                    .map(|(&y, &r)| y as f64 * r as f64)
+                    .sum::<f64>()
+            };
+            let device = Device::flex().autodiff();
+            let (y, tracked) = forward(&inputs, &device, true);
+            let r_tensor =
+                Tensor::<3>::from_data(TensorData::new(r.clone(), [batch, steps, units]), &device);
+            let grads = (y * r_tensor).sum().backward();
+            let eps = 1e-2f32;
+            for (k, t) in tracked.iter().enumerate() {
+                let analytic = floats(t.grad(&grads).expect("tracked input"));
+                for i in 0..inputs[k].len() {
+                    let mut shifted = inputs.clone();
+                    shifted[k][i] = inputs[k][i] + eps;
+                    let up = loss(&shifted);
+                    shifted[k][i] = inputs[k][i] - eps;
+                    let down = loss(&shifted);
+                    let numeric = (up - down) / (2.0 * eps as f64);
+                    let g = analytic[i] as f64;
+                    assert!(
+                        (numeric - g).abs() <= 1e-3 * g.abs().max(1.0),
+                        "{cell:?} input {k} [{i}]: analytic {g}, numeric {numeric}"
+                    );
+                }
+            }
+        }
+    }
+}

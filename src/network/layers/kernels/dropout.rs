@@ -183,12 +183,12 @@ mod tests {
             .grad(&grads)
             .expect("x is tracked")
             .to_data()
-            .to_vec::<f32>()
+            .try_to_vec::<f32>()
             .unwrap();
         let (x, y, w) = (
-            x.to_data().to_vec::<f32>().unwrap(),
-            y.to_data().to_vec::<f32>().unwrap(),
-            w.to_data().to_vec::<f32>().unwrap(),
+            x.to_data().try_to_vec::<f32>().unwrap(),
+            y.to_data().try_to_vec::<f32>().unwrap(),
+            w.to_data().try_to_vec::<f32>().unwrap(),
         );
         // ∂(Σ w·y)/∂x = w·m/(1 − p) = w·y/x, with the mask the forward pass drew.
         for i in 0..n {
