@@ -166,16 +166,16 @@ impl Default for TrainingConfig {
 }
 
 impl MlpConfig {
-    /// The device a trained run is evaluated or used on: `backend` if given (`--backend`), else
-    /// the run's own (for `remote`, the first of its device servers).
-    pub fn device(&self, backend: Option<BackendChoice>) -> Result<burn::prelude::Device> {
+    /// The device a trained run is evaluated or used on: its `backend` (as `--backend` left it;
+    /// for `remote`, the first of its device servers).
+    pub fn device(&self) -> Result<burn::prelude::Device> {
         // Only the first server is used, so only it is connected.
         let first = RemoteConfig {
             hosts: self.remote.hosts.iter().take(1).cloned().collect(),
             ..self.remote.clone()
         };
         let placement = crate::devices::Placement::open(
-            backend.unwrap_or(self.backend),
+            self.backend,
             None,
             &first,
             self.precision,

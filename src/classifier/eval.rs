@@ -105,7 +105,7 @@ pub fn eval_run(
     overrides: Overrides,
 ) -> Result<EvalReport> {
     let config = MlpConfig::load_run(run_dir)?.overridden(overrides);
-    let device = config.device(None)?;
+    let device = config.device()?;
     let path = checkpoint
         .map(Path::to_path_buf)
         .unwrap_or_else(|| run_dir.join("model.bpk"));

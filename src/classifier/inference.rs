@@ -99,7 +99,7 @@ impl Classifier {
     /// name).
     pub fn load(run_dir: &Path, overrides: Overrides) -> Result<Self> {
         let config = MlpConfig::load_run(run_dir)?.overridden(overrides);
-        let device = config.device(None)?;
+        let device = config.device()?;
         let model =
             crate::classifier::eval::load_model(&config, &run_dir.join("model.bpk"), &device)?;
         let normalization = match (config.data.mean, config.data.std) {

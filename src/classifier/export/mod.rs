@@ -26,7 +26,7 @@ pub(crate) use description::describe;
 /// directory); returns the file written.
 pub fn export(run_dir: &Path, format: Format, output: Option<&Path>) -> Result<PathBuf> {
     let config = MlpConfig::load_run(run_dir)?;
-    let device = config.device(None)?;
+    let device = config.device()?;
     let model = crate::classifier::eval::load_model(&config, &run_dir.join("model.bpk"), &device)?;
     let path = output.map_or_else(|| run_dir.join(format.default_file()), Path::to_path_buf);
     let bytes = match format {
