@@ -174,12 +174,8 @@ impl MlpConfig {
             hosts: self.remote.hosts.iter().take(1).cloned().collect(),
             ..self.remote.clone()
         };
-        let placement = crate::devices::Placement::open(
-            self.backend,
-            None,
-            &first,
-            self.precision,
-        )?;
+        let placement =
+            crate::devices::Placement::open(self.backend, None, &first, self.precision)?;
         Ok(placement.main().clone())
     }
 }

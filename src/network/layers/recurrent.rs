@@ -374,6 +374,7 @@ impl<M: RecurrentModule + Module> Layer for M {
 /// own module cannot import the layer: imports run from the layers down to their kernels).
 #[cfg(test)]
 mod fused_tests {
+    use super::super::kernels::testing::{difference, floats};
     use super::*;
 
     /// Deterministic values in [−scale, scale], different for each `salt`.
@@ -383,23 +384,10 @@ mod fused_tests {
             .collect()
     }
 
-    fn floats<const D: usize>(t: Tensor<D>) -> Vec<f32> {
-        t.to_data().try_to_vec::<f32>().expect("f32")
-    }
-
     /// `max |fused − reference| ≤ 1e-5 · max(max |reference|, 1)`.
     fn assert_close(name: &str, fused: &[f32], reference: &[f32]) {
-        assert_eq!(fused.len(), reference.len(), "{name}");
-        let scale = reference.iter().fold(1.0f32, |m, v| m.max(v.abs()));
-        let worst = fused
-            .iter()
-            .zip(reference)
-            .map(|(a, b)| (a - b).abs())
-            .fold(0.0, f32::max);
-        assert!(
-            worst <= 1e-5 * scale,
-            "{name}: off by {worst:e} at scale {scale}"
-        );
+        let worst = difference(fused, reference);
+        assert!(worst <= 1e-5, "{name}: off by {worst:e} of the reference's scale");
     }
 
     /// Every tensor a check compares, by name: the layers' outputs and the gradients of the

@@ -552,6 +552,7 @@ mod tests {
 
     use super::super::super::conv2d::{Conv2d, Conv2dLayer, Padding};
     use super::super::super::{Defaults, Kernels, Layer, LayerSettings, Shape, Signal};
+    use super::super::testing::{difference, floats};
     use super::*;
 
     fn defaults(activation: Activation) -> Defaults {
@@ -581,21 +582,6 @@ mod tests {
             device,
         )));
         layer
-    }
-
-    fn floats<const D: usize>(t: Tensor<D>) -> Vec<f32> {
-        t.into_data().convert::<f32>().try_to_vec::<f32>().unwrap()
-    }
-
-    /// The largest difference between `a` and the reference `b`, relative to `b`'s largest
-    /// magnitude (at least 1).
-    fn difference(a: &[f32], b: &[f32]) -> f32 {
-        assert_eq!(a.len(), b.len());
-        let scale = b.iter().fold(1.0f32, |m, v| m.max(v.abs()));
-        a.iter()
-            .zip(b)
-            .fold(0.0f32, |m, (u, v)| m.max((u - v).abs()))
-            / scale
     }
 
     /// Forward values and the gradients of `Σ r·y` (`r` fixed, random) for the input (when

@@ -20,9 +20,7 @@ use burn::prelude::*;
 use burn::tensor::{Distribution, Int};
 use rayon::prelude::*;
 
-#[cfg(test)]
-use super::flex_tensor;
-use super::values;
+use super::{flex_tensor, values};
 
 #[backend_extension(Flex, Autodiff)]
 pub trait DropoutKernel: Backend {
@@ -96,7 +94,7 @@ const CHUNK: usize = 1 << 14;
 
 /// `x·m/(1 − p)` for the mask `seed` draws.
 fn masked(x: &FlexTensor, p: f64, seed: u64) -> FlexTensor {
-    let shape: Vec<usize> = x.layout().shape().to_vec();
+    let shape = x.layout().shape().clone();
     let input = values(x);
     let mut output = vec![0.0f32; input.len()];
     let threshold = ((1.0 - p) * 4_294_967_296.0).round() as u64;
@@ -107,7 +105,7 @@ fn masked(x: &FlexTensor, p: f64, seed: u64) -> FlexTensor {
         .zip(input.par_chunks(CHUNK))
         .enumerate()
         .for_each(|(chunk, (out, x))| apply(out, x, (chunk * CHUNK) as u32, key, threshold, scale));
-    FlexTensor::from_data(TensorData::new(output, shape))
+    flex_tensor(output, shape)
 }
 
 vectorised! {

@@ -40,6 +40,28 @@ pub(crate) fn values(t: &FlexTensor) -> Cow<'_, [f32]> {
 }
 
 /// A flex tensor holding `values` (row-major) in `shape`.
-pub(crate) fn flex_tensor<const D: usize>(values: Vec<f32>, shape: [usize; D]) -> FlexTensor {
+pub(crate) fn flex_tensor(values: Vec<f32>, shape: impl Into<Shape>) -> FlexTensor {
     FlexTensor::from_data(TensorData::new(values, shape))
+}
+
+/// What the kernels' tests compare with: the same checks, one definition.
+#[cfg(test)]
+pub(crate) mod testing {
+    use burn::prelude::*;
+
+    /// A tensor's values as f32.
+    pub(crate) fn floats<const D: usize>(t: Tensor<D>) -> Vec<f32> {
+        t.into_data().convert::<f32>().try_to_vec::<f32>().unwrap()
+    }
+
+    /// The largest difference between `a` and the reference `b`, relative to `b`'s largest
+    /// magnitude (at least 1).
+    pub(crate) fn difference(a: &[f32], b: &[f32]) -> f32 {
+        assert_eq!(a.len(), b.len());
+        let scale = b.iter().fold(1.0f32, |m, v| m.max(v.abs()));
+        a.iter()
+            .zip(b)
+            .fold(0.0f32, |m, (u, v)| m.max((u - v).abs()))
+            / scale
+    }
 }

@@ -225,6 +225,7 @@ mod tests {
     use super::super::super::Activation;
     use super::super::super::pooling::MaxPool2d;
     use super::super::super::{Defaults, Kernels, Layer, LayerSettings, Shape, Signal};
+    use super::super::testing::{difference, floats};
     use super::*;
 
     /// Pooling has no weights and no activation: any defaults do.
@@ -235,10 +236,6 @@ mod tests {
             initializer: burn::nn::Initializer::Zeros,
             bias: true,
         }
-    }
-
-    fn floats<const D: usize>(t: Tensor<D>) -> Vec<f32> {
-        t.into_data().convert::<f32>().try_to_vec::<f32>().unwrap()
     }
 
     /// `y` and `∂(Σ r·y)/∂x` by one route.
@@ -284,12 +281,7 @@ mod tests {
         let (y, dx) = run(&layer, &x, &r, Kernels::Fused);
         let (y_ref, dx_ref) = run(&layer, &x, &r, Kernels::Generic);
         assert_eq!(y, y_ref, "{size}/{stride} on {h}×{w}: forward");
-        let scale = dx_ref.iter().fold(1.0f32, |m, v| m.max(v.abs()));
-        let d = dx
-            .iter()
-            .zip(&dx_ref)
-            .fold(0.0f32, |m, (a, b)| m.max((a - b).abs()))
-            / scale;
+        let d = difference(&dx, &dx_ref);
         assert!(
             d <= 1e-5,
             "{size}/{stride} on {h}×{w} (ties {ties}): ∂x differs by {d:e}"
