@@ -5,6 +5,8 @@
 
 mod common;
 
+use std::ffi::OsStr;
+
 use common::stacks::{CONV_BLOCK, catalogue, device, layer, parse, tiny};
 
 use burn::module::Module;
@@ -396,16 +398,7 @@ fn the_fused_kernels_and_the_generic_path_compute_the_same_networks() {
             config.training.kernels = kernels;
             let file = out.join(format!("{name}.toml"));
             std::fs::write(&file, config.to_toml()).unwrap();
-            let trained = std::process::Command::new(env!("CARGO_BIN_EXE_neurona"))
-                .arg("train")
-                .arg(&file)
-                .output()
-                .unwrap();
-            assert!(
-                trained.status.success(),
-                "{name}: {}",
-                String::from_utf8_lossy(&trained.stderr)
-            );
+            common::neurona_succeeds(&[OsStr::new("train"), file.as_os_str()]);
             let run = out.join(&name);
             let metrics = RunMetrics::load(&run.join("metrics.json")).unwrap();
             let test = metrics

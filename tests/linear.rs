@@ -405,15 +405,7 @@ fn cli_trains_and_cross_validates_the_shipped_configs() {
         );
         let config = dir.join(format!("{name}.toml"));
         std::fs::write(&config, text).unwrap();
-        let out = std::process::Command::new(env!("CARGO_BIN_EXE_neurona"))
-            .args([command, config.to_str().unwrap()])
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{name}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        let out = common::neurona_succeeds(&[command, config.to_str().unwrap()]);
         let stdout = String::from_utf8_lossy(&out.stdout);
         assert!(
             stdout.contains("59 rows without a target dropped"),
@@ -433,16 +425,8 @@ fn cli_trains_and_cross_validates_the_shipped_configs() {
         ) < 1e-12
     );
     // eval serves linear runs too: on its training file by default, the fit's own numbers.
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_neurona"))
-        .args(["eval", dir.join("hitters-ols").to_str().unwrap()])
-        .output()
-        .unwrap();
+    let out = common::neurona_succeeds(&["eval", dir.join("hitters-ols").to_str().unwrap()]);
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{stdout}{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
     let metrics: Value = serde_json::from_str(
         &std::fs::read_to_string(dir.join("hitters-ols/metrics.json")).unwrap(),
     )

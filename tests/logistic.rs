@@ -376,15 +376,7 @@ fn shipped_configs_load_and_document_the_defaults() {
         );
         let config = dir.join(format!("{name}.toml"));
         std::fs::write(&config, text).unwrap();
-        let out = std::process::Command::new(env!("CARGO_BIN_EXE_neurona"))
-            .args(["train", config.to_str().unwrap()])
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{name}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        common::neurona_succeeds(&["train", config.to_str().unwrap()]);
         assert!(dir.join(name).join("coefficients.json").is_file());
     }
     assert!(dir.join("default-logistic/roc.svg").is_file());
@@ -435,15 +427,7 @@ fn one_and_two_feature_models_get_their_plots() {
             ),
         )
         .unwrap();
-        let out = std::process::Command::new(env!("CARGO_BIN_EXE_neurona"))
-            .args(["train", config.to_str().unwrap()])
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{name}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        common::neurona_succeeds(&["train", config.to_str().unwrap()]);
         let svg = std::fs::read_to_string(dir.join(name).join(plot)).unwrap();
         assert!(
             svg.starts_with("<svg") && svg.contains("<circle"),

@@ -87,15 +87,7 @@ fn an_old_image_run_resumes() {
     let before = std::fs::read_to_string(runs.join("image/metrics.json")).unwrap();
     // The binary, in a process of its own: dropout's masks come from a generator that every
     // thread of a process shares, and the other tests here draw from it too.
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_neurona"))
-        .args(["train", config.to_str().unwrap(), "--resume"])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    common::neurona_succeeds(&["train", config.to_str().unwrap(), "--resume"]);
     let after = std::fs::read_to_string(runs.join("image/metrics.json")).unwrap();
     let epochs = serde_json::from_str::<serde_json::Value>(&after).unwrap()["epochs"]
         .as_array()

@@ -3,7 +3,9 @@
 
 pub mod stacks;
 
+use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 /// Debian's `dataset-fashion-mnist` install folder; `.ci/run` installs the package.
@@ -30,4 +32,24 @@ pub fn fashion_file(name: &str) -> PathBuf {
         path.display()
     );
     path
+}
+
+/// Runs the `neurona` binary in a process of its own and requires it to succeed (its stderr in
+/// the failure message); returns what it printed.
+pub fn neurona_succeeds<S: AsRef<OsStr>>(args: &[S]) -> Output {
+    let out = Command::new(env!("CARGO_BIN_EXE_neurona"))
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "neurona {}: {}{}",
+        args.iter()
+            .map(|a| a.as_ref().to_string_lossy())
+            .collect::<Vec<_>>()
+            .join(" "),
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
 }
