@@ -71,8 +71,12 @@ pub(crate) fn exp(x: f32) -> f32 {
     let x = x.clamp(-87.0, 88.0);
     // Rounded to the nearest integer by adding and removing 1.5·2²³ (exact for |x·log₂e| < 2²²),
     // which vectorises on every target.
+    // The sum's bits are ROUND's plus n (its unit in the last place is 1), so `2ⁿ` comes from
+    // integer arithmetic on them: a float-to-int conversion (`as i32`, which saturates) would
+    // be done one lane at a time.
     const ROUND: f32 = 12_582_912.0;
-    let n = (x * LOG2_E + ROUND) - ROUND;
+    let shifted = x * LOG2_E + ROUND;
+    let n = shifted - ROUND;
     let r = (x - n * LN2_HI) - n * LN2_LO;
     let mut p = 1.0 / 5040.0;
     p = p * r + 1.0 / 720.0;
@@ -82,7 +86,11 @@ pub(crate) fn exp(x: f32) -> f32 {
     p = p * r + 0.5;
     p = p * r + 1.0;
     p = p * r + 1.0;
-    p * f32::from_bits(((n as i32 + 127) << 23) as u32)
+    let exponent = shifted
+        .to_bits()
+        .wrapping_sub(ROUND.to_bits())
+        .wrapping_add(127);
+    p * f32::from_bits(exponent << 23)
 }
 
 /// The logistic function `σ(x) = 1/(1 + e⁻ˣ)`.
