@@ -23,6 +23,7 @@ use burn::prelude::*;
 pub(crate) mod simd;
 pub(crate) mod conv;
 pub(crate) mod dropout;
+mod packed;
 pub(crate) mod pool;
 pub(crate) mod recurrent;
 

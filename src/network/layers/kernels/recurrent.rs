@@ -42,6 +42,7 @@ use burn::prelude::*;
 use gemm::Parallelism;
 use rayon::prelude::*;
 
+use super::packed::Packed;
 use super::simd::{sigmoid, tanh};
 use super::{flex_tensor, values};
 
@@ -269,6 +270,7 @@ impl Tape {
         let mut h = vec![0.0f32; d.rows() * units];
         let mut extra = vec![0.0f32; d.rows() * extra_width];
         let runs = d.runs();
+        let u = Packed::new(&u, units, d.width(), d.width(), 1);
         split(&mut gates, &runs, steps * d.width())
             .into_par_iter()
             .zip(split(&mut extra, &runs, steps * extra_width))
@@ -277,7 +279,7 @@ impl Tape {
             .for_each(|(((gates, extra), h), run)| {
                 forward_run(&d, run.len(), gates, extra, h, &u, &b, &c)
             });
-        drop((xs, w, u));
+        drop((xs, w));
         Tape {
             dims: d,
             x,
@@ -306,6 +308,8 @@ impl Tape {
         };
         let hidden_width = if d.cell == CellKind::Gru { width } else { 0 };
         let runs = d.runs();
+        // Uᵀ [G·H, H]: U's transpose, packed once for every step of every run.
+        let u_transposed = Packed::new(&u, width, units, 1, width);
         let row_range =
             |run: &Range<usize>, w: usize| run.start * d.steps * w..run.end * d.steps * w;
         split(&mut da, &runs, d.steps * width)
@@ -322,7 +326,7 @@ impl Tape {
                     da_hidden,
                     &extra[row_range(run, extra_width)],
                     &h[row_range(run, units)],
-                    &u,
+                    &u_transposed,
                 );
             });
         let da_hidden: &[f32] = if d.cell == CellKind::Gru {
@@ -423,7 +427,7 @@ fn forward_run(
     gates: &mut [f32],
     extra: &mut [f32],
     h: &mut [f32],
-    u: &[f32],
+    u: &Packed,
     b: &[f32],
     c: &[f32],
 ) {
@@ -434,20 +438,12 @@ fn forward_run(
     let mut hidden = vec![0.0f32; batch * width];
     for t in 0..steps {
         if t > 0 {
-            let previous = View {
-                values: &h[(t - 1) * units..],
-                row: steps * units,
-                column: 1,
-            };
-            matmul(
+            u.multiply(
                 &mut hidden,
                 batch,
-                width,
-                units,
-                previous,
-                View::rows(u, width),
+                &h[(t - 1) * units..],
+                steps * units,
                 false,
-                Parallelism::None,
             );
         }
         for s in 0..batch {
@@ -470,11 +466,7 @@ fn forward_run(
                         &zeros[..]
                     };
                     let (cell, squashed) = after[..extra_width].split_at_mut(units);
-                    add_biases(a, hidden, b, c);
-                    sigmoids(&mut a[..2 * units]);
-                    tanhs(&mut a[2 * units..3 * units]);
-                    sigmoids(&mut a[3 * units..]);
-                    lstm_cell(a, c_previous, cell, squashed, h_out);
+                    lstm_cell(a, hidden, b, c, c_previous, cell, squashed, h_out);
                 }
                 CellKind::Gru => {
                     let rz = 2 * units;
@@ -512,7 +504,7 @@ fn backward_run(
     da_hidden: &mut [f32],
     extra: &[f32],
     h: &[f32],
-    u: &[f32],
+    u_transposed: &Packed,
 ) {
     let (steps, units, width) = (d.steps, d.units, d.width());
     let extra_width = d.cell.extra(units);
@@ -570,21 +562,7 @@ fn backward_run(
             } else {
                 (&*da, false)
             };
-            let step = View {
-                values: &source[t * width..],
-                row: steps * width,
-                column: 1,
-            };
-            matmul(
-                &mut dh,
-                batch,
-                units,
-                width,
-                step,
-                View::columns(u, width),
-                gru,
-                Parallelism::None,
-            );
+            u_transposed.multiply(&mut dh, batch, &source[t * width..], steps * width, gru);
         }
     }
 }
@@ -617,17 +595,39 @@ vectorised! {
 }
 
 vectorised! {
-    /// `cₜ = f·cₜ₋₁ + i·g`, `hₜ = o·tanh(cₜ)` from the activations `a = [i, f, g, o]`.
-    fn lstm_cell(a: &[f32], c_previous: &[f32], cell: &mut [f32], squashed: &mut [f32], h: &mut [f32]) {
+    /// From the input projections `a = xₜW` and `hidden = hₜ₋₁U`: the gates `[i, f, g, o]`
+    /// (`σ`, `σ`, `tanh`, `σ` of `a + u + b + c`) into `a`, then `cₜ = f·cₜ₋₁ + i·g` and
+    /// `hₜ = o·tanh(cₜ)` — one pass over the row.
+    #[allow(clippy::too_many_arguments)]
+    fn lstm_cell(
+        a: &mut [f32],
+        hidden: &[f32],
+        b: &[f32],
+        c: &[f32],
+        c_previous: &[f32],
+        cell: &mut [f32],
+        squashed: &mut [f32],
+        h: &mut [f32],
+    ) {
         let n = h.len();
-        let (i, f, g, o) = (&a[..n], &a[n..2 * n], &a[2 * n..3 * n], &a[3 * n..4 * n]);
+        let (i, rest) = a.split_at_mut(n);
+        let (f, rest) = rest.split_at_mut(n);
+        let (g, o) = rest.split_at_mut(n);
+        let (o, hidden, b, c) = (&mut o[..n], &hidden[..4 * n], &b[..4 * n], &c[..4 * n]);
         let (c_previous, cell, squashed) = (&c_previous[..n], &mut cell[..n], &mut squashed[..n]);
+        // The same sum as `add_biases`, so both orders of work give the same bits.
+        let pre = |gate: usize, j: usize, a: f32| a + (hidden[gate * n + j] + b[gate * n + j] + c[gate * n + j]);
         for j in 0..n {
-            let c = f[j] * c_previous[j] + i[j] * g[j];
+            let iv = sigmoid(pre(0, j, i[j]));
+            let fv = sigmoid(pre(1, j, f[j]));
+            let gv = tanh(pre(2, j, g[j]));
+            let ov = sigmoid(pre(3, j, o[j]));
+            let c = fv * c_previous[j] + iv * gv;
             let s = tanh(c);
+            (i[j], f[j], g[j], o[j]) = (iv, fv, gv, ov);
             cell[j] = c;
             squashed[j] = s;
-            h[j] = o[j] * s;
+            h[j] = ov * s;
         }
     }
 }
