@@ -9,6 +9,7 @@ pub mod numeric;
 
 pub mod backend;
 pub mod devices;
+pub(crate) mod divergence;
 pub mod experiment;
 pub mod interop;
 pub mod metrics;

@@ -257,6 +257,12 @@ fn main() -> ExitCode {
     }));
     keep_freed_memory();
     let cli = Cli::parse();
+    if !matches!(
+        cli.command,
+        Command::Serve { .. } | Command::DeviceServer { .. }
+    ) {
+        end_quietly_on_a_closed_pipe();
+    }
     match std::panic::catch_unwind(|| run(&cli)) {
         Ok(Ok(())) => ExitCode::SUCCESS,
         Ok(Err(e)) => {
@@ -283,3 +289,18 @@ fn keep_freed_memory() {
 
 #[cfg(not(all(target_os = "linux", target_env = "gnu")))]
 fn keep_freed_memory() {}
+
+/// Lets a closed pipe end the program as it ends Unix tools (`neurona predict … | head -1`):
+/// Rust ignores SIGPIPE, so a write to a closed pipe fails and `println!` panics on it. With the
+/// signal's default action the process ends at that write, quietly. The servers keep ignoring
+/// it: a client that goes away ends its connection, not the server.
+#[cfg(unix)]
+fn end_quietly_on_a_closed_pipe() {
+    // SAFETY: restores a signal's default disposition before any thread or write exists.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
+}
+
+#[cfg(not(unix))]
+fn end_quietly_on_a_closed_pipe() {}

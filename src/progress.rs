@@ -22,6 +22,7 @@ use burn::train::renderer::{
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
+use crate::divergence::LossWatch;
 use crate::error::{Error, Result};
 use crate::run_dir::LIVE_FILE;
 
@@ -152,12 +153,16 @@ pub(crate) struct EpochRenderer<T> {
     live_path: PathBuf,
     live: LiveProgress,
     live_written: Option<Instant>,
+    /// Which epochs have diverged: those are not results, so they are not recorded.
+    divergence: LossWatch,
 }
 
 impl<T> EpochRenderer<T> {
-    /// Records epochs into `metrics` and saves them to `path` after each one.
-    pub fn new(metrics: SharedMetrics<T>, path: PathBuf) -> Self {
+    /// Records epochs into `metrics` and saves them to `path` after each one; `untrained` is the
+    /// loss of a model that has learnt nothing (see [`crate::divergence`]).
+    pub fn new(metrics: SharedMetrics<T>, path: PathBuf, untrained: f64) -> Self {
         Self {
+            divergence: LossWatch::new(untrained),
             metrics,
             live_path: path.with_file_name(LIVE_FILE),
             live: LiveProgress {
@@ -202,7 +207,7 @@ impl<T> EpochRenderer<T> {
         let c = &mut self.current;
         match (name.as_str(), valid) {
             ("Loss", false) => c.train_loss = Some(value),
-            ("Loss", true) => c.valid_loss = Some(value).filter(|v| v.is_finite()),
+            ("Loss", true) => c.valid_loss = Some(value),
             ("Accuracy", false) => c.train_accuracy = Some(value / 100.0),
             ("Accuracy", true) => c.valid_accuracy = Some(value / 100.0).filter(|v| v.is_finite()),
             _ => {}
@@ -298,10 +303,14 @@ impl<T: Report> TrainingProgressLogger for EpochRenderer<T> {
             // Its training split never ended: nothing of it is reported or recorded.
             return;
         };
-        if !train_loss.is_finite() {
-            // A diverged epoch is not a result: it is not recorded (the learner stops on it).
+        let diverged = [("train", Some(train_loss)), ("valid", c.valid_loss)]
+            .into_iter()
+            .find_map(|(split, loss)| Some((split, self.divergence.check(loss?)?)));
+        if let Some((split, detail)) = diverged {
+            // A diverged epoch is not a result: it is not recorded (the learner stops on it,
+            // with the same rule).
             println!(
-                "epoch {epoch:>3}/{}  train loss {train_loss}: diverged",
+                "epoch {epoch:>3}/{}  {split} loss {detail}: diverged",
                 self.total_epochs
             );
             return;

@@ -227,13 +227,13 @@ fn activation_derivatives_match_finite_differences() {
 fn the_perceptron_learns_and_and_or_but_not_xor() {
     use neurona::neuron::perceptron::{Gate, train};
     for gate in [Gate::And, Gate::Or] {
-        let run = train(gate, 100, 1.0);
+        let run = train(gate, 100, 1.0).unwrap();
         assert!(run.converged_epoch.is_some(), "{gate:?}");
         for (x, y) in gate.truth_table() {
             assert_eq!(run.predict(x), y, "{gate:?} {x:?}");
         }
     }
-    let xor = train(Gate::Xor, 1000, 1.0);
+    let xor = train(Gate::Xor, 1000, 1.0).unwrap();
     assert_eq!(xor.converged_epoch, None);
     // Whatever line it ends on, at least one of the four points is on the wrong side.
     assert!(
@@ -242,4 +242,13 @@ fn the_perceptron_learns_and_and_or_but_not_xor() {
             .iter()
             .any(|(x, y)| xor.predict(*x) != *y)
     );
+    // From zero weights the learning rate only scales the line: a huge one learns AND the same
+    // way, and one whose updates overflow f64 is an error, not "inseparable".
+    let (small, huge) = (
+        train(Gate::And, 100, 1.0).unwrap(),
+        train(Gate::And, 100, 1e300).unwrap(),
+    );
+    assert_eq!(small.converged_epoch, huge.converged_epoch);
+    assert_eq!(huge.weights.map(|w| w / 1e300), small.weights);
+    assert!(train(Gate::Xor, 100, f64::MAX).is_err());
 }

@@ -708,3 +708,93 @@ fn the_binary_runs_on_cpus_without_avx512_or_avx2_and_on_its_portable_path() {
         );
     }
 }
+
+/// A training whose loss explodes ends with exit 2 and the knobs that tame it, keeps no
+/// diverged epoch as a result, and trains once its gradients are clipped. The losses here stay
+/// finite (1e13–1e28), which a NaN check alone let through as a "result" with exit 0.
+#[test]
+fn a_diverging_training_stops_naming_its_learning_rate_and_clipping_tames_it() {
+    let dir = common::scratch("cli-diverge");
+    let network = |name: &str, clip: &str| {
+        write_config(
+            &dir,
+            name,
+            &format!(
+                "seed = 1\n[data]\ndataset = \"fashion-mnist\"\ntrain_limit = 2000\ntest_limit = 500\n\
+                 [[model.layers]]\ntype = \"dense\"\nunits = 32\nactivation = \"maxout\"\npieces = 3\n\
+                 [optimizer]\nkind = \"sgd\"\nlearning_rate = 1.0\n{clip}\n[training]\nepochs = 2\n"
+            ),
+        )
+    };
+    let wild = network("wild", "");
+    let message = user_error(
+        &["train", wild.to_str().unwrap()],
+        "training diverged at epoch 1",
+    );
+    assert!(
+        message.contains("learning_rate (now 1)") && message.contains("clip_norm"),
+        "{message}"
+    );
+    // The diverged epoch is not recorded: nothing for eval, predict or resume to take as a model.
+    let run = dir.join("runs/wild");
+    assert!(!run.join("model.bpk").exists());
+    if let Ok(text) = std::fs::read_to_string(run.join("metrics.json")) {
+        let record: serde_json::Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(record["epochs"].as_array().map_or(0, Vec::len), 0, "{text}");
+    }
+
+    let tamed = network("tamed", "clip_norm = 0.1");
+    common::neurona_succeeds(&["train", tamed.to_str().unwrap()]);
+    user_error(
+        &[
+            "train",
+            network("both", "clip_norm = 1.0\nclip_value = 1.0")
+                .to_str()
+                .unwrap(),
+        ],
+        "clip_norm or clip_value, not both",
+    );
+
+    // The linear models, mini-batch (burn-train) and full-batch gradient descent.
+    std::fs::copy("data/Hitters.csv", dir.join("Hitters.csv")).unwrap();
+    for (name, batch) in [("minibatch", "batch_size = 32"), ("fullbatch", "")] {
+        let config = write_config(
+            &dir,
+            name,
+            &format!(
+                "task = \"linear_regression\"\nprecision = \"f32\"\n[data]\npath = \"{}\"\n\
+                 target = \"Salary\"\n[model]\npenalty = \"none\"\nsolver = \"gd\"\n\
+                 [solver]\nlearning_rate = 5.0\nepochs = 5\n{batch}\n",
+                dir.join("Hitters.csv").display()
+            ),
+        );
+        let message = user_error(&["train", config.to_str().unwrap()], "diverged");
+        assert!(message.contains("learning_rate (now 5)"), "{message}");
+    }
+}
+
+/// `neurona … | head -1`: a reader that closes the pipe ends the program quietly, as it ends
+/// Unix tools (by SIGPIPE), never with a panic message and exit 1.
+#[cfg(unix)]
+#[test]
+fn a_closed_pipe_ends_the_program_quietly() {
+    use std::os::unix::process::ExitStatusExt;
+    // SIGPIPE's number on Linux and the BSDs.
+    const SIGPIPE: i32 = 13;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_neurona"))
+        .args(["perceptron", "xor", "--epochs", "100"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Closing the read end before the program writes: its first line meets a closed pipe.
+    drop(child.stdout.take());
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.is_empty(), "{stderr}");
+    assert!(
+        out.status.success() || out.status.signal() == Some(SIGPIPE),
+        "{:?}",
+        out.status
+    );
+}

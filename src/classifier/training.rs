@@ -16,9 +16,8 @@ use burn::train::checkpoint::{CheckpointingAction, CheckpointingStrategy};
 use burn::train::metric::Metric;
 use burn::train::metric::store::{Aggregate, Direction, EventStoreClient, Split};
 use burn::train::{
-    ClassificationOutput, EarlyStoppingStrategy, ExecutionStrategy, InferenceStep, Learner,
-    MetricEarlyStoppingStrategy, MultiDeviceOptim, StoppingCondition, SupervisedTraining,
-    TrainOutput, TrainStep,
+    ClassificationOutput, ExecutionStrategy, InferenceStep, Learner, MetricEarlyStoppingStrategy,
+    MultiDeviceOptim, StoppingCondition, SupervisedTraining, TrainOutput, TrainStep,
 };
 
 use crate::classifier::config::{DataPath, MlpConfig};
@@ -27,6 +26,7 @@ use crate::classifier::data::{MnistData, NUM_CLASSES};
 use crate::classifier::epoch_metrics::{Accuracy, DeviceMean, Loss};
 use crate::classifier::eval::{EvalReport, evaluate_test, load_model};
 use crate::devices::Placement;
+use crate::divergence::StopOnDivergence;
 use crate::error::{Error, Result};
 use crate::experiment::ExperimentFile;
 use crate::network::model::Batch;
@@ -128,28 +128,6 @@ impl CheckpointingStrategy for EveryEpoch {
         _store: &EventStoreClient,
     ) -> Vec<CheckpointingAction> {
         vec![CheckpointingAction::Save]
-    }
-}
-
-/// Stops the learner when an epoch's training loss is not finite (recording the epoch), and
-/// otherwise as `training.early_stopping_patience` says.
-#[derive(Clone)]
-struct Watch {
-    patience: Option<MetricEarlyStoppingStrategy>,
-    diverged: Arc<Mutex<Option<usize>>>,
-}
-
-impl EarlyStoppingStrategy for Watch {
-    fn should_stop(&mut self, epoch: usize, store: &EventStoreClient) -> bool {
-        let name = DeviceMean::<Loss>::new().name();
-        let loss = store.find_metric(&name, epoch, Aggregate::Mean, &Split::Train);
-        if loss.is_some_and(|l| !l.is_finite()) {
-            *self.diverged.lock().expect("divergence lock") = Some(epoch);
-            return true;
-        }
-        self.patience
-            .as_mut()
-            .is_some_and(|p| p.should_stop(epoch, store))
     }
 }
 
@@ -341,7 +319,9 @@ fn launch(
         _ => model,
     };
     let shared = Arc::new(Mutex::new(metrics));
-    let renderer = EpochRenderer::new(shared.clone(), run_dir.join("metrics.json"));
+    // A uniform guess among the classes: what divergence is measured against.
+    let untrained = (NUM_CLASSES as f64).ln();
+    let renderer = EpochRenderer::new(shared.clone(), run_dir.join("metrics.json"), untrained);
     let mut training = SupervisedTraining::new(&run_dir, train_loader, valid_loader)
         .metrics((DeviceMean::<Accuracy>::new(), DeviceMean::<Loss>::new()))
         .with_default_checkpointers()
@@ -358,8 +338,10 @@ fn launch(
         }
         training = training.checkpoint(epoch);
     }
-    let watch = Watch {
-        patience: config.training.early_stopping_patience.map(|n_epochs| {
+    let watch = StopOnDivergence::new(
+        DeviceMean::<Loss>::new().name().to_string(),
+        untrained,
+        config.training.early_stopping_patience.map(|n_epochs| {
             MetricEarlyStoppingStrategy::new(
                 &DeviceMean::<Loss>::new(),
                 Aggregate::Mean,
@@ -368,9 +350,8 @@ fn launch(
                 StoppingCondition::NoImprovementSince { n_epochs },
             )
         }),
-        diverged: Arc::new(Mutex::new(None)),
-    };
-    let diverged = watch.diverged.clone();
+    );
+    let diverged = watch.found();
     training = training.early_stopping(watch);
     let devices: Vec<Device> = placement.devices.iter().map(|(_, d)| d.clone()).collect();
     let steps_per_epoch =
@@ -392,13 +373,8 @@ fn launch(
         return Err(lost_server(placement)
             .unwrap_or_else(|| Error::Internal(format!("training failed: {error}"))));
     }
-    if let Some(epoch) = *diverged.lock().expect("divergence lock") {
-        return Err(Error::Config(format!(
-            "training diverged at epoch {epoch}: the training loss is not finite, so no model was \
-             kept from that epoch; lower optimizer.learning_rate (now {}) and resume from the last \
-             finite epoch with --resume, or start over with --force",
-            optimizer.learning_rate
-        )));
+    if let Some(divergence) = diverged.lock().expect("divergence lock").take() {
+        return Err(divergence.error(&optimizer.remedy()));
     }
     let metrics = shared.lock().expect("metrics lock").clone();
     Ok((result.model, metrics))

@@ -11,7 +11,7 @@ use burn::data::dataloader::batcher::Batcher;
 use burn::nn::Linear;
 use burn::optim::SgdConfig;
 use burn::prelude::*;
-use burn::train::metric::LossMetric;
+use burn::train::metric::{LossMetric, Metric};
 use burn::train::{
     InferenceStep, Learner, RegressionOutput, SupervisedTraining, TrainOutput, TrainStep,
 };
@@ -20,6 +20,7 @@ use super::Fit;
 use super::data::Design;
 use super::penalty::PenaltyWeights;
 use super::solver::{Engine, Loss, SolverConfig, read_linear, row_major, zero_linear};
+use crate::divergence::StopOnDivergence;
 use crate::error::{Error, Result};
 use crate::progress::{EpochRenderer, RunMetrics};
 use crate::sampling::IndexDataset;
@@ -146,6 +147,9 @@ pub fn fit(run: &MiniBatchSettings, train: &Design, valid: &Design, run_dir: &Pa
     };
     std::fs::create_dir_all(run_dir).map_err(Error::io(run_dir))?;
     let metrics = Arc::new(Mutex::new(RunMetrics::<()>::default()));
+    let untrained = run.loss.untrained(&train.y);
+    let watch = StopOnDivergence::new(LossMetric::new().name().to_string(), untrained, None);
+    let diverged = watch.found();
     let result = SupervisedTraining::new(run_dir, loader(train, true), loader(valid, false))
         .metric_train_numeric(LossMetric::new())
         .metric_valid_numeric(LossMetric::new())
@@ -153,7 +157,9 @@ pub fn fit(run: &MiniBatchSettings, train: &Design, valid: &Design, run_dir: &Pa
         .renderer(Box::new(EpochRenderer::new(
             metrics,
             run_dir.join("training.json"),
+            untrained,
         )))
+        .early_stopping(watch)
         .num_epochs(run.solver.epochs)
         .launch(Learner::new(
             model,
@@ -162,6 +168,12 @@ pub fn fit(run: &MiniBatchSettings, train: &Design, valid: &Design, run_dir: &Pa
         ));
     if let Some(error) = result.error {
         return Err(Error::Internal(format!("training failed: {error}")));
+    }
+    if let Some(divergence) = diverged.lock().expect("divergence lock").take() {
+        return Err(divergence.error(&format!(
+            "lower solver.learning_rate (now {})",
+            run.solver.learning_rate
+        )));
     }
     let steps = train.y.len().div_ceil(batch_size) * run.solver.epochs;
     let fit = read_linear(&result.model.linear, steps, true);

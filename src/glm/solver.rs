@@ -13,6 +13,7 @@ use serde::{Deserialize, Serialize};
 use super::Fit;
 use super::penalty::PenaltyWeights;
 use crate::backend::{BackendChoice, Precision};
+use crate::divergence::LossWatch;
 use crate::error::{Error, Result};
 use crate::numeric::{logistic_loss, scalar, to_f64s};
 
@@ -181,6 +182,15 @@ pub enum Loss {
 }
 
 impl Loss {
+    /// The loss of the all-zero start (every prediction `z = 0`), the yardstick divergence is
+    /// measured against ([`crate::divergence`]): `mean(y²)/2`, or `ln 2` for the logistic loss.
+    pub(crate) fn untrained(self, y: &DVector<f64>) -> f64 {
+        match self {
+            Loss::Squared => y.iter().map(|v| v * v).sum::<f64>() / (2.0 * y.len().max(1) as f64),
+            Loss::Logistic => std::f64::consts::LN_2,
+        }
+    }
+
     /// The mean data term of predictions `z` (one column) for targets `y`.
     pub fn mean(self, z: Tensor<2>, y: Tensor<2>) -> Tensor<1> {
         match self {
@@ -257,15 +267,14 @@ pub(crate) fn gradient_descent(
     let mut optimizer = SgdConfig::new().init();
     let lr = options.learning_rate;
     let l1_norm = |model: &Linear| scalar(model.weight.val().abs().sum()) * weights.l1;
-    let mut first = None;
+    let watch = LossWatch::new(loss.untrained(y));
     let mut current = read_linear(&model, 0, false);
     for iteration in 1..=options.max_iter {
         let (_, objective) = loss.penalised(&model, xs.clone(), ys.clone(), weights.l2);
         let value = scalar(objective.clone()) + l1_norm(&model);
-        let start = *first.get_or_insert(value);
-        if !value.is_finite() || value > 1e3 * start.max(1e-300) {
+        if let Some(detail) = watch.check(value) {
             return Err(Error::Config(format!(
-                "solver \"gd\" diverged at iteration {iteration} (objective {value:.3e}, started at {start:.3e}): \
+                "solver \"gd\" diverged at iteration {iteration}: the objective {detail}; \
                  lower solver.learning_rate (now {lr})"
             )));
         }

@@ -123,6 +123,12 @@ pub struct OptimizerConfig {
     pub beta_1: f64,
     pub beta_2: f64,
     pub epsilon: f64,
+    /// Scale each parameter's gradient down to this L2 norm when it is longer (PyTorch's
+    /// `clip_grad_norm_`, per tensor in Burn): tames the rare huge step that makes a training
+    /// diverge without slowing the ordinary ones. At most one of this and `clip_value`.
+    pub clip_norm: Option<f64>,
+    /// Clamp every gradient entry to `[−clip_value, clip_value]`.
+    pub clip_value: Option<f64>,
 }
 
 impl Default for OptimizerConfig {
@@ -137,6 +143,8 @@ impl Default for OptimizerConfig {
             beta_1: 0.9,
             beta_2: 0.999,
             epsilon: 1e-8,
+            clip_norm: None,
+            clip_value: None,
         }
     }
 }
@@ -322,6 +330,17 @@ impl OptimizerConfig {
                 "optimizer.weight_decay must be ≥ 0, got {}",
                 self.weight_decay
             ));
+        }
+        match (self.clip_norm, self.clip_value) {
+            (Some(_), Some(_)) => {
+                return Err(
+                    "optimizer: set clip_norm or clip_value, not both (one clipping rule per step)"
+                        .into(),
+                );
+            }
+            (Some(v), None) => positive("optimizer.clip_norm", v)?,
+            (None, Some(v)) => positive("optimizer.clip_value", v)?,
+            (None, None) => {}
         }
         for (key, v) in [
             ("momentum", self.momentum),

@@ -2,6 +2,7 @@
 //! workshop and the benchmark.
 
 use burn::optim::decay::WeightDecayConfig;
+use burn::optim::grad_clipping::GradientClippingConfig;
 use burn::optim::lr_scheduler::cosine::CosineAnnealingLrSchedulerConfig;
 use burn::optim::lr_scheduler::module_lr_scheduler::ModuleLrScheduler;
 use burn::optim::momentum::MomentumConfig;
@@ -15,15 +16,22 @@ impl OptimizerConfig {
     pub fn init(&self) -> ModuleOptimizer {
         let decay =
             (self.weight_decay > 0.0).then(|| WeightDecayConfig::new(self.weight_decay as f32));
+        let clipping = match (self.clip_norm, self.clip_value) {
+            (Some(norm), _) => Some(GradientClippingConfig::Norm(norm as f32)),
+            (None, Some(value)) => Some(GradientClippingConfig::Value(value as f32)),
+            (None, None) => None,
+        };
         match self.kind {
             OptimizerKind::Adam => AdamConfig::new()
                 .with_beta_1(self.beta_1 as f32)
                 .with_beta_2(self.beta_2 as f32)
                 .with_epsilon(self.epsilon as f32)
                 .with_weight_decay(decay)
+                .with_grad_clipping(clipping)
                 .init(),
             OptimizerKind::Sgd => SgdConfig::new()
                 .with_weight_decay(decay)
+                .with_gradient_clipping(clipping)
                 .with_momentum((self.momentum > 0.0).then(|| {
                     MomentumConfig::new()
                         .with_momentum(self.momentum)
@@ -31,6 +39,21 @@ impl OptimizerConfig {
                 }))
                 .init(),
         }
+    }
+
+    /// What tames a diverging training, with this config's values: named in the error that
+    /// stops it.
+    pub(crate) fn remedy(&self) -> String {
+        let clipping = match (self.clip_norm, self.clip_value) {
+            (Some(norm), _) => format!("lower optimizer.clip_norm (now {norm})"),
+            (None, Some(value)) => format!("lower optimizer.clip_value (now {value})"),
+            (None, None) => "clip the gradients (optimizer.clip_norm = 1.0, say)".into(),
+        };
+        format!(
+            "lower optimizer.learning_rate (now {}) or {clipping}; the checkpoints of the epochs \
+             before it are kept (--resume continues from the last of them)",
+            self.learning_rate
+        )
     }
 
     /// The learning rate per step; `total_steps` is the length of the whole run.

@@ -41,12 +41,20 @@ pub struct PerceptronRun {
 
 impl PerceptronRun {
     pub fn predict(&self, x: [f64; 2]) -> f64 {
-        ActivationFn::Step.value(self.weights[0] * x[0] + self.weights[1] * x[1] + self.bias)
+        ActivationFn::Step.value(self.net_input(x))
+    }
+
+    /// `w·x + b`.
+    fn net_input(&self, x: [f64; 2]) -> f64 {
+        self.weights[0] * x[0] + self.weights[1] * x[1] + self.bias
     }
 }
 
-/// Trains from zero weights for at most `epochs` passes with learning rate `eta`.
-pub fn train(gate: Gate, epochs: usize, eta: f64) -> PerceptronRun {
+/// Trains from zero weights for at most `epochs` passes with learning rate `eta`. From zero
+/// weights `eta` only scales the line the perceptron learns, so the one way it can fail is
+/// overflow: weights or net inputs `w·x + b` that leave f64's range are an error, never a result (they would make
+/// every example look wrong and the gate look inseparable).
+pub fn train(gate: Gate, epochs: usize, eta: f64) -> Result<PerceptronRun> {
     let mut run = PerceptronRun {
         weights: [0.0; 2],
         bias: 0.0,
@@ -64,13 +72,23 @@ pub fn train(gate: Gate, epochs: usize, eta: f64) -> PerceptronRun {
                 run.bias += update;
             }
         }
+        let table = gate.truth_table();
+        if !table.iter().all(|(x, _)| run.net_input(*x).is_finite()) {
+            return Err(Error::Config(format!(
+                "the perceptron overflowed at epoch {epoch} (w = [{:e}, {:e}], b = {:e}: w·x + b \
+                 leaves f64's range): \
+                 lower --learning-rate (now {eta:e}); from zero weights it only scales the line, \
+                 so 1 learns the same gates",
+                run.weights[0], run.weights[1], run.bias
+            )));
+        }
         run.errors.push(errors);
         if errors == 0 {
             run.converged_epoch = Some(epoch);
             break;
         }
     }
-    run
+    Ok(run)
 }
 
 /// Four examples converge within a few epochs when they can at all; a million is only a mistake
@@ -85,7 +103,7 @@ pub fn run(gate: Gate, epochs: usize, eta: f64) -> Result<PerceptronRun> {
             "--epochs must be in 1..={MAX_EPOCHS} and --learning-rate > 0 (a finite number)"
         )));
     }
-    let result = train(gate, epochs, eta);
+    let result = train(gate, epochs, eta)?;
     println!(
         "perceptron on {gate:?}: w = [{:.3}, {:.3}], b = {:.3}",
         result.weights[0], result.weights[1], result.bias
