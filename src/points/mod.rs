@@ -20,6 +20,7 @@ use self::config::{DEFAULT_NOISE, DEFAULT_POINTS, PointsConfig};
 use self::data::PointSet;
 pub use self::data::TRUTH_TABLE;
 pub(crate) use self::data::region;
+use crate::divergence::{Divergence, LossWatch};
 use crate::error::{Error, Result};
 use crate::experiment::ExperimentFile;
 use crate::network::model::{Batch, Network};
@@ -222,19 +223,28 @@ pub fn fit(
     let mut losses = Vec::new();
     let mut test_losses = Vec::new();
     let mut converged_epoch = None;
+    // Two classes: a model that has learnt nothing guesses ½ (loss ln 2).
+    let divergence = LossWatch::new(std::f64::consts::LN_2);
     for epoch in 1..=config.training.epochs {
         let (_, grads) = crate::network::backprop::step(&model, train_batch.clone());
         model = optimizer.step(lr, model, grads);
         let loss = scalar(model.forward_classification(train_batch.clone()).loss);
-        if !loss.is_finite() {
-            return Err(Error::Config(format!(
-                "training diverged at epoch {epoch}: lower optimizer.learning_rate"
-            )));
+        let test_loss = test_batch
+            .as_ref()
+            .map(|test| scalar(model.forward_classification(test.clone()).loss));
+        let diverged = [("training", Some(loss)), ("test", test_loss)]
+            .into_iter()
+            .find_map(|(split, loss)| Some((split, divergence.check(loss?)?)));
+        if let Some((split, detail)) = diverged {
+            return Err(Divergence {
+                epoch,
+                split,
+                detail,
+            }
+            .error(&config.optimizer.remedy()));
         }
         losses.push(loss);
-        if let Some(test) = &test_batch {
-            test_losses.push(scalar(model.forward_classification(test.clone()).loss));
-        }
+        test_losses.extend(test_loss);
         if observe(epoch, loss, &model).is_break() {
             return Err(Error::Usage(format!(
                 "the training was stopped at epoch {epoch}"
