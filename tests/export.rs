@@ -143,6 +143,39 @@ fn an_exported_run_evaluates_the_same_and_a_file_that_does_not_fit_is_refused_by
     assert_eq!(evaluated["accuracy"], recorded["test"]["accuracy"]);
     assert_eq!(evaluated["loss"], recorded["test"]["loss"]);
 
+    // Weights that are not finite or absurdly large are refused naming the tensor, by eval and
+    // by init_from alike, and a refused eval leaves the good eval.json as it was.
+    let good_eval = std::fs::read(run.join("eval.json")).unwrap();
+    for value in [f32::NAN, f32::INFINITY, f32::NEG_INFINITY, 3e38] {
+        let mut poisoned = tensors.clone();
+        let weight = poisoned.get_mut("layers.2.weight_hh_l0").unwrap();
+        assert_eq!(weight.bytes.len(), 16 * 4 * 4, "f32 weights");
+        weight.bytes[20..24].copy_from_slice(&value.to_le_bytes());
+        let file = out.join("poisoned.safetensors");
+        std::fs::write(
+            &file,
+            neurona::interop::tensors::write(&poisoned, None).unwrap(),
+        )
+        .unwrap();
+        let done = std::process::Command::new(bin)
+            .args(["eval", run.to_str().unwrap(), "--checkpoint"])
+            .arg(&file)
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&done.stderr);
+        assert_eq!(done.status.code(), Some(2), "{value}: {stderr}");
+        assert!(
+            stderr.contains("layers.2") && stderr.contains("flat index 5"),
+            "{value}: {stderr}"
+        );
+        assert_eq!(std::fs::read(run.join("eval.json")).unwrap(), good_eval);
+        let mut start = config.clone();
+        start.output.dir = out.join("from-poisoned");
+        start.model.init_from = Some(file.clone());
+        let error = neurona::classifier::training::train(start, Default::default()).unwrap_err();
+        assert!(error.to_string().contains("flat index 5"), "{error}");
+    }
+
     // Missing, extra and misshapen tensors are named.
     let mut broken = tensors.clone();
     broken.remove("layers.2.bias_hh_l0");

@@ -185,5 +185,12 @@ pub fn load(model: Network, path: &std::path::Path) -> Result<Network> {
             path.display()
         )));
     }
-    from_pytorch(model, &read_file(path)?, path)
+    let model = from_pytorch(model, &read_file(path)?, path)?;
+    match model.bad_weight() {
+        Some(reason) => Err(Error::Checkpoint {
+            path: path.to_path_buf(),
+            reason,
+        }),
+        None => Ok(model),
+    }
 }

@@ -115,7 +115,55 @@ pub(crate) fn legacy_group(step: &Step) -> Option<(&'static str, &'static str)> 
 /// The most first-layer units drawn in `first_layer.png`.
 pub(crate) const MAX_FILTER_TILES: usize = 256;
 
+/// The largest weight magnitude a loaded file may hold: far above anything a training writes,
+/// far below where a product of two such values overflows f32 (`3.4·10³⁸`).
+pub(crate) const MAX_WEIGHT: f64 = 1e10;
+
+/// The first parameter entry that is not finite or exceeds [`MAX_WEIGHT`] in magnitude, with its
+/// tensor's name.
+#[derive(Default)]
+struct FirstBadWeight {
+    path: Vec<String>,
+    found: Option<String>,
+}
+
+impl ModuleVisitor for FirstBadWeight {
+    fn enter_module(&mut self, name: &str, _container_type: &str) {
+        self.path.push(name.to_string());
+    }
+
+    fn exit_module(&mut self, _name: &str, _container_type: &str) {
+        self.path.pop();
+    }
+
+    fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+        if self.found.is_some() {
+            return;
+        }
+        let values = crate::numeric::to_f64s(param.val());
+        if let Some((index, value)) = values
+            .iter()
+            .enumerate()
+            .find(|(_, v)| !(v.is_finite() && v.abs() <= MAX_WEIGHT))
+        {
+            self.found = Some(format!(
+                "tensor {} holds {value:e} at flat index {index} (weights must be finite and \
+                 within ±{MAX_WEIGHT:e})",
+                self.path.join(".")
+            ));
+        }
+    }
+}
+
 impl Network {
+    /// What is wrong with the weights, if any is not finite or absurdly large: checked on every
+    /// load, so damaged or foreign weights are refused by name instead of evaluating to NaN.
+    pub(crate) fn bad_weight(&self) -> Option<String> {
+        let mut visitor = FirstBadWeight::default();
+        self.visit(&mut visitor);
+        visitor.found
+    }
+
     /// What runs, in order: one step per layer of the stack.
     pub fn steps(&self) -> &[Step] {
         &self.layers

@@ -47,7 +47,8 @@ pub fn save(model: &Network, path: &Path) -> Result<()> {
 
 /// Loads the weights at `path` into `model` (freshly built with the run's architecture, which
 /// `architecture` describes for the error message). A checksum recorded at training must match;
-/// a file that is not a readable burnpack is told apart from one of another architecture.
+/// a file that is not a readable burnpack is told apart from one of another architecture, and
+/// weights that are not finite or absurdly large are refused by tensor name.
 pub fn load(model: Network, path: &Path, architecture: &str) -> Result<Network> {
     let bad = |reason: String| Error::Checkpoint {
         path: path.to_path_buf(),
@@ -67,7 +68,7 @@ pub fn load(model: Network, path: &Path, architecture: &str) -> Result<Network> 
         }
     }
     let legacy = legacy_names(&model);
-    model.clone().try_load_file(path).or_else(|e| {
+    let loaded = model.clone().try_load_file(path).or_else(|e| {
         if ModuleRecord::load(path).is_err() {
             Err(bad(format!(
                 "is not a readable burnpack file (corrupt or truncated): {e}"
@@ -76,7 +77,11 @@ pub fn load(model: Network, path: &Path, architecture: &str) -> Result<Network> 
             load_renamed(model, path, legacy)
                 .ok_or_else(|| bad(format!("does not fit {architecture}: {e}")))
         }
-    })
+    })?;
+    match loaded.bad_weight() {
+        Some(problem) => Err(bad(problem)),
+        None => Ok(loaded),
+    }
 }
 
 /// Where the tensors of `model`'s layers were in a checkpoint written before the layers were
