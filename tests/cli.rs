@@ -85,6 +85,21 @@ fn bad_configs_and_flags_exit_2_with_a_clear_message() {
             "--features cuda",
         );
     }
+    // The target among its own features reads the answer from the input (R² = 1 before).
+    std::fs::copy("data/Hitters.csv", dir.join("Hitters.csv")).unwrap();
+    let leak = write_config(
+        &dir,
+        "leak",
+        &format!(
+            "task = \"linear_regression\"\n[data]\npath = \"{}\"\ntarget = \"Salary\"\n\
+             features = [\"Hits\", \"Salary\"]\n",
+            dir.join("Hitters.csv").display()
+        ),
+    );
+    user_error(
+        &["train", leak.to_str().unwrap()],
+        "data.features lists the target column \"Salary\"",
+    );
     user_error(&["train"], "Usage");
     user_error(&["eval", dir.to_str().unwrap()], "not a run directory");
     user_error(

@@ -112,6 +112,17 @@ pub fn eval_run(
     let model = load_model(&config, &path, &device)?;
     let data = MnistData::load(&config.data, config.seed)?;
     let report = evaluate_test(&model, &config, &data, &device, &path)?;
+    // Finite weights can still overflow on the way to the loss: that is no evaluation to keep.
+    if !report.loss.is_finite() {
+        return Err(Error::Checkpoint {
+            path,
+            reason: format!(
+                "its test loss is {}: the weights overflow on the test images; eval.json is left \
+                 as it was",
+                report.loss
+            ),
+        });
+    }
     crate::run_dir::write_json(&run_dir.join("eval.json"), &report)?;
     Ok(report)
 }

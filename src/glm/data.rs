@@ -53,6 +53,16 @@ impl TabularConfig {
         if self.target.is_empty() {
             return Err("data.target is required: the column to predict".into());
         }
+        if let Some(features) = &self.features
+            && features.contains(&self.target)
+        {
+            // The model would read the answer from its input: R² = 1, and nothing learnt.
+            return Err(format!(
+                "data.features lists the target column {:?}: a model given the answer among its \
+                 inputs learns nothing; remove it from data.features",
+                self.target
+            ));
+        }
         if self.polynomial_degree == 0 {
             return Err("data.polynomial_degree must be at least 1".into());
         }
