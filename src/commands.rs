@@ -207,8 +207,13 @@ pub fn export(
     overrides: Overrides,
     format: crate::interop::Format,
     output: Option<&Path>,
+    force: bool,
 ) -> Result<()> {
     let run = run_dir(run, overrides)?;
+    if let Some(output) = output {
+        let exports = crate::interop::Format::ALL.map(|f| f.default_file());
+        crate::run_dir::check_export_output(output, &exports, force)?;
+    }
     let started = std::time::Instant::now();
     let path = match run_task(&run)? {
         Task::LinearRegression | Task::LogisticRegression => {

@@ -123,9 +123,13 @@ enum Command {
         run: PathBuf,
         #[arg(long, value_enum, default_value = "safetensors")]
         format: neurona::interop::Format,
-        /// The file to write (default: model.safetensors in the run directory).
+        /// The file to write (default: model.safetensors or model.onnx in the run directory).
+        /// Never a file of a run folder; an existing file only with --force.
         #[arg(long)]
         output: Option<PathBuf>,
+        /// Replace an existing --output file.
+        #[arg(long, requires = "output")]
+        force: bool,
     },
     /// Classify 28×28 grey images (PNG or PGM) with a trained run, or predict the rows of a CSV
     /// file with a linear or logistic run.
@@ -222,7 +226,8 @@ fn run(cli: &Cli) -> Result<()> {
             run,
             format,
             output,
-        } => commands::export(run, overrides, *format, output.as_deref()),
+            force,
+        } => commands::export(run, overrides, *format, output.as_deref(), *force),
         Command::Predict {
             run,
             images,

@@ -336,16 +336,75 @@ pub(crate) fn read_json<T: DeserializeOwned>(path: &Path) -> Result<T> {
     Ok(value)
 }
 
-/// Writes `bytes` to a temporary file beside `path`, then renames it into place.
+/// Writes `bytes` to a temporary file beside `path` (its name plus `.tmp`), then renames it
+/// into place: the previous file stays whole until the new one is. A failed write (disk full,
+/// `path` a folder) removes the temporary file, so it does not hold a copy of the data.
 pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    let tmp = path.with_extension("tmp");
-    std::fs::write(&tmp, bytes).map_err(Error::io(&tmp))?;
-    std::fs::rename(&tmp, path).map_err(Error::io(path))
+    let mut tmp = path.as_os_str().to_owned();
+    tmp.push(".tmp");
+    let tmp = PathBuf::from(tmp);
+    let written = std::fs::write(&tmp, bytes)
+        .map_err(Error::io(&tmp))
+        .and_then(|()| std::fs::rename(&tmp, path).map_err(Error::io(path)));
+    if written.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    written
+}
+
+/// Whether `export --output path` may write there: never over a file of a run folder (only the
+/// exports' own `exports` names, or a new file), never into a folder's place, and over any
+/// other existing file only with `force`.
+pub(crate) fn check_export_output(path: &Path, exports: &[&str], force: bool) -> Result<()> {
+    if path.is_dir() {
+        return Err(Error::Usage(format!(
+            "--output {} is a folder: name the file to write",
+            path.display()
+        )));
+    }
+    let folder = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    let name = path.file_name().map(|n| n.to_string_lossy().to_string());
+    let own_export = name.as_deref().is_some_and(|n| exports.contains(&n));
+    let exists = path.symlink_metadata().is_ok();
+    if folder.join(KIND_FILE).is_file() && exists && !own_export {
+        return Err(Error::Usage(format!(
+            "--output {} is a file of the run folder {}: export does not replace a run's files \
+             (only its {}); pick another --output",
+            path.display(),
+            folder.display(),
+            exports.join(" or ")
+        )));
+    }
+    if exists && !force {
+        return Err(Error::Usage(format!(
+            "--output {} exists: pass --force to replace it",
+            path.display()
+        )));
+    }
+    Ok(())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_failed_atomic_write_leaves_the_old_file_and_no_temporary_copy() {
+        let dir = std::env::temp_dir().join(format!("neurona-atomic-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(dir.join("model.onnx/inside")).unwrap();
+        // The temporary file is written, the rename onto a folder fails.
+        assert!(write_atomic(&dir.join("model.onnx"), b"model").is_err());
+        assert!(!dir.join("model.onnx.tmp").exists());
+        std::fs::write(dir.join("model.bpk"), b"old").unwrap();
+        write_atomic(&dir.join("model.bpk"), b"new").unwrap();
+        assert_eq!(std::fs::read(dir.join("model.bpk")).unwrap(), b"new");
+        assert!(!dir.join("model.tmp").exists() && !dir.join("model.bpk.tmp").exists());
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 
     #[test]
     fn kinds_read_back_as_written_and_nothing_else_is_a_kind() {

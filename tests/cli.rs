@@ -468,6 +468,69 @@ fn every_task_refuses_to_overwrite_a_run_without_force() {
         before
     );
     assert!(neurona(&["train", config, "--force"]).status.success());
+    // export --output never replaces a file of a run folder, and another file only with
+    // --force; a failed write leaves no temporary copy behind (it replaced metrics.json and
+    // left NAME.tmp holding the model before).
+    let run = dir.join("runs/linear");
+    for own in ["metrics.json", "config.toml", "coefficients.json"] {
+        let file = run.join(own);
+        let before = std::fs::read(&file).unwrap();
+        for force in [&[][..], &["--force"][..]] {
+            let args = [
+                &[
+                    "export",
+                    run.to_str().unwrap(),
+                    "--output",
+                    file.to_str().unwrap(),
+                ][..],
+                force,
+            ]
+            .concat();
+            user_error(&args, "is a file of the run folder");
+        }
+        assert_eq!(std::fs::read(&file).unwrap(), before, "{own}");
+    }
+    let elsewhere = dir.join("linear.safetensors");
+    std::fs::write(&elsewhere, b"mine").unwrap();
+    let out = elsewhere.to_str().unwrap();
+    user_error(
+        &["export", run.to_str().unwrap(), "--output", out],
+        "pass --force",
+    );
+    assert_eq!(std::fs::read(&elsewhere).unwrap(), b"mine");
+    common::neurona_succeeds(&["export", run.to_str().unwrap(), "--output", out, "--force"]);
+    assert_ne!(std::fs::read(&elsewhere).unwrap(), b"mine");
+    // The run's own export is export's to replace.
+    for _ in 0..2 {
+        common::neurona_succeeds(&["export", run.to_str().unwrap()]);
+    }
+    user_error(
+        &[
+            "export",
+            run.to_str().unwrap(),
+            "--output",
+            dir.to_str().unwrap(),
+        ],
+        "is a folder",
+    );
+    let inside_missing = dir.join("no-such-folder/model.onnx");
+    let failed = neurona(&[
+        "export",
+        run.to_str().unwrap(),
+        "--format",
+        "onnx",
+        "--output",
+        inside_missing.to_str().unwrap(),
+    ]);
+    assert_eq!(failed.status.code(), Some(2));
+    let leftovers: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .chain(std::fs::read_dir(&run).unwrap())
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().ends_with(".tmp"))
+        .map(|e| e.path())
+        .collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
     // cv writes a run too, and follows the same rules.
     let cv = write_config(
         &dir,

@@ -15,6 +15,8 @@ pub enum Format {
 
 impl Format {
     /// The file the export writes in the run directory unless told otherwise.
+    pub(crate) const ALL: [Format; 2] = [Format::Safetensors, Format::Onnx];
+
     pub(crate) fn default_file(self) -> &'static str {
         match self {
             Format::Safetensors => "model.safetensors",
