@@ -53,6 +53,24 @@ fn stacks_that_do_not_fit_28x28_images_are_refused_naming_the_layer_and_shapes()
             "`pieces` applies to activation = \"maxout\" only",
         ),
         (layer("dropout", "p = 1.0"), "p must be in [0, 1)"),
+        // Sizes beyond what ONNX and PyTorch hold: a stride of 2⁶⁴ − 1 trained and exported
+        // `strides = [-1, -1]`, units × pieces wrapped usize.
+        (
+            layer("conv2d", "channels = 2\nkernel = 3\nstride = 18446744073709551615"),
+            "model.layers[0] (conv2d): stride must be in 1..=2147483647",
+        ),
+        (
+            layer("dense", "units = 4611686018427387904\nactivation = \"maxout\"\npieces = 8"),
+            "model.layers[0] (dense): units must be in 1..=2147483647",
+        ),
+        (
+            layer("dense", "units = 8\nactivation = \"maxout\"\npieces = 4611686018427387904"),
+            "model.layers[0] (dense): pieces must be in 1..=2147483647",
+        ),
+        (
+            layer("max_pool2d", "size = 2\nstride = 9223372036854775808"),
+            "model.layers[0] (max_pool2d): stride must be in",
+        ),
         (layer("gru", "units = 0"), "model.layers[0] (gru): units"),
         (
             "[model]\nhidden = [8]\n".to_string() + &layer("dense", "units = 4"),

@@ -15,7 +15,7 @@ use serde_json::{Value, json};
 use super::kernels::conv::conv2d_activated;
 use super::{
     Activation, Defaults, Kernels, Layer, LayerSettings, Picture, Shape, Signal, Source,
-    at_least_one, weight_and_bias,
+    size_setting, weight_and_bias,
 };
 use crate::error::Result;
 use crate::interop::onnx::{Graph, attribute_ints};
@@ -85,9 +85,9 @@ impl LayerSettings for Conv2d {
     type Module = Conv2dLayer;
 
     fn check(&self, defaults: &Defaults) -> std::result::Result<(), String> {
-        at_least_one("channels", self.channels)?;
-        at_least_one("kernel", self.kernel)?;
-        at_least_one("stride", self.stride)?;
+        size_setting("channels", self.channels)?;
+        size_setting("kernel", self.kernel)?;
+        size_setting("stride", self.stride)?;
         if self.padding == Padding::Same && self.kernel.is_multiple_of(2) {
             return Err(format!(
                 "padding = \"same\" needs an odd kernel (got {}): the padding is (kernel − 1)/2 \

@@ -15,7 +15,7 @@ use serde_json::{Value, json};
 
 use super::{Kernels, 
     Activation, Defaults, Filters, Layer, LayerSettings, Picture, Shape, Signal, Source,
-    at_least_one, weight_and_bias,
+    size_setting, weight_and_bias,
 };
 use crate::error::Result;
 use crate::interop::onnx::{Graph, attribute_int, attribute_ints};
@@ -75,10 +75,10 @@ impl LayerSettings for Dense {
     type Module = DenseLayer;
 
     fn check(&self, defaults: &Defaults) -> std::result::Result<(), String> {
-        at_least_one("units", self.units)?;
+        size_setting("units", self.units)?;
         let maxout = self.activation.unwrap_or(defaults.activation) == Activation::Maxout;
         match (maxout, self.pieces) {
-            (true, Some(p)) if p >= 2 => Ok(()),
+            (true, Some(p)) if p >= 2 => size_setting("pieces", p),
             (true, _) => Err("maxout needs `pieces` ≥ 2 (the linear pieces per unit)".into()),
             (false, Some(_)) => Err("`pieces` applies to activation = \"maxout\" only".into()),
             (false, None) => Ok(()),
@@ -90,7 +90,7 @@ impl LayerSettings for Dense {
     }
 
     fn parameters(&self, input: Shape, defaults: &Defaults) -> u128 {
-        let outputs = (self.units * self.pieces.unwrap_or(1)) as u128;
+        let outputs = self.units as u128 * self.pieces.unwrap_or(1) as u128;
         input.dense_inputs() as u128 * outputs + u128::from(defaults.bias) * outputs
     }
 

@@ -386,11 +386,17 @@ pub fn shapes(
     Ok(shapes)
 }
 
-/// `Err` unless `value` is at least 1.
-pub(crate) fn at_least_one(key: &str, value: usize) -> std::result::Result<(), String> {
-    if value == 0 {
-        Err(format!("{key} must be at least 1"))
-    } else {
+/// The largest size a layer setting (units, channels, kernel, stride, pieces, pool size) may
+/// take: `2³¹ − 1`, what every format a layer is written to holds (ONNX's integer attributes,
+/// PyTorch's and safetensors' shapes) and far beyond any memory; products of two sizes stay
+/// within 64 bits.
+pub(crate) const MAX_SIZE: usize = i32::MAX as usize;
+
+/// `Err` unless `value` is a size in `1..=MAX_SIZE`.
+pub(crate) fn size_setting(key: &str, value: usize) -> std::result::Result<(), String> {
+    if (1..=MAX_SIZE).contains(&value) {
         Ok(())
+    } else {
+        Err(format!("{key} must be in 1..={MAX_SIZE}, got {value}"))
     }
 }

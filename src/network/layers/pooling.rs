@@ -14,7 +14,7 @@ use super::conv2d::NEEDS_IMAGE;
 use super::kernels::pool::max_pool2d;
 use super::{
     Activation, Defaults, Kernels, Layer, LayerSettings, Picture, Shape, Signal, Source,
-    at_least_one,
+    size_setting,
 };
 use crate::error::Result;
 use crate::interop::onnx::{Graph, attribute_ints};
@@ -59,8 +59,8 @@ impl<const MAX: bool> LayerSettings for Pool<MAX> {
     type Module = PoolLayer;
 
     fn check(&self, _defaults: &Defaults) -> std::result::Result<(), String> {
-        at_least_one("size", self.size)?;
-        at_least_one("stride", self.stride())
+        size_setting("size", self.size)?;
+        size_setting("stride", self.stride())
     }
 
     fn output_shape(&self, input: Shape) -> std::result::Result<Shape, String> {

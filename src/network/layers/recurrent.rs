@@ -20,7 +20,7 @@ use serde_json::{Value, json};
 
 use super::kernels::recurrent::{CellKind, sequence};
 use super::{Kernels,
-    Activation, Defaults, Layer, LayerSettings, Picture, Shape, Signal, Source, at_least_one,
+    Activation, Defaults, Layer, LayerSettings, Picture, Shape, Signal, Source, size_setting,
 };
 use crate::error::Result;
 use crate::interop::onnx::{Graph, attribute_int, attribute_ints};
@@ -210,7 +210,7 @@ impl<C: Cell> LayerSettings for Recurrent<C> {
     type Module = C::Module;
 
     fn check(&self, _defaults: &Defaults) -> std::result::Result<(), String> {
-        at_least_one("units", self.units)
+        size_setting("units", self.units)
     }
 
     fn output_shape(&self, input: Shape) -> std::result::Result<Shape, String> {
