@@ -85,6 +85,19 @@ fn bad_configs_and_flags_exit_2_with_a_clear_message() {
             "--features cuda",
         );
     }
+    // A layer whose batch does not fit in memory is refused before any work, by name (a
+    // 999×999 kernel with "same" padding aborted allocating its unfolded patches).
+    let huge = write_config(
+        &dir,
+        "huge",
+        "[data]\ndataset = \"fashion-mnist\"\ntrain_limit = 200\ntest_limit = 50\n\
+         [[model.layers]]\ntype = \"conv2d\"\nchannels = 2\nkernel = 999\n",
+    );
+    user_error(
+        &["train", huge.to_str().unwrap()],
+        "GiB of it in model.layers[0] (conv2d 2 999×999)",
+    );
+    assert!(!dir.join("runs/huge/checkpoint").exists());
     // The target among its own features reads the answer from the input (R² = 1 before).
     std::fs::copy("data/Hitters.csv", dir.join("Hitters.csv")).unwrap();
     let leak = write_config(

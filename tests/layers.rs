@@ -56,15 +56,24 @@ fn stacks_that_do_not_fit_28x28_images_are_refused_naming_the_layer_and_shapes()
         // Sizes beyond what ONNX and PyTorch hold: a stride of 2⁶⁴ − 1 trained and exported
         // `strides = [-1, -1]`, units × pieces wrapped usize.
         (
-            layer("conv2d", "channels = 2\nkernel = 3\nstride = 18446744073709551615"),
+            layer(
+                "conv2d",
+                "channels = 2\nkernel = 3\nstride = 18446744073709551615",
+            ),
             "model.layers[0] (conv2d): stride must be in 1..=2147483647",
         ),
         (
-            layer("dense", "units = 4611686018427387904\nactivation = \"maxout\"\npieces = 8"),
+            layer(
+                "dense",
+                "units = 4611686018427387904\nactivation = \"maxout\"\npieces = 8",
+            ),
             "model.layers[0] (dense): units must be in 1..=2147483647",
         ),
         (
-            layer("dense", "units = 8\nactivation = \"maxout\"\npieces = 4611686018427387904"),
+            layer(
+                "dense",
+                "units = 8\nactivation = \"maxout\"\npieces = 4611686018427387904",
+            ),
             "model.layers[0] (dense): pieces must be in 1..=2147483647",
         ),
         (

@@ -247,18 +247,41 @@ fn check_memory(config: &MlpConfig) -> Result<()> {
     let parameters = config
         .model
         .parameter_count(config.input_shape(), NUM_CLASSES);
-    let needed = parameters * 4 * config.precision.bytes() as u128;
+    let bytes = config.precision.bytes();
+    let weights = parameters * 4 * bytes as u128;
+    let (batch, largest) =
+        config
+            .model
+            .batch_memory(config.input_shape(), config.training.batch_size, bytes);
     let Some(available) = available_memory() else {
         return Ok(());
     };
-    if needed > available {
-        let gib = |bytes: u128| bytes as f64 / f64::from(1u32 << 30);
+    let gib = |bytes: u128| bytes as f64 / f64::from(1u32 << 30);
+    if weights > available {
         return Err(Error::Config(format!(
             "the model ({}) has {parameters} parameters: training them needs about {:.1} GiB \
              (weights, gradients, optimizer state), more than the {:.1} GiB of memory available; \
              use fewer or narrower layers",
             config.model.describe(),
-            gib(needed),
+            gib(weights),
+            gib(available)
+        )));
+    }
+    if weights + batch > available {
+        let culprit = largest.map_or_else(String::new, |(i, share)| {
+            format!(
+                ", {:.1} GiB of it in model.layers[{i}] ({})",
+                gib(share),
+                config.model.stack()[i].summary()
+            )
+        });
+        return Err(Error::Config(format!(
+            "one training batch of {} images needs about {:.1} GiB for the layers' values and \
+             gradients{culprit}, and the weights {:.1} GiB more: over the {:.1} GiB of memory \
+             available; lower training.batch_size or make that layer smaller",
+            config.training.batch_size,
+            gib(batch),
+            gib(weights),
             gib(available)
         )));
     }

@@ -260,6 +260,37 @@ impl ModelConfig {
         layers + last * outputs as u128 + u128::from(self.bias) * outputs as u128
     }
 
+    /// Bytes one training batch of `batch` examples works through, about: each layer's output
+    /// and its gradient, and its [`LayerConfig::scratch`] twice (forward and backward), at
+    /// `bytes` per value. With the largest single layer's share and its index, for the message
+    /// that refuses it.
+    pub(crate) fn batch_memory(
+        &self,
+        input: Shape,
+        batch: usize,
+        bytes: usize,
+    ) -> (u128, Option<(usize, u128)>) {
+        let stack = self.stack();
+        let Ok(shapes) = layers::shapes(&stack, input, &self.defaults()) else {
+            return (0, None);
+        };
+        let inputs = std::iter::once(input).chain(shapes.iter().copied());
+        let per_layer: Vec<u128> = stack
+            .iter()
+            .zip(inputs)
+            .zip(&shapes)
+            .map(|((layer, input), output)| {
+                2 * (output.size() as u128 + layer.scratch(input)) * batch as u128 * bytes as u128
+            })
+            .collect();
+        let largest = per_layer
+            .iter()
+            .copied()
+            .enumerate()
+            .max_by_key(|&(_, b)| b);
+        (per_layer.iter().sum(), largest)
+    }
+
     pub(crate) fn validate(&self) -> Result<(), String> {
         if self.hidden.is_some() && !self.layers.is_empty() {
             return Err(

@@ -128,6 +128,17 @@ impl LayerSettings for Conv2d {
         }
     }
 
+    /// The unfolded patches (im2col): `C_in·k²` values per output pixel.
+    fn scratch(&self, input: Shape) -> u128 {
+        let output = self.output_shape(input).map_or(0, |o| o.size() as u128);
+        let channels_in = match input {
+            Shape::Image { channels, .. } => channels,
+            _ => 0,
+        } as u128;
+        let k = self.kernel as u128;
+        output / self.channels as u128 * channels_in * k * k
+    }
+
     fn parameters(&self, input: Shape, _defaults: &Defaults) -> u128 {
         let channels_in = match input {
             Shape::Image { channels, .. } => channels,

@@ -61,6 +61,15 @@ pub trait LayerSettings {
     /// and PyTorch's module holds.
     fn parameters(&self, input: Shape, defaults: &Defaults) -> u128;
 
+    /// Values per example the layer works through beyond its output while a batch trains
+    /// (a convolution's unfolded patches, a recurrent layer's gates at every step): with the
+    /// outputs, what [`crate::network::config::ModelConfig::batch_memory`] counts before
+    /// training starts, so a layer too large for memory is refused rather than aborting in an
+    /// allocation.
+    fn scratch(&self, _input: Shape) -> u128 {
+        0
+    }
+
     /// The layer in a few words, for messages: `conv2d 32 3×3`.
     fn summary(&self) -> String;
 
@@ -283,6 +292,7 @@ trait LayerSettingsDyn {
     fn check(&self, defaults: &Defaults) -> std::result::Result<(), String>;
     fn output_shape(&self, input: Shape) -> std::result::Result<Shape, String>;
     fn parameters(&self, input: Shape, defaults: &Defaults) -> u128;
+    fn scratch(&self, input: Shape) -> u128;
     fn summary(&self) -> String;
     fn explicit_backprop(&self, defaults: &Defaults) -> bool;
 }
@@ -296,6 +306,9 @@ impl<S: LayerSettings> LayerSettingsDyn for S {
     }
     fn parameters(&self, input: Shape, defaults: &Defaults) -> u128 {
         LayerSettings::parameters(self, input, defaults)
+    }
+    fn scratch(&self, input: Shape) -> u128 {
+        LayerSettings::scratch(self, input)
     }
     fn summary(&self) -> String {
         LayerSettings::summary(self)
@@ -319,6 +332,11 @@ impl LayerConfig {
     /// Trained values of this layer for an input of shape `input`.
     pub fn parameters(&self, input: Shape, defaults: &Defaults) -> u128 {
         self.settings().parameters(input, defaults)
+    }
+
+    /// Values per example beyond the output while training (see [`LayerSettings::scratch`]).
+    pub(crate) fn scratch(&self, input: Shape) -> u128 {
+        self.settings().scratch(input)
     }
 
     /// The layer in a few words: `conv2d 32 3×3`.

@@ -236,6 +236,16 @@ impl<C: Cell> LayerSettings for Recurrent<C> {
         C::GATES.len() as u128 * (features * u + u * u + 2 * u * bias)
     }
 
+    /// Every step's gates and states, kept for back-propagation through time.
+    fn scratch(&self, input: Shape) -> u128 {
+        let steps = match input {
+            Shape::Image { height, .. } => height,
+            Shape::Sequence { steps, .. } => steps,
+            Shape::Flat(_) => 1,
+        } as u128;
+        steps * (C::GATES.len() as u128 + 2) * self.units as u128
+    }
+
     fn summary(&self) -> String {
         format!("{} {}", C::NAME, self.units)
     }
