@@ -34,6 +34,18 @@ impl LossWatch {
         }
     }
 
+    /// The split whose loss shows divergence after an epoch, and what is wrong with it; `valid`
+    /// is `None` when no rows are held out (its mean over no rows is NaN, and means nothing).
+    pub(crate) fn check_epoch(
+        &self,
+        train: f64,
+        valid: Option<f64>,
+    ) -> Option<(&'static str, String)> {
+        [("training", Some(train)), ("validation", valid)]
+            .into_iter()
+            .find_map(|(split, loss)| Some((split, self.check(loss?)?)))
+    }
+
     /// What is wrong with a loss, if it shows divergence.
     pub(crate) fn check(&self, loss: f64) -> Option<String> {
         if !loss.is_finite() {
@@ -71,12 +83,13 @@ impl Divergence {
 }
 
 /// burn-train's early stopping for a trainer: stops at the first epoch whose training or
-/// validation loss (the metric named `metric`) diverges, and records where; otherwise defers to
-/// `patience` when there is one.
+/// validation loss (the metric named `metric`; validation only when `validated`, rows are held
+/// out) diverges, and records where; otherwise defers to `patience` when there is one.
 #[derive(Clone)]
 pub(crate) struct StopOnDivergence {
     metric: String,
     watch: LossWatch,
+    validated: bool,
     patience: Option<MetricEarlyStoppingStrategy>,
     found: Arc<Mutex<Option<Divergence>>>,
 }
@@ -85,11 +98,13 @@ impl StopOnDivergence {
     pub(crate) fn new(
         metric: String,
         untrained: f64,
+        validated: bool,
         patience: Option<MetricEarlyStoppingStrategy>,
     ) -> StopOnDivergence {
         StopOnDivergence {
             metric,
             watch: LossWatch::new(untrained),
+            validated,
             patience,
             found: Arc::new(Mutex::new(None)),
         }
@@ -103,16 +118,21 @@ impl StopOnDivergence {
 
 impl EarlyStoppingStrategy for StopOnDivergence {
     fn should_stop(&mut self, epoch: usize, store: &EventStoreClient) -> bool {
-        for (split, which) in [("training", Split::Train), ("validation", Split::Valid)] {
-            let loss = store.find_metric(&self.metric, epoch, Aggregate::Mean, &which);
-            if let Some(detail) = loss.and_then(|l| self.watch.check(l)) {
-                *self.found.lock().expect("divergence lock") = Some(Divergence {
-                    epoch,
-                    split,
-                    detail,
-                });
-                return true;
-            }
+        let loss = |split| store.find_metric(&self.metric, epoch, Aggregate::Mean, &split);
+        let train = loss(Split::Train);
+        let valid = if self.validated {
+            loss(Split::Valid)
+        } else {
+            None
+        };
+        // An epoch without a training loss did not finish: nothing to judge.
+        if let Some((split, detail)) = train.and_then(|t| self.watch.check_epoch(t, valid)) {
+            *self.found.lock().expect("divergence lock") = Some(Divergence {
+                epoch,
+                split,
+                detail,
+            });
+            return true;
         }
         self.patience
             .as_mut()

@@ -34,7 +34,9 @@ pub struct EpochRecord {
     /// Fraction in [0, 1]; absent for regression.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub train_accuracy: Option<f64>,
-    /// Absent (`null`) when no rows are held out for validation.
+    /// Absent when no rows are held out for validation (never `null`: files of earlier
+    /// versions that wrote `null` read the same).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub valid_loss: Option<f64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub valid_accuracy: Option<f64>,
@@ -55,9 +57,12 @@ pub struct RunMetrics<T> {
     pub precision: String,
     pub epochs: Vec<EpochRecord>,
     /// Epoch with the lowest validation loss (training loss without validation rows); its
-    /// weights are `model.bpk`.
+    /// weights are `model.bpk`. Absent until an epoch is recorded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub best_epoch: Option<usize>,
-    /// In-process evaluation of `model.bpk` on the test set right after training.
+    /// In-process evaluation of `model.bpk` on the test set right after training; absent until
+    /// then.
+    #[serde(default = "Option::default", skip_serializing_if = "Option::is_none")]
     pub test: Option<T>,
 }
 
@@ -155,14 +160,18 @@ pub(crate) struct EpochRenderer<T> {
     live_written: Option<Instant>,
     /// Which epochs have diverged: those are not results, so they are not recorded.
     divergence: LossWatch,
+    /// Whether rows are held out for validation (without, its loss is absent, not NaN).
+    validated: bool,
 }
 
 impl<T> EpochRenderer<T> {
     /// Records epochs into `metrics` and saves them to `path` after each one; `untrained` is the
-    /// loss of a model that has learnt nothing (see [`crate::divergence`]).
-    pub fn new(metrics: SharedMetrics<T>, path: PathBuf, untrained: f64) -> Self {
+    /// loss of a model that has learnt nothing (see [`crate::divergence`]), `validated` whether
+    /// rows are held out for validation.
+    pub fn new(metrics: SharedMetrics<T>, path: PathBuf, untrained: f64, validated: bool) -> Self {
         Self {
             divergence: LossWatch::new(untrained),
+            validated,
             metrics,
             live_path: path.with_file_name(LIVE_FILE),
             live: LiveProgress {
@@ -303,10 +312,8 @@ impl<T: Report> TrainingProgressLogger for EpochRenderer<T> {
             // Its training split never ended: nothing of it is reported or recorded.
             return;
         };
-        let diverged = [("train", Some(train_loss)), ("valid", c.valid_loss)]
-            .into_iter()
-            .find_map(|(split, loss)| Some((split, self.divergence.check(loss?)?)));
-        if let Some((split, detail)) = diverged {
+        let valid_loss = c.valid_loss.filter(|_| self.validated);
+        if let Some((split, detail)) = self.divergence.check_epoch(train_loss, valid_loss) {
             // A diverged epoch is not a result: it is not recorded (the learner stops on it,
             // with the same rule).
             println!(
@@ -319,8 +326,8 @@ impl<T: Report> TrainingProgressLogger for EpochRenderer<T> {
             epoch,
             train_loss,
             train_accuracy: c.train_accuracy,
-            valid_loss: c.valid_loss,
-            valid_accuracy: c.valid_accuracy,
+            valid_loss,
+            valid_accuracy: c.valid_accuracy.filter(|_| self.validated),
             seconds,
             // Families whose loops count nothing (the GLM learner) record nothing.
             transfers: Some(transfers).filter(|t| *t != crate::transfers::Transfers::default()),

@@ -245,6 +245,12 @@ fn without_validation_rows_the_best_epoch_is_chosen_by_training_loss() {
     let run = out.join("novalid");
     let metrics = RunMetrics::load(&run.join("metrics.json")).unwrap();
     assert!(metrics.epochs.iter().all(|e| e.valid_loss.is_none()));
+    // A value that does not exist is absent from the file, never `null`.
+    let text = std::fs::read_to_string(run.join("metrics.json")).unwrap();
+    assert!(
+        !text.contains("null") && !text.contains("valid_loss"),
+        "{text}"
+    );
     let lowest = metrics
         .epochs
         .iter()

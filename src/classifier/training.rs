@@ -344,7 +344,13 @@ fn launch(
     let shared = Arc::new(Mutex::new(metrics));
     // A uniform guess among the classes: what divergence is measured against.
     let untrained = (NUM_CLASSES as f64).ln();
-    let renderer = EpochRenderer::new(shared.clone(), run_dir.join("metrics.json"), untrained);
+    let validated = !data.valid_indices.is_empty();
+    let renderer = EpochRenderer::new(
+        shared.clone(),
+        run_dir.join("metrics.json"),
+        untrained,
+        validated,
+    );
     let mut training = SupervisedTraining::new(&run_dir, train_loader, valid_loader)
         .metrics((DeviceMean::<Accuracy>::new(), DeviceMean::<Loss>::new()))
         .with_default_checkpointers()
@@ -364,6 +370,7 @@ fn launch(
     let watch = StopOnDivergence::new(
         DeviceMean::<Loss>::new().name().to_string(),
         untrained,
+        validated,
         config.training.early_stopping_patience.map(|n_epochs| {
             MetricEarlyStoppingStrategy::new(
                 &DeviceMean::<Loss>::new(),

@@ -148,7 +148,8 @@ pub fn fit(run: &MiniBatchSettings, train: &Design, valid: &Design, run_dir: &Pa
     std::fs::create_dir_all(run_dir).map_err(Error::io(run_dir))?;
     let metrics = Arc::new(Mutex::new(RunMetrics::<()>::default()));
     let untrained = run.loss.untrained(&train.y);
-    let watch = StopOnDivergence::new(LossMetric::new().name().to_string(), untrained, None);
+    // Without held-out rows the training rows validate (see above): always rows.
+    let watch = StopOnDivergence::new(LossMetric::new().name().to_string(), untrained, true, None);
     let diverged = watch.found();
     let result = SupervisedTraining::new(run_dir, loader(train, true), loader(valid, false))
         .metric_train_numeric(LossMetric::new())
@@ -158,6 +159,7 @@ pub fn fit(run: &MiniBatchSettings, train: &Design, valid: &Design, run_dir: &Pa
             metrics,
             run_dir.join("training.json"),
             untrained,
+            true,
         )))
         .early_stopping(watch)
         .num_epochs(run.solver.epochs)

@@ -91,7 +91,9 @@ pub struct PointsReport {
     /// Generated sets: mean cross-entropy on the test points after each epoch's update.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub test_losses: Vec<f64>,
-    /// The first epoch after which the loss was below 0.05 with every training point right.
+    /// The first epoch after which the loss was below 0.05 with every training point right;
+    /// absent if none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub converged_epoch: Option<usize>,
     /// `P(class 1)` for each training point (XOR: each row of the truth table).
     pub probabilities: Vec<f64>,
@@ -232,10 +234,7 @@ pub fn fit(
         let test_loss = test_batch
             .as_ref()
             .map(|test| scalar(model.forward_classification(test.clone()).loss));
-        let diverged = [("training", Some(loss)), ("test", test_loss)]
-            .into_iter()
-            .find_map(|(split, loss)| Some((split, divergence.check(loss?)?)));
-        if let Some((split, detail)) = diverged {
+        if let Some((split, detail)) = divergence.check_epoch(loss, test_loss) {
             return Err(Divergence {
                 epoch,
                 split,
