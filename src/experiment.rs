@@ -77,17 +77,8 @@ const MAX_CONFIG_BYTES: u64 = 1 << 20;
 pub(crate) fn read_text(path: &Path) -> Result<String> {
     let cannot =
         |why: String| Error::Config(format!("cannot read config {}: {why}", path.display()));
-    let meta = std::fs::metadata(path).map_err(|e| cannot(e.to_string()))?;
-    if !meta.is_file() {
-        return Err(cannot("not a regular file".into()));
-    }
-    if meta.len() > MAX_CONFIG_BYTES {
-        return Err(cannot(format!(
-            "{} bytes is not an experiment file (at most {MAX_CONFIG_BYTES})",
-            meta.len()
-        )));
-    }
-    std::fs::read_to_string(path).map_err(|e| cannot(e.to_string()))
+    let bytes = crate::files::read_capped(path, MAX_CONFIG_BYTES).map_err(cannot)?;
+    String::from_utf8(bytes).map_err(|e| cannot(e.to_string()))
 }
 
 /// The values the command line may override in any experiment.
@@ -120,6 +111,14 @@ pub trait ExperimentFile: Serialize + DeserializeOwned {
 
     /// The network's `[training] kernels`, for the families that train one.
     fn kernels_mut(&mut self) -> Option<&mut Kernels> {
+        None
+    }
+
+    /// What a run's weights were trained for: its network's `[model]` as JSON, without the keys
+    /// that only choose the starting weights; `None` for the families without a network. Kept
+    /// beside the run's `config.toml` (`architecture.json`), so an edited config is refused
+    /// rather than given the old weights.
+    fn architecture(&self) -> Option<serde_json::Value> {
         None
     }
 
@@ -161,6 +160,7 @@ pub trait ExperimentFile: Serialize + DeserializeOwned {
         config
             .validate()
             .map_err(|e| Error::Config(format!("{}: {e}", path.display())))?;
+        crate::run_dir::check_architecture(run_dir, config.architecture().as_ref())?;
         Ok(config)
     }
 

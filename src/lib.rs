@@ -5,6 +5,7 @@
 //! `serve` (the web page) ← the binary.
 
 pub mod error;
+pub(crate) mod files;
 pub mod numeric;
 
 pub mod backend;

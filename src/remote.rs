@@ -84,7 +84,11 @@ pub(crate) const TOKEN_ENV: &str = "NEURONA_REMOTE_TOKEN";
 pub fn token(token_file: Option<&Path>) -> Result<Option<String>> {
     let token = match token_file {
         Some(path) => {
-            let text = std::fs::read_to_string(path).map_err(Error::io(path))?;
+            // A token is one short line: 64 KiB is far more than any.
+            let bytes = crate::files::read_capped(path, 64 << 10).map_err(|why| {
+                Error::Usage(format!("cannot read token file {}: {why}", path.display()))
+            })?;
+            let text = String::from_utf8_lossy(&bytes);
             let line = text.lines().next().unwrap_or("").trim().to_string();
             if line.is_empty() {
                 return Err(Error::Usage(format!(

@@ -132,7 +132,15 @@ pub struct RunLayout {
 }
 
 /// The files of every run.
-const COMMON_FILES: &[&str] = &["config.toml", "metrics.json", KIND_FILE, LOCK_FILE];
+const COMMON_FILES: &[&str] = &[
+    "config.toml",
+    ARCHITECTURE_FILE,
+    "metrics.json",
+    KIND_FILE,
+    LOCK_FILE,
+];
+/// What a run's weights were trained for (`run_dir::check_architecture`).
+const ARCHITECTURE_FILE: &str = "architecture.json";
 /// The epoch in progress of a training run (`progress::LiveProgress`), while it trains.
 pub(crate) const LIVE_FILE: &str = "live.json";
 /// The kind of run the folder holds (`linear_regression`, `points`, …).
@@ -301,10 +309,72 @@ pub(crate) fn read_config(run_dir: &Path) -> Result<(PathBuf, String)> {
     Ok((path, text))
 }
 
-/// Creates `run_dir` and writes the resolved config into it.
-pub fn create(run_dir: &Path, config_toml: &str) -> Result<()> {
+/// Creates `run_dir` and writes the resolved config into it, with the architecture its
+/// weights are trained for (see `ExperimentFile::architecture`).
+pub fn create(
+    run_dir: &Path,
+    config_toml: &str,
+    architecture: Option<&serde_json::Value>,
+) -> Result<()> {
     std::fs::create_dir_all(run_dir).map_err(Error::io(run_dir))?;
-    write_atomic(&config_path(run_dir), config_toml.as_bytes())
+    write_atomic(&config_path(run_dir), config_toml.as_bytes())?;
+    match architecture {
+        Some(value) => write_json(&run_dir.join(ARCHITECTURE_FILE), value),
+        None => Ok(()),
+    }
+}
+
+/// Refuses a run whose `config.toml` describes another network than the one its weights were
+/// trained for (`architecture.json`), naming each difference. Runs written before the file
+/// existed have nothing to compare with and load as before.
+pub(crate) fn check_architecture(
+    run_dir: &Path,
+    architecture: Option<&serde_json::Value>,
+) -> Result<()> {
+    let (Some(now), Some(mut file)) = (architecture, open_own(run_dir, ARCHITECTURE_FILE)) else {
+        return Ok(());
+    };
+    let path = run_dir.join(ARCHITECTURE_FILE);
+    let mut text = String::new();
+    file.read_to_string(&mut text).map_err(Error::io(&path))?;
+    let trained: serde_json::Value =
+        serde_json::from_str(&text).map_err(|e| Error::Data(format!("{}: {e}", path.display())))?;
+    let mut differences = Vec::new();
+    differ("model", &trained, now, &mut differences);
+    if differences.is_empty() {
+        return Ok(());
+    }
+    Err(Error::Config(format!(
+        "{}'s config.toml describes another network than its weights were trained for: {}; \
+         restore config.toml, or train a new run with the changed [model]",
+        run_dir.display(),
+        differences.join("; ")
+    )))
+}
+
+/// Each place where `now` differs from `trained`, as `path: trained → now`.
+fn differ(path: &str, trained: &serde_json::Value, now: &serde_json::Value, out: &mut Vec<String>) {
+    use serde_json::Value;
+    match (trained, now) {
+        (Value::Object(a), Value::Object(b)) => {
+            let keys: std::collections::BTreeSet<&String> = a.keys().chain(b.keys()).collect();
+            for key in keys {
+                let missing = Value::Null;
+                let (x, y) = (
+                    a.get(key).unwrap_or(&missing),
+                    b.get(key).unwrap_or(&missing),
+                );
+                differ(&format!("{path}.{key}"), x, y, out);
+            }
+        }
+        (Value::Array(a), Value::Array(b)) if a.len() == b.len() => {
+            for (i, (x, y)) in a.iter().zip(b).enumerate() {
+                differ(&format!("{path}[{i}]"), x, y, out);
+            }
+        }
+        (a, b) if a != b => out.push(format!("{path}: trained with {a}, now {b}")),
+        _ => {}
+    }
 }
 
 /// Writes pretty JSON through a temporary file and a rename, so readers never see half a file.

@@ -36,6 +36,24 @@ fn run(args: &[&str], limit: Duration) -> (Option<i32>, String) {
     }
 }
 
+/// A file of `length` zero bytes that takes no disk space.
+fn sparse_file(dir: &Path, name: &str, length: u64) -> PathBuf {
+    let path = dir.join(name);
+    std::fs::File::create(&path)
+        .unwrap()
+        .set_len(length)
+        .unwrap();
+    path
+}
+
+/// A named pipe nobody writes to: reading it blocks.
+fn fifo(dir: &Path, name: &str) -> PathBuf {
+    let path = dir.join(name);
+    let made = Command::new("mkfifo").arg(&path).status().unwrap();
+    assert!(made.success());
+    path
+}
+
 /// One case: the command line and a piece of the message it must print.
 struct Case {
     args: Vec<String>,
@@ -258,6 +276,37 @@ fn cases(dir: &Path) -> Vec<Case> {
                 ),
             ],
             "parameters",
+        ),
+        // Weights files are checked header first, and only regular files are read: a 4 GiB
+        // file whose header is not safetensors was read whole (4.2 GB, 14 s) before it was
+        // looked at, a pipe blocked forever.
+        case(
+            &[
+                "train",
+                &config(
+                    dir,
+                    "init-huge",
+                    &format!(
+                        "{fashion}[model]\nhidden = [8]\ninit_from = \"{}\"\n",
+                        sparse_file(dir, "huge.safetensors", 4 << 30).display()
+                    ),
+                ),
+            ],
+            "not a safetensors header",
+        ),
+        case(
+            &[
+                "train",
+                &config(
+                    dir,
+                    "init-fifo",
+                    &format!(
+                        "{fashion}[model]\nhidden = [8]\ninit_from = \"{}\"\n",
+                        fifo(dir, "pipe.safetensors").display()
+                    ),
+                ),
+            ],
+            "not a regular file",
         ),
         // Files that are not experiment files.
         case(&["train", "/dev/zero"], "not a regular file"),

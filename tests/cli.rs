@@ -889,3 +889,63 @@ fn a_closed_pipe_ends_the_program_quietly() {
         out.status
     );
 }
+
+/// A finished run's config.toml edited to another network (a pooling kind, an activation) is
+/// refused by eval, predict and export naming the difference: its weights were trained for the
+/// network it had (they were used with the edited one, exit 0).
+#[test]
+fn an_edited_architecture_is_refused_naming_the_difference() {
+    let dir = common::scratch("cli-architecture");
+    let config = write_config(
+        &dir,
+        "edited",
+        "[data]\ndataset = \"fashion-mnist\"\ntrain_limit = 300\ntest_limit = 50\n\
+         [[model.layers]]\ntype = \"conv2d\"\nchannels = 2\nkernel = 3\n\
+         [[model.layers]]\ntype = \"max_pool2d\"\nsize = 2\n[training]\nepochs = 1\n",
+    );
+    common::neurona_succeeds(&["train", config.to_str().unwrap()]);
+    let run = dir.join("runs/edited");
+    let original = std::fs::read_to_string(run.join("config.toml")).unwrap();
+    let image = dir.join("digit.pgm");
+    let mut pgm = b"P5\n28 28\n255\n".to_vec();
+    pgm.extend([0u8; 784]);
+    std::fs::write(&image, pgm).unwrap();
+    for (from, to, needle) in [
+        (
+            "\"max_pool2d\"",
+            "\"avg_pool2d\"",
+            "model.layers[1].type: trained with \"max_pool2d\", now \"avg_pool2d\"",
+        ),
+        (
+            "activation = \"relu\"",
+            "activation = \"leaky_relu\"",
+            "model.activation: trained with \"relu\", now \"leaky_relu\"",
+        ),
+    ] {
+        assert!(original.contains(from), "{original}");
+        std::fs::write(run.join("config.toml"), original.replacen(from, to, 1)).unwrap();
+        let run = run.to_str().unwrap();
+        for args in [
+            vec!["eval", run],
+            vec!["predict", run, image.to_str().unwrap()],
+            vec!["export", run],
+        ] {
+            user_error(&args, needle);
+        }
+    }
+    // Keys that only choose the starting weights may change.
+    let rescaled: String = original
+        .lines()
+        .map(|l| {
+            if l.starts_with("init_scale") {
+                "init_scale = 0.5"
+            } else {
+                l
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("\n");
+    assert_ne!(rescaled, original);
+    std::fs::write(run.join("config.toml"), rescaled).unwrap();
+    common::neurona_succeeds(&["eval", run.to_str().unwrap()]);
+}

@@ -179,7 +179,7 @@ pub(crate) fn from_pytorch(
 
 /// `model` with the weights of a PyTorch-layout file (see [`read_file`] and `from_pytorch`).
 pub fn load(model: Network, path: &std::path::Path) -> Result<Network> {
-    if !path.is_file() {
+    if !path.exists() {
         return Err(Error::Usage(format!(
             "{}: no such weights file",
             path.display()

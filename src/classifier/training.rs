@@ -211,7 +211,7 @@ pub fn train(mut config: MlpConfig, options: TrainOptions) -> Result<TrainReport
             .init(config.input_shape(), NUM_CLASSES, &device);
         crate::classifier::pytorch_layout::load(network, path)?;
     }
-    crate::run_dir::create(&run_dir, &config.to_toml())?;
+    crate::run_dir::create(&run_dir, &config.to_toml(), config.architecture().as_ref())?;
     metrics.run = config.output.name.clone().unwrap_or_default();
     metrics.dataset = config.data.dataset.spec().title.to_string();
     metrics.backend = placement.backend.clone();

@@ -120,7 +120,7 @@ pub(crate) fn write_run(
     config: &impl ExperimentFile,
     report: &impl FitReport,
 ) -> Result<()> {
-    crate::run_dir::create(run_dir, &config.to_toml())?;
+    crate::run_dir::create(run_dir, &config.to_toml(), None)?;
     crate::run_dir::write_json(&run_dir.join("coefficients.json"), report)?;
     crate::run_dir::write_json(
         &run_dir.join("metrics.json"),

@@ -4,6 +4,7 @@
 //! import goes through here.
 
 use std::collections::BTreeMap;
+use std::io::{Read, Seek};
 
 use safetensors::{Dtype, SafeTensors};
 
@@ -152,6 +153,46 @@ pub fn write(
     safetensors::serialize(views, metadata).map_err(store_error)
 }
 
+/// The largest safetensors header read: the format's own limit (100 MB).
+const MAX_HEADER: u64 = 100_000_000;
+
+/// Checks a safetensors file's header — an 8-byte little-endian length, then that much JSON
+/// naming each tensor's byte range — against the file's `length`, reading the header only;
+/// returns the file's length once it agrees.
+fn safetensors_data_length(
+    file: &mut std::fs::File,
+    length: u64,
+) -> std::result::Result<u64, String> {
+    let mut prefix = [0u8; 8];
+    file.read_exact(&mut prefix)
+        .map_err(|_| "shorter than a safetensors header (8 bytes)".to_string())?;
+    let header = u64::from_le_bytes(prefix);
+    if header > MAX_HEADER || 8 + header > length {
+        return Err(format!(
+            "not a safetensors file: its first 8 bytes declare a {header}-byte header in a file \
+             of {length} bytes"
+        ));
+    }
+    let mut text = vec![0u8; header as usize];
+    file.read_exact(&mut text).map_err(|e| e.to_string())?;
+    let entries: std::collections::BTreeMap<String, serde_json::Value> =
+        serde_json::from_slice(&text).map_err(|e| format!("not a safetensors header: {e}"))?;
+    let end = entries
+        .iter()
+        .filter(|(name, _)| name.as_str() != "__metadata__")
+        .filter_map(|(_, entry)| entry["data_offsets"][1].as_u64())
+        .max()
+        .unwrap_or(0);
+    if 8 + header + end != length {
+        return Err(format!(
+            "its header describes {} bytes of data, the file holds {}",
+            end,
+            length - 8 - header
+        ));
+    }
+    Ok(length)
+}
+
 /// The tensors of a weights file: `.safetensors`, or `.pt`/`.pth` (a pickled
 /// `state_dict`, read by `burn::store`'s PyTorch reader, also under a `state_dict` key).
 pub fn read_file(path: &std::path::Path) -> Result<BTreeMap<String, Raw>> {
@@ -162,11 +203,19 @@ pub fn read_file(path: &std::path::Path) -> Result<BTreeMap<String, Raw>> {
         .unwrap_or_default();
     match extension {
         "safetensors" => {
-            let bytes = std::fs::read(path).map_err(Error::io(path))?;
+            let (mut file, length) = crate::files::open_regular(path).map_err(unreadable)?;
+            // The header first: a file that is not safetensors, or whose size disagrees with
+            // what its header declares, is refused before its data is read.
+            let data = safetensors_data_length(&mut file, length).map_err(unreadable)?;
+            let mut bytes = Vec::with_capacity(data as usize);
+            file.rewind().map_err(Error::io(path))?;
+            file.read_to_end(&mut bytes).map_err(Error::io(path))?;
             read(&bytes).map_err(unreadable)
         }
         "pt" | "pth" => {
             use burn::store::pytorch_reader::{DType as TorchType, PytorchReader};
+            // Only a regular file: the reader would block on a pipe.
+            crate::files::open_regular(path).map_err(unreadable)?;
             let reader = PytorchReader::new(path)
                 .or_else(|_| PytorchReader::with_top_level_key(path, "state_dict"))
                 .map_err(|e| unreadable(e.to_string()))?;

@@ -291,6 +291,18 @@ impl ModelConfig {
         (per_layer.iter().sum(), largest)
     }
 
+    /// The network its weights belong to: this table as JSON without `init`, `init_scale` and
+    /// `init_from`, which only choose where training starts.
+    pub(crate) fn architecture(&self) -> serde_json::Value {
+        let mut value = serde_json::to_value(self).expect("a model config is plain data");
+        if let Some(table) = value.as_object_mut() {
+            for key in ["init", "init_scale", "init_from"] {
+                table.remove(key);
+            }
+        }
+        value
+    }
+
     pub(crate) fn validate(&self) -> Result<(), String> {
         if self.hidden.is_some() && !self.layers.is_empty() {
             return Err(

@@ -251,6 +251,10 @@ impl ExperimentFile for PointsConfig {
         Some(&mut self.training.kernels)
     }
 
+    fn architecture(&self) -> Option<serde_json::Value> {
+        Some(self.model.architecture())
+    }
+
     fn seed_and_backend(&mut self) -> (&mut u64, &mut BackendChoice) {
         (&mut self.seed, &mut self.backend)
     }

@@ -155,7 +155,12 @@ pub fn train(config: &PointsConfig, start: Start) -> Result<PointsReport> {
     let (model, report) = fit(config, &train_set, test_set.as_ref(), &device, |_, _, _| {
         ControlFlow::Continue(())
     })?;
-    crate::run_dir::create(&run_dir, &resolved(config).to_toml())?;
+    let resolved = resolved(config);
+    crate::run_dir::create(
+        &run_dir,
+        &resolved.to_toml(),
+        resolved.architecture().as_ref(),
+    )?;
     crate::run_dir::write_json(&run_dir.join("metrics.json"), &report)?;
     crate::network::store::save(&model, &run_dir.join("model.bpk"))?;
     crate::plot::series(

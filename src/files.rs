@@ -1,0 +1,37 @@
+//! Reading a file the user names: only a regular file (a FIFO blocks until a writer comes,
+//! `/dev/zero` never ends) and never more than a cap, so a wrong path is a clear error instead of
+//! a hang or exhausted memory. The errors are reasons; each caller says which file it wanted.
+
+use std::fs::File;
+use std::io::Read;
+use std::path::Path;
+
+/// `path` opened for reading, with its length, if it is a regular file (after links).
+pub(crate) fn open_regular(path: &Path) -> Result<(File, u64), String> {
+    // Asked before opening: opening a FIFO would already block.
+    let metadata = std::fs::metadata(path).map_err(|e| e.to_string())?;
+    if !metadata.is_file() {
+        return Err("not a regular file (a device, pipe or folder)".into());
+    }
+    let file = File::open(path).map_err(|e| e.to_string())?;
+    Ok((file, metadata.len()))
+}
+
+/// The whole of a regular file of at most `cap` bytes.
+pub(crate) fn read_capped(path: &Path, cap: u64) -> Result<Vec<u8>, String> {
+    let (file, length) = open_regular(path)?;
+    let too_large =
+        |length: u64| format!("{length} bytes, more than the {cap} such a file can need");
+    if length > cap {
+        return Err(too_large(length));
+    }
+    let mut bytes = Vec::with_capacity(length as usize);
+    // The cap holds even if the file grows while it is read.
+    file.take(cap + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| e.to_string())?;
+    if bytes.len() as u64 > cap {
+        return Err(too_large(bytes.len() as u64));
+    }
+    Ok(bytes)
+}
