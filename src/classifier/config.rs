@@ -135,6 +135,21 @@ pub struct TrainingConfig {
     pub devices: Option<Vec<String>>,
     /// How batches reach the device.
     pub data_path: DataPath,
+    /// Which epochs' checkpoints stay on disk while the run trains.
+    pub keep_checkpoints: KeepCheckpoints,
+}
+
+/// Which epochs' checkpoints (model, optimizer and schedule state, 5 MB an epoch for the shipped
+/// CNN) stay on disk as a run trains.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum KeepCheckpoints {
+    /// The last epoch (to resume from) and the best so far (`model.bpk` at the end); the others
+    /// are deleted as the run goes.
+    #[default]
+    LastAndBest,
+    /// Every epoch, until the run ends (then as `last_and_best`).
+    All,
 }
 
 /// How the images of a batch reach the device it trains on.
@@ -159,6 +174,7 @@ impl Default for TrainingConfig {
             epochs: 10,
             batch_size: 128,
             early_stopping_patience: None,
+            keep_checkpoints: KeepCheckpoints::LastAndBest,
             devices: None,
             data_path: DataPath::Auto,
         }

@@ -20,13 +20,13 @@ use burn::train::{
     MultiDeviceOptim, StoppingCondition, SupervisedTraining, TrainOutput, TrainStep,
 };
 
-use crate::classifier::config::{DataPath, MlpConfig};
+use crate::classifier::config::{DataPath, KeepCheckpoints, MlpConfig};
 use crate::classifier::data::batcher::{ImageBatcher, ResidentImages};
 use crate::classifier::data::{MnistData, NUM_CLASSES};
 use crate::classifier::epoch_metrics::{Accuracy, DeviceMean, Loss};
 use crate::classifier::eval::{EvalReport, evaluate_test, load_model};
 use crate::devices::Placement;
-use crate::divergence::StopOnDivergence;
+use crate::divergence::{LossWatch, StopOnDivergence};
 use crate::error::{Error, Result};
 use crate::experiment::ExperimentFile;
 use crate::network::model::Batch;
@@ -117,17 +117,58 @@ fn has_checkpoints(run_dir: &Path) -> bool {
     })
 }
 
-/// Saves every epoch; pruning waits until the run ends, when the best epoch is known for sure
-/// (also across resumes, which burn-train's metric strategy does not see).
-struct EveryEpoch;
+/// Saves every epoch and, with `keep_checkpoints = "last_and_best"`, deletes as the run goes the
+/// epochs that are neither the last nor the best so far (by the loss that picks `model.bpk`:
+/// validation, else training), so a long run holds two epochs' files, not one per epoch.
+/// Crash-safe: burn-train writes and deletes each kind of checkpoint in order on one queue, so
+/// an epoch's files go only once the next epoch's are written, and a diverged epoch deletes
+/// nothing (the last good one stays). The best across a resume comes from `metrics.json`.
+struct LastAndBest {
+    keep: KeepCheckpoints,
+    split: Split,
+    divergence: LossWatch,
+    /// The best epoch so far and its loss.
+    best: Option<(usize, f64)>,
+    /// The epoch saved before this one.
+    last: Option<usize>,
+}
 
-impl CheckpointingStrategy for EveryEpoch {
+impl CheckpointingStrategy for LastAndBest {
     fn checkpointing(
         &mut self,
-        _epoch: usize,
-        _store: &EventStoreClient,
+        epoch: usize,
+        store: &EventStoreClient,
     ) -> Vec<CheckpointingAction> {
-        vec![CheckpointingAction::Save]
+        let mut actions = vec![CheckpointingAction::Save];
+        let name = DeviceMean::<Loss>::new().name();
+        let loss = |split| store.find_metric(&name, epoch, Aggregate::Mean, &split);
+        let diverged = [Split::Train, self.split.clone()]
+            .into_iter()
+            .any(|split| loss(split).is_some_and(|l| self.divergence.check(l).is_some()));
+        if diverged {
+            return actions;
+        }
+        let replaced = self.best;
+        if let Some(l) = loss(self.split.clone())
+            && self.best.is_none_or(|(_, best)| l < best)
+        {
+            self.best = Some((epoch, l));
+        }
+        let best = self.best.map(|(e, _)| e);
+        if self.keep == KeepCheckpoints::LastAndBest {
+            let stale: std::collections::BTreeSet<usize> = [self.last, replaced.map(|(e, _)| e)]
+                .into_iter()
+                .flatten()
+                .collect();
+            actions.extend(
+                stale
+                    .into_iter()
+                    .filter(|&e| e != epoch && Some(e) != best)
+                    .map(CheckpointingAction::Delete),
+            );
+        }
+        self.last = Some(epoch);
+        actions
     }
 }
 
@@ -341,6 +382,10 @@ fn launch(
         (Some(path), None) => crate::classifier::pytorch_layout::load(model, path)?,
         _ => model,
     };
+    // The best epoch before a resume, by the loss that picks model.bpk.
+    let best_so_far = metrics
+        .best()
+        .map(|r| (r.epoch, r.valid_loss.unwrap_or(r.train_loss)));
     let shared = Arc::new(Mutex::new(metrics));
     // A uniform guess among the classes: what divergence is measured against.
     let untrained = (NUM_CLASSES as f64).ln();
@@ -354,7 +399,17 @@ fn launch(
     let mut training = SupervisedTraining::new(&run_dir, train_loader, valid_loader)
         .metrics((DeviceMean::<Accuracy>::new(), DeviceMean::<Loss>::new()))
         .with_default_checkpointers()
-        .with_checkpointing_strategy(EveryEpoch)
+        .with_checkpointing_strategy(LastAndBest {
+            keep: config.training.keep_checkpoints,
+            split: if validated {
+                Split::Valid
+            } else {
+                Split::Train
+            },
+            divergence: LossWatch::new(untrained),
+            best: best_so_far,
+            last: resume_from,
+        })
         .renderer(Box::new(renderer))
         .num_epochs(config.training.epochs);
     if let Some(epoch) = resume_from {
