@@ -30,6 +30,12 @@ pub enum Error {
     /// A check the user asked for (such as `gradcheck`) found a discrepancy.
     #[error("{0}")]
     CheckFailed(String),
+    /// The disk is full: the user's to fix, by freeing space (a training then resumes).
+    #[error(
+        "{0}: the disk is full; free space on it and run the command again (a training continues \
+         from its last completed epoch with --resume)"
+    )]
+    DiskFull(String),
     /// A failure inside neurona or Burn that the user cannot fix by changing the input.
     #[error("internal error: {0}")]
     Internal(String),
@@ -44,11 +50,26 @@ impl Error {
         }
     }
 
+    /// A failure reported by a library as text (burn-train's error, a panic's message): a full
+    /// disk is the user's condition, anything else is ours. `what` says what was being done.
+    pub fn from_failure(what: &str, message: &str) -> Error {
+        if is_disk_full(message) {
+            Error::DiskFull(format!("{what}: {message}"))
+        } else {
+            Error::Internal(format!("{what}: {message}"))
+        }
+    }
+
     /// Wraps an I/O error with the path it happened on.
     pub fn io(path: impl AsRef<Path>) -> impl FnOnce(std::io::Error) -> Error {
         let path = path.as_ref().to_path_buf();
         move |source| Error::Io { path, source }
     }
+}
+
+/// Whether a library's error text reports a full disk (ENOSPC, as std formats it).
+pub fn is_disk_full(message: &str) -> bool {
+    message.contains("No space left on device") || message.contains("(os error 28)")
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;

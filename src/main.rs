@@ -3,6 +3,7 @@
 
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use clap::{Parser, Subcommand};
 use neurona::Result;
@@ -256,9 +257,18 @@ fn run(cli: &Cli) -> Result<()> {
 }
 
 fn main() -> ExitCode {
-    // A panic is our bug, not the user's: one line and exit code 1, no backtrace dump.
+    // A panic is our bug, not the user's: one line and exit code 1, no backtrace dump. Except a
+    // full disk, which a library's thread may meet first (burn-train's loggers panic on it):
+    // that is the user's condition, exit 2, said as such.
+    static DISK_FULL: AtomicBool = AtomicBool::new(false);
     std::panic::set_hook(Box::new(|info| {
-        eprintln!("internal error: {info}");
+        let message = info.to_string();
+        if neurona::error::is_disk_full(&message) {
+            DISK_FULL.store(true, Ordering::SeqCst);
+            eprintln!("error: {}", neurona::Error::DiskFull(message));
+        } else {
+            eprintln!("internal error: {info}");
+        }
     }));
     keep_freed_memory();
     let cli = Cli::parse();
@@ -274,6 +284,7 @@ fn main() -> ExitCode {
             eprintln!("error: {e}");
             ExitCode::from(e.exit_code() as u8)
         }
+        Err(_) if DISK_FULL.load(Ordering::SeqCst) => ExitCode::from(2),
         Err(_) => ExitCode::FAILURE,
     }
 }

@@ -957,3 +957,58 @@ fn an_edited_architecture_is_refused_naming_the_difference() {
     std::fs::write(run.join("config.toml"), rescaled).unwrap();
     common::neurona_succeeds(&["eval", run.to_str().unwrap()]);
 }
+
+/// A full disk is the user's condition: exit 2 naming the file and the space an epoch needs,
+/// no panic or abort (burn-train's per-batch logs panicked, then aborted in cleanup), and once
+/// space is freed the run resumes. Needs a small tmpfs, so root (CI); skipped otherwise.
+#[test]
+fn a_full_disk_ends_training_with_a_clear_message_and_the_run_resumes() {
+    let dir = common::scratch("cli-disk-full");
+    let disk = dir.join("disk");
+    std::fs::create_dir_all(&disk).unwrap();
+    let mount = |options: &str| {
+        Command::new("mount")
+            .args(["-t", "tmpfs", "-o", options, "tmpfs"])
+            .arg(&disk)
+            .output()
+            .is_ok_and(|o| o.status.success())
+    };
+    if !mount("size=100k") {
+        eprintln!("skipped: cannot mount a tmpfs here (not root)");
+        return;
+    }
+    /// Unmounts the tmpfs however the test ends.
+    struct Unmount(PathBuf);
+    impl Drop for Unmount {
+        fn drop(&mut self) {
+            let _ = Command::new("umount").arg(&self.0).status();
+        }
+    }
+    let _unmount = Unmount(disk.clone());
+    let body = format!(
+        "[data]\ndataset = \"fashion-mnist\"\ntrain_limit = 2000\ntest_limit = 200\n\
+         [model]\nhidden = [64]\n[training]\nepochs = 3\n[output]\ndir = \"{}\"\n",
+        disk.join("runs").display()
+    );
+    let config = dir.join("full.toml");
+    std::fs::write(&config, body).unwrap();
+    let config = config.to_str().unwrap();
+    let stderr = user_error(&["train", config], "the disk is full");
+    assert!(
+        stderr.contains("checkpoint needs about 0.6 MB") && stderr.contains("No space left"),
+        "{stderr}"
+    );
+    // Space freed (the tmpfs grown in place): the run continues and completes.
+    let grown = Command::new("mount")
+        .args(["-o", "remount,size=20m"])
+        .arg(&disk)
+        .status()
+        .unwrap();
+    assert!(grown.success());
+    let resumed = neurona(&["train", config, "--resume"]);
+    assert!(
+        resumed.status.success(),
+        "{}",
+        String::from_utf8_lossy(&resumed.stderr)
+    );
+}

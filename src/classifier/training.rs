@@ -13,6 +13,7 @@ use burn::optim::lr_scheduler::LrSchedulerRecord;
 use burn::prelude::*;
 use burn::store::ModuleRecord;
 use burn::train::checkpoint::{CheckpointingAction, CheckpointingStrategy};
+use burn::train::logger::InMemoryMetricLogger;
 use burn::train::metric::Metric;
 use burn::train::metric::store::{Aggregate, Direction, EventStoreClient, Split};
 use burn::train::{
@@ -398,6 +399,10 @@ fn launch(
     );
     let mut training = SupervisedTraining::new(&run_dir, train_loader, valid_loader)
         .metrics((DeviceMean::<Accuracy>::new(), DeviceMean::<Loss>::new()))
+        // The epochs' metrics in memory, for early stopping and the checkpoint choice:
+        // burn-train's default writes every batch's values to train/ and valid/, which nothing
+        // reads, and panics (then aborts) when that write meets a full disk.
+        .with_metric_logger(InMemoryMetricLogger::default())
         .with_default_checkpointers()
         .with_checkpointing_strategy(LastAndBest {
             keep: config.training.keep_checkpoints,
@@ -455,8 +460,20 @@ fn launch(
     }
     let result = training.launch(Learner::new(model, optimizer.init(), schedule));
     if let Some(error) = result.error {
-        return Err(lost_server(placement)
-            .unwrap_or_else(|| Error::Internal(format!("training failed: {error}"))));
+        return Err(lost_server(placement).unwrap_or_else(|| {
+            // A full disk: say how much an epoch's checkpoint needs (the weights, and Adam's two
+            // moments or SGD's momentum beside them).
+            let parameters = config
+                .model
+                .parameter_count(config.input_shape(), NUM_CLASSES);
+            let epoch_bytes = parameters * 3 * config.precision.bytes() as u128;
+            let what = format!(
+                "training failed (each epoch's checkpoint needs about {:.1} MB in {})",
+                epoch_bytes as f64 / 1e6,
+                run_dir.join("checkpoint").display()
+            );
+            Error::from_failure(&what, &error.to_string())
+        }));
     }
     if let Some(divergence) = diverged.lock().expect("divergence lock").take() {
         return Err(divergence.error(&optimizer.remedy()));
@@ -518,10 +535,10 @@ fn watching_servers<T>(placement: &Placement, work: impl FnOnce() -> Result<T>) 
     outcome.unwrap_or_else(|_| {
         Err(lost_server(placement).unwrap_or_else(|| {
             let message = panic_message.lock().ok().and_then(|m| m.clone());
-            Error::Internal(format!(
-                "training failed: {}",
-                message.unwrap_or_else(|| "a panic inside burn-train".into())
-            ))
+            Error::from_failure(
+                "training failed",
+                &message.unwrap_or_else(|| "a panic inside burn-train".into()),
+            )
         }))
     })
 }

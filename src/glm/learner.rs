@@ -11,6 +11,7 @@ use burn::data::dataloader::batcher::Batcher;
 use burn::nn::Linear;
 use burn::optim::SgdConfig;
 use burn::prelude::*;
+use burn::train::logger::InMemoryMetricLogger;
 use burn::train::metric::{LossMetric, Metric};
 use burn::train::{
     InferenceStep, Learner, RegressionOutput, SupervisedTraining, TrainOutput, TrainStep,
@@ -154,6 +155,8 @@ pub fn fit(run: &MiniBatchSettings, train: &Design, valid: &Design, run_dir: &Pa
     let result = SupervisedTraining::new(run_dir, loader(train, true), loader(valid, false))
         .metric_train_numeric(LossMetric::new())
         .metric_valid_numeric(LossMetric::new())
+        // In memory, as the image classifier's (see there): no per-batch files.
+        .with_metric_logger(InMemoryMetricLogger::default())
         .with_default_checkpointers()
         .renderer(Box::new(EpochRenderer::new(
             metrics,
@@ -169,7 +172,7 @@ pub fn fit(run: &MiniBatchSettings, train: &Design, valid: &Design, run_dir: &Pa
             run.solver.learning_rate,
         ));
     if let Some(error) = result.error {
-        return Err(Error::Internal(format!("training failed: {error}")));
+        return Err(Error::from_failure("training failed", &error.to_string()));
     }
     if let Some(divergence) = diverged.lock().expect("divergence lock").take() {
         return Err(divergence.error(&format!(
