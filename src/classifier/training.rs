@@ -285,7 +285,7 @@ pub fn train(mut config: MlpConfig, options: TrainOptions) -> Result<TrainReport
 /// Refuses a network whose training state (weights, gradients and two optimizer moments per
 /// parameter) cannot fit in the memory available now, before anything is allocated or written:
 /// the allocation would abort the process.
-fn check_memory(config: &MlpConfig) -> Result<()> {
+pub(crate) fn check_memory(config: &MlpConfig) -> Result<()> {
     let parameters = config
         .model
         .parameter_count(config.input_shape(), NUM_CLASSES);
@@ -320,7 +320,8 @@ fn check_memory(config: &MlpConfig) -> Result<()> {
         return Err(Error::Config(format!(
             "one training batch of {} images needs about {:.1} GiB for the layers' values and \
              gradients{culprit}, and the weights {:.1} GiB more: over the {:.1} GiB of memory \
-             available; lower training.batch_size or make that layer smaller",
+             available; lower the batch size (training.batch_size, or gradcheck's --batch) or \
+             make that layer smaller",
             config.training.batch_size,
             gib(batch),
             gib(weights),
