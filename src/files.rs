@@ -35,3 +35,35 @@ pub(crate) fn read_capped(path: &Path, cap: u64) -> Result<Vec<u8>, String> {
     }
     Ok(bytes)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_regular_files_are_read_and_never_past_the_cap() {
+        // A device that never ends and a folder are refused before any read.
+        assert!(
+            read_capped(Path::new("/dev/zero"), 1 << 20)
+                .is_err_and(|e| e.contains("not a regular file"))
+        );
+        assert!(
+            read_capped(Path::new("/tmp"), 1 << 20)
+                .is_err_and(|e| e.contains("not a regular file"))
+        );
+        let dir = std::env::temp_dir().join(format!("neurona-files-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        // A pipe nobody writes to: opening it to read would block.
+        let pipe = dir.join("pipe");
+        let name = std::ffi::CString::new(pipe.to_str().unwrap()).unwrap();
+        // SAFETY: a valid C string; mkfifo only creates the file.
+        assert_eq!(unsafe { libc::mkfifo(name.as_ptr(), 0o600) }, 0);
+        assert!(read_capped(&pipe, 1 << 20).is_err_and(|e| e.contains("not a regular file")));
+        let file = dir.join("token");
+        std::fs::write(&file, b"0123456789").unwrap();
+        assert_eq!(read_capped(&file, 10).unwrap(), b"0123456789");
+        assert!(read_capped(&file, 9).is_err_and(|e| e.contains("more than the 9")));
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}

@@ -366,7 +366,7 @@ fn inputs_that_used_to_hang_or_panic_now_finish() {
     }
     let coefficients = std::fs::read_to_string(dir.join("runs/exact/coefficients.json")).unwrap();
     assert!(
-        coefficients.contains("\"std_error\": null"),
+        !coefficients.contains("null") && !coefficients.contains("std_error"),
         "{coefficients}"
     );
 }

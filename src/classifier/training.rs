@@ -27,7 +27,7 @@ use crate::classifier::data::{MnistData, NUM_CLASSES};
 use crate::classifier::epoch_metrics::{Accuracy, DeviceMean, Loss};
 use crate::classifier::eval::{EvalReport, evaluate_test, load_model};
 use crate::devices::Placement;
-use crate::divergence::{LossWatch, StopOnDivergence};
+use crate::divergence::StopOnDivergence;
 use crate::error::{Error, Result};
 use crate::experiment::ExperimentFile;
 use crate::network::model::Batch;
@@ -119,56 +119,35 @@ fn has_checkpoints(run_dir: &Path) -> bool {
 }
 
 /// Saves every epoch and, with `keep_checkpoints = "last_and_best"`, deletes as the run goes the
-/// epochs that are neither the last nor the best so far (by the loss that picks `model.bpk`:
-/// validation, else training), so a long run holds two epochs' files, not one per epoch.
-/// Crash-safe: burn-train writes and deletes each kind of checkpoint in order on one queue, so
-/// an epoch's files go only once the next epoch's are written, and a diverged epoch deletes
-/// nothing (the last good one stays). The best across a resume comes from `metrics.json`.
+/// recorded epochs that are neither among the last two nor the best (the choice `model.bpk` is
+/// made by, read from the run's own record), so a long run holds three epochs' files, not one
+/// per epoch. Crash-safe: the files deleted are at least two epochs old, long written, and a
+/// diverged epoch is never recorded, so the last good one stays.
 struct LastAndBest {
     keep: KeepCheckpoints,
-    split: Split,
-    divergence: LossWatch,
-    /// The best epoch so far and its loss.
-    best: Option<(usize, f64)>,
-    /// The epoch saved before this one.
-    last: Option<usize>,
+    /// The run's record (`metrics.json`), as the renderer keeps it.
+    metrics: crate::progress::SharedMetrics<EvalReport>,
+    /// The epochs already deleted.
+    deleted: std::collections::BTreeSet<usize>,
 }
 
 impl CheckpointingStrategy for LastAndBest {
     fn checkpointing(
         &mut self,
         epoch: usize,
-        store: &EventStoreClient,
+        _store: &EventStoreClient,
     ) -> Vec<CheckpointingAction> {
         let mut actions = vec![CheckpointingAction::Save];
-        let name = DeviceMean::<Loss>::new().name();
-        let loss = |split| store.find_metric(&name, epoch, Aggregate::Mean, &split);
-        let diverged = [Split::Train, self.split.clone()]
-            .into_iter()
-            .any(|split| loss(split).is_some_and(|l| self.divergence.check(l).is_some()));
-        if diverged {
+        if self.keep == KeepCheckpoints::All {
             return actions;
         }
-        let replaced = self.best;
-        if let Some(l) = loss(self.split.clone())
-            && self.best.is_none_or(|(_, best)| l < best)
-        {
-            self.best = Some((epoch, l));
+        let metrics = self.metrics.lock().expect("metrics lock");
+        let best = metrics.best().map(|r| r.epoch);
+        for e in metrics.epochs.iter().map(|r| r.epoch) {
+            if e + 1 < epoch && Some(e) != best && self.deleted.insert(e) {
+                actions.push(CheckpointingAction::Delete(e));
+            }
         }
-        let best = self.best.map(|(e, _)| e);
-        if self.keep == KeepCheckpoints::LastAndBest {
-            let stale: std::collections::BTreeSet<usize> = [self.last, replaced.map(|(e, _)| e)]
-                .into_iter()
-                .flatten()
-                .collect();
-            actions.extend(
-                stale
-                    .into_iter()
-                    .filter(|&e| e != epoch && Some(e) != best)
-                    .map(CheckpointingAction::Delete),
-            );
-        }
-        self.last = Some(epoch);
         actions
     }
 }
@@ -384,10 +363,6 @@ fn launch(
         (Some(path), None) => crate::classifier::pytorch_layout::load(model, path)?,
         _ => model,
     };
-    // The best epoch before a resume, by the loss that picks model.bpk.
-    let best_so_far = metrics
-        .best()
-        .map(|r| (r.epoch, r.valid_loss.unwrap_or(r.train_loss)));
     let shared = Arc::new(Mutex::new(metrics));
     // A uniform guess among the classes: what divergence is measured against.
     let untrained = (NUM_CLASSES as f64).ln();
@@ -407,14 +382,8 @@ fn launch(
         .with_default_checkpointers()
         .with_checkpointing_strategy(LastAndBest {
             keep: config.training.keep_checkpoints,
-            split: if validated {
-                Split::Valid
-            } else {
-                Split::Train
-            },
-            divergence: LossWatch::new(untrained),
-            best: best_so_far,
-            last: resume_from,
+            metrics: shared.clone(),
+            deleted: Default::default(),
         })
         .renderer(Box::new(renderer))
         .num_epochs(config.training.epochs);

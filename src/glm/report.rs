@@ -4,8 +4,8 @@
 //! What is read back of `coefficients.json` (by `neurona predict`, `eval --csv` and `export`) is
 //! read through a typed struct beside each family's writer (`linear::report::LinearModelFile`,
 //! `logistic::binary::BinaryModelFile`, `logistic::multiclass::MulticlassModelFile`), holding
-//! only the fitted model: the rest of the file (inference, metrics) is not needed, may hold
-//! `null` for values that are not finite, and has changed between versions.
+//! only the fitted model: the rest of the file (inference, metrics) is not needed and has changed
+//! between versions (values that do not exist are absent; earlier versions wrote `null`).
 
 use std::fmt;
 use std::path::Path;
@@ -23,7 +23,8 @@ pub struct Coefficient<S> {
     pub name: String,
     /// On the scale the model was fitted on (standardised features when `standardize = true`).
     pub coef: f64,
-    /// On the original feature scale (only when standardised).
+    /// On the original feature scale (only when standardised; absent otherwise).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub coef_original: Option<f64>,
     #[serde(flatten)]
     pub inference: S,
@@ -46,7 +47,8 @@ impl<'de> Deserialize<'de> for Estimate {
 pub(crate) struct StoredCoefficient {
     pub name: String,
     pub coef: Estimate,
-    /// `null` when the fit was not standardised.
+    /// Absent (`null` in files of earlier versions) when the fit was not standardised.
+    #[serde(default)]
     pub coef_original: Option<f64>,
 }
 

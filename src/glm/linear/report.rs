@@ -15,11 +15,15 @@ use crate::glm::data::Design;
 use crate::glm::penalty::Penalty;
 use crate::glm::report::{Coefficient, StoredCoefficient, cell, coefficients, write_dropped_rows};
 
-/// OLS inference of one coefficient: standard error, t statistic, two-sided p-value.
+/// OLS inference of one coefficient: standard error, t statistic, two-sided p-value; one that
+/// does not exist (a perfect fit has no sampling distribution) is absent from the file.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
 pub struct TTest {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub std_error: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub t: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub p_value: Option<f64>,
 }
 
@@ -71,6 +75,7 @@ pub struct LinearReport {
     pub nonzero: usize,
     pub train: FitMetrics,
     /// On the held-out rows of `data.validation_fraction`, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub valid: Option<FitMetrics>,
 }
 

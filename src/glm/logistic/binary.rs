@@ -122,13 +122,19 @@ pub fn newton(
     Ok(Fit::from_theta(theta, NEWTON_MAX_STEPS, false))
 }
 
-/// Inference of one coefficient at the maximum-likelihood estimate (unpenalised fits only).
+/// Inference of one coefficient at the maximum-likelihood estimate (unpenalised fits only); a
+/// value that cannot be computed (not finite) is absent from the file, not `null`.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
 pub struct ZTest {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub std_error: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub z: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub p_value: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ci_low: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ci_high: Option<f64>,
 }
 
@@ -153,8 +159,10 @@ pub struct LogisticReport {
     pub deviance: f64,
     pub aic: f64,
     /// Set when some observations are fitted with probability 0 or 1 (quasi-separation).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub separation: Option<String>,
     pub train: BinaryMetrics,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub valid: Option<BinaryMetrics>,
 }
 

@@ -277,8 +277,10 @@ pub struct MulticlassReport {
     pub coefficients_original: Option<Vec<Vec<f64>>>,
     pub iterations: usize,
     pub converged: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub separation: Option<String>,
     pub train: MulticlassMetrics,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub valid: Option<MulticlassMetrics>,
 }
 
