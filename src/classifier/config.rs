@@ -144,8 +144,9 @@ pub struct TrainingConfig {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum KeepCheckpoints {
-    /// The last epoch (to resume from) and the best so far (`model.bpk` at the end); the others
-    /// are deleted as the run goes.
+    /// The last two epochs (the last to resume from; the one before, whose files are surely
+    /// written) and the best so far (`model.bpk` at the end); the others are deleted as the run
+    /// goes.
     #[default]
     LastAndBest,
     /// Every epoch, until the run ends (then as `last_and_best`).
