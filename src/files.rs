@@ -8,12 +8,29 @@ use std::path::Path;
 
 /// `path` opened for reading, with its length, if it is a regular file (after links).
 pub(crate) fn open_regular(path: &Path) -> Result<(File, u64), String> {
-    // Asked before opening: opening a FIFO would already block.
-    let metadata = std::fs::metadata(path).map_err(|e| e.to_string())?;
+    open(path, 0)
+}
+
+/// As [`open_regular`], but a link is refused too: a run folder's own files are read only when
+/// they are the folder's (see `run_dir::open_own`).
+pub(crate) fn open_regular_not_linked(path: &Path) -> Result<(File, u64), String> {
+    open(path, libc::O_NOFOLLOW)
+}
+
+/// Opens without blocking (a FIFO would block an ordinary open until a writer comes; the flag
+/// changes nothing for a regular file) and asks the opened file what it is, so nothing can
+/// swap it between the question and the reading.
+fn open(path: &Path, flags: i32) -> Result<(File, u64), String> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK | flags)
+        .open(path)
+        .map_err(|e| e.to_string())?;
+    let metadata = file.metadata().map_err(|e| e.to_string())?;
     if !metadata.is_file() {
         return Err("not a regular file (a device, pipe or folder)".into());
     }
-    let file = File::open(path).map_err(|e| e.to_string())?;
     Ok((file, metadata.len()))
 }
 

@@ -279,13 +279,9 @@ pub fn kind(run_dir: &Path) -> Option<RunKind> {
 /// followed (a run folder from elsewhere cannot make a reader open another file), and a FIFO
 /// or device is neither waited on nor read.
 pub(crate) fn open_own(run_dir: &Path, file: &str) -> Option<std::fs::File> {
-    use std::os::unix::fs::OpenOptionsExt;
-    let opened = std::fs::OpenOptions::new()
-        .read(true)
-        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
-        .open(run_dir.join(file))
-        .ok()?;
-    opened.metadata().ok()?.is_file().then_some(opened)
+    crate::files::open_regular_not_linked(&run_dir.join(file))
+        .ok()
+        .map(|(opened, _)| opened)
 }
 
 /// Whether a process holds `run_dir` now (a training in progress): its lock is taken.
@@ -331,14 +327,14 @@ pub(crate) fn check_architecture(
     run_dir: &Path,
     architecture: Option<&serde_json::Value>,
 ) -> Result<()> {
-    let (Some(now), Some(mut file)) = (architecture, open_own(run_dir, ARCHITECTURE_FILE)) else {
+    let (Some(now), Some(file)) = (architecture, open_own(run_dir, ARCHITECTURE_FILE)) else {
         return Ok(());
     };
-    let path = run_dir.join(ARCHITECTURE_FILE);
-    let mut text = String::new();
-    file.read_to_string(&mut text).map_err(Error::io(&path))?;
-    let trained: serde_json::Value =
-        serde_json::from_str(&text).map_err(|e| Error::Data(format!("{}: {e}", path.display())))?;
+    let trained: serde_json::Value = serde_json::from_reader(std::io::BufReader::new(file))
+        .map_err(|e| {
+            let path = run_dir.join(ARCHITECTURE_FILE);
+            Error::Data(format!("{}: {e}", path.display()))
+        })?;
     let mut differences = Vec::new();
     differ("model", &trained, now, &mut differences);
     if differences.is_empty() {

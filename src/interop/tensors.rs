@@ -157,12 +157,12 @@ pub fn write(
 const MAX_HEADER: u64 = 100_000_000;
 
 /// Checks a safetensors file's header — an 8-byte little-endian length, then that much JSON
-/// naming each tensor's byte range — against the file's `length`, reading the header only;
-/// returns the file's length once it agrees.
-fn safetensors_data_length(
+/// naming each tensor's byte range, read as the safetensors crate's own `Metadata` — against
+/// the file's `length`, reading the header only.
+fn check_safetensors_header(
     file: &mut std::fs::File,
     length: u64,
-) -> std::result::Result<u64, String> {
+) -> std::result::Result<(), String> {
     let mut prefix = [0u8; 8];
     file.read_exact(&mut prefix)
         .map_err(|_| "shorter than a safetensors header (8 bytes)".to_string())?;
@@ -175,22 +175,16 @@ fn safetensors_data_length(
     }
     let mut text = vec![0u8; header as usize];
     file.read_exact(&mut text).map_err(|e| e.to_string())?;
-    let entries: std::collections::BTreeMap<String, serde_json::Value> =
+    let metadata: safetensors::tensor::Metadata =
         serde_json::from_slice(&text).map_err(|e| format!("not a safetensors header: {e}"))?;
-    let end = entries
-        .iter()
-        .filter(|(name, _)| name.as_str() != "__metadata__")
-        .filter_map(|(_, entry)| entry["data_offsets"][1].as_u64())
-        .max()
-        .unwrap_or(0);
-    if 8 + header + end != length {
+    let data = metadata.data_len() as u64;
+    if 8 + header + data != length {
         return Err(format!(
-            "its header describes {} bytes of data, the file holds {}",
-            end,
+            "its header describes {data} bytes of data, the file holds {}",
             length - 8 - header
         ));
     }
-    Ok(length)
+    Ok(())
 }
 
 /// The tensors of a weights file: `.safetensors`, or `.pt`/`.pth` (a pickled
@@ -206,8 +200,8 @@ pub fn read_file(path: &std::path::Path) -> Result<BTreeMap<String, Raw>> {
             let (mut file, length) = crate::files::open_regular(path).map_err(unreadable)?;
             // The header first: a file that is not safetensors, or whose size disagrees with
             // what its header declares, is refused before its data is read.
-            let data = safetensors_data_length(&mut file, length).map_err(unreadable)?;
-            let mut bytes = Vec::with_capacity(data as usize);
+            check_safetensors_header(&mut file, length).map_err(unreadable)?;
+            let mut bytes = Vec::with_capacity(length as usize);
             file.rewind().map_err(Error::io(path))?;
             file.read_to_end(&mut bytes).map_err(Error::io(path))?;
             read(&bytes).map_err(unreadable)

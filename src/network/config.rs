@@ -245,19 +245,35 @@ impl ModelConfig {
     /// Weights and biases of the network for `input` and `outputs` output units (0 when the
     /// stack does not fit `input`).
     pub fn parameter_count(&self, input: Shape, outputs: usize) -> u128 {
-        let stack = self.stack();
         let defaults = self.defaults();
-        let Ok(shapes) = layers::shapes(&stack, input, &defaults) else {
+        let Some(walk) = self.walk(input) else {
             return 0;
         };
-        let inputs = std::iter::once(input).chain(shapes.iter().copied());
-        let layers: u128 = stack
+        let layers: u128 = walk
             .iter()
-            .zip(inputs)
-            .map(|(layer, shape)| layer.parameters(shape, &defaults))
+            .map(|(layer, input, _)| layer.parameters(*input, &defaults))
             .sum();
-        let last = shapes.last().copied().unwrap_or(input).dense_inputs() as u128;
+        let last = walk
+            .last()
+            .map_or(input, |(_, _, output)| *output)
+            .dense_inputs() as u128;
         layers + last * outputs as u128 + u128::from(self.bias) * outputs as u128
+    }
+
+    /// Each layer of the stack with the shape it reads and the shape it writes; `None` when the
+    /// stack does not fit `input` (the config check says why).
+    fn walk(&self, input: Shape) -> Option<Vec<(LayerConfig, Shape, Shape)>> {
+        let stack = self.stack();
+        let shapes = layers::shapes(&stack, input, &self.defaults()).ok()?;
+        let inputs = std::iter::once(input).chain(shapes.iter().copied());
+        Some(
+            stack
+                .into_iter()
+                .zip(inputs)
+                .zip(shapes.iter().copied())
+                .map(|((layer, input), output)| (layer, input, output))
+                .collect(),
+        )
     }
 
     /// Bytes one training batch of `batch` examples works through, about: each layer's output
@@ -270,17 +286,13 @@ impl ModelConfig {
         batch: usize,
         bytes: usize,
     ) -> (u128, Option<(usize, u128)>) {
-        let stack = self.stack();
-        let Ok(shapes) = layers::shapes(&stack, input, &self.defaults()) else {
+        let Some(walk) = self.walk(input) else {
             return (0, None);
         };
-        let inputs = std::iter::once(input).chain(shapes.iter().copied());
-        let per_layer: Vec<u128> = stack
+        let per_layer: Vec<u128> = walk
             .iter()
-            .zip(inputs)
-            .zip(&shapes)
-            .map(|((layer, input), output)| {
-                2 * (output.size() as u128 + layer.scratch(input)) * batch as u128 * bytes as u128
+            .map(|(layer, input, output)| {
+                2 * (output.size() as u128 + layer.scratch(*input)) * batch as u128 * bytes as u128
             })
             .collect();
         let largest = per_layer

@@ -130,13 +130,13 @@ impl LayerSettings for Conv2d {
 
     /// The unfolded patches (im2col): `C_in·k²` values per output pixel.
     fn scratch(&self, input: Shape) -> u128 {
-        let output = self.output_shape(input).map_or(0, |o| o.size() as u128);
-        let channels_in = match input {
-            Shape::Image { channels, .. } => channels,
+        match (input, self.output_shape(input)) {
+            (Shape::Image { channels, .. }, Ok(Shape::Image { height, width, .. })) => {
+                let k = self.kernel as u128;
+                (height * width) as u128 * channels as u128 * k * k
+            }
             _ => 0,
-        } as u128;
-        let k = self.kernel as u128;
-        output / self.channels as u128 * channels_in * k * k
+        }
     }
 
     fn parameters(&self, input: Shape, _defaults: &Defaults) -> u128 {

@@ -44,7 +44,10 @@ impl Packed {
     }
 
     /// `out [m, n]` (row-major) `= A·B`, added to `out` when `accumulate`. `A`'s row `r` is
-    /// `a[r·a_row..][..k]`.
+    /// `a[r·a_row..][..k]`. The AVX2 + FMA build is chosen at run time, as [`super::simd`]'s
+    /// `vectorised!` does; written out here because the two builds differ in one instruction,
+    /// the fused multiply-add, which the portable build must not call (without the instruction
+    /// it is a slow library function).
     pub(crate) fn multiply(
         &self,
         out: &mut [f32],
@@ -53,80 +56,59 @@ impl Packed {
         a_row: usize,
         accumulate: bool,
     ) {
-        let (k, n) = (self.k, self.n);
-        assert!(out.len() >= m * n, "the product's output");
+        assert!(out.len() >= m * self.n, "the product's output");
         assert!(
-            m == 0 || (m - 1) * a_row + k <= a.len(),
+            m == 0 || (m - 1) * a_row + self.k <= a.len(),
             "the product's left side"
         );
-        multiply_panels(&self.panels, k, n, out, m, a, a_row, accumulate);
+        #[cfg(target_arch = "x86_64")]
+        if super::simd::avx2() {
+            // SAFETY: the CPU running this has AVX2 and FMA (asked at run time).
+            return unsafe { self.multiply_fused(out, m, a, a_row, accumulate) };
+        }
+        self.all_panels::<false>(out, m, a, a_row, accumulate)
     }
-}
 
-/// Every panel times every block of rows. The AVX2 + FMA build is chosen at run time, as
-/// [`super::simd`]'s `vectorised!` does; its own copy because the two builds differ in one
-/// instruction, the fused multiply-add, which the portable build must not call (without the
-/// instruction it is a slow library function).
-#[allow(clippy::too_many_arguments)]
-fn multiply_panels(
-    panels: &[f32],
-    k: usize,
-    n: usize,
-    out: &mut [f32],
-    m: usize,
-    a: &[f32],
-    a_row: usize,
-    accumulate: bool,
-) {
     #[cfg(target_arch = "x86_64")]
-    if super::simd::avx2() {
-        #[target_feature(enable = "avx2,fma")]
-        #[allow(clippy::too_many_arguments)]
-        unsafe fn fused(
-            panels: &[f32],
-            k: usize,
-            n: usize,
-            out: &mut [f32],
-            m: usize,
-            a: &[f32],
-            a_row: usize,
-            accumulate: bool,
-        ) {
-            all_panels::<true>(panels, k, n, out, m, a, a_row, accumulate)
-        }
-        // SAFETY: the CPU running this has AVX2 and FMA (asked at run time).
-        return unsafe { fused(panels, k, n, out, m, a, a_row, accumulate) };
+    #[target_feature(enable = "avx2,fma")]
+    unsafe fn multiply_fused(
+        &self,
+        out: &mut [f32],
+        m: usize,
+        a: &[f32],
+        a_row: usize,
+        accumulate: bool,
+    ) {
+        self.all_panels::<true>(out, m, a, a_row, accumulate)
     }
-    all_panels::<false>(panels, k, n, out, m, a, a_row, accumulate)
-}
 
-#[inline(always)]
-#[allow(clippy::too_many_arguments)]
-fn all_panels<const FMA: bool>(
-    panels: &[f32],
-    k: usize,
-    n: usize,
-    out: &mut [f32],
-    m: usize,
-    a: &[f32],
-    a_row: usize,
-    accumulate: bool,
-) {
-    for (p, panel) in panels.chunks_exact(k * PANEL).enumerate() {
-        let column = p * PANEL;
-        let width = PANEL.min(n - column);
-        let mut row = 0;
-        while row + ROWS <= m {
-            block::<ROWS, FMA>(panel, k, n, out, row, column, width, a, a_row, accumulate);
-            row += ROWS;
-        }
-        match m - row {
-            0 => {}
-            1 => block::<1, FMA>(panel, k, n, out, row, column, width, a, a_row, accumulate),
-            2 => block::<2, FMA>(panel, k, n, out, row, column, width, a, a_row, accumulate),
-            3 => block::<3, FMA>(panel, k, n, out, row, column, width, a, a_row, accumulate),
-            4 => block::<4, FMA>(panel, k, n, out, row, column, width, a, a_row, accumulate),
-            _ => block::<5, FMA>(panel, k, n, out, row, column, width, a, a_row, accumulate),
+    /// Every panel times every block of rows.
+    #[inline(always)]
+    fn all_panels<const FMA: bool>(
+        &self,
+        out: &mut [f32],
+        m: usize,
+        a: &[f32],
+        a_row: usize,
+        accumulate: bool,
+    ) {
+        let (k, n) = (self.k, self.n);
+        for (p, panel) in self.panels.chunks_exact(k * PANEL).enumerate() {
+            let column = p * PANEL;
+            let width = PANEL.min(n - column);
+            let mut row = 0;
+            while row + ROWS <= m {
+                block::<ROWS, FMA>(panel, k, n, out, row, column, width, a, a_row, accumulate);
+                row += ROWS;
+            }
+            match m - row {
+                0 => {}
+                1 => block::<1, FMA>(panel, k, n, out, row, column, width, a, a_row, accumulate),
+                2 => block::<2, FMA>(panel, k, n, out, row, column, width, a, a_row, accumulate),
+                3 => block::<3, FMA>(panel, k, n, out, row, column, width, a, a_row, accumulate),
+                4 => block::<4, FMA>(panel, k, n, out, row, column, width, a, a_row, accumulate),
+                _ => block::<5, FMA>(panel, k, n, out, row, column, width, a, a_row, accumulate),
+            }
         }
     }
 }
