@@ -120,7 +120,7 @@ impl Workload<'_> {
             .init(config.input_shape(), NUM_CLASSES, &device)
             .with_gradients(config.training.gradients)
             .with_kernels(config.training.kernels);
-        let mut optim = config.optimizer.init();
+        let mut optim = config.optimizer.init(config.training.kernels);
         let lr = config.optimizer.learning_rate;
         // `resident`: the whole training set is uploaded once and batches are gathered on the
         // device, as training does on GPUs and remote devices (and bench/torch_mlp.py); otherwise

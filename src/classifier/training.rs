@@ -428,7 +428,11 @@ fn launch(
         // (see `watching_servers`).
         training = training.with_application_logger(None);
     }
-    let result = training.launch(Learner::new(model, optimizer.init(), schedule));
+    let result = training.launch(Learner::new(
+        model,
+        optimizer.init(config.training.kernels),
+        schedule,
+    ));
     if let Some(error) = result.error {
         return Err(lost_server(placement).unwrap_or_else(|| {
             // A full disk: say how much an epoch's checkpoint needs (the weights, and Adam's two

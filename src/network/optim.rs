@@ -8,12 +8,15 @@ use burn::optim::lr_scheduler::module_lr_scheduler::ModuleLrScheduler;
 use burn::optim::momentum::MomentumConfig;
 use burn::optim::{AdamConfig, ModuleOptimizer, SgdConfig};
 
+use crate::backend::Kernels;
 use crate::error::{Error, Result};
 use crate::network::config::{OptimizerConfig, OptimizerKind, Schedule};
+use crate::network::layers::kernels::adam::{AdamSettings, FusedAdam};
 
 impl OptimizerConfig {
-    /// Adam or SGD (with momentum and weight decay when set).
-    pub fn init(&self) -> ModuleOptimizer {
+    /// Adam or SGD (with momentum and weight decay when set); with fused `kernels`, Adam steps
+    /// the parameters on flex in f32 in one pass each (`layers::kernels::adam`, same bits).
+    pub fn init(&self, kernels: Kernels) -> ModuleOptimizer {
         let decay =
             (self.weight_decay > 0.0).then(|| WeightDecayConfig::new(self.weight_decay as f32));
         let clipping = match (self.clip_norm, self.clip_value) {
@@ -22,13 +25,30 @@ impl OptimizerConfig {
             (None, None) => None,
         };
         match self.kind {
-            OptimizerKind::Adam => AdamConfig::new()
-                .with_beta_1(self.beta_1 as f32)
-                .with_beta_2(self.beta_2 as f32)
-                .with_epsilon(self.epsilon as f32)
-                .with_weight_decay(decay)
-                .with_grad_clipping(clipping)
-                .init(),
+            OptimizerKind::Adam => {
+                let settings = AdamSettings {
+                    beta_1: self.beta_1 as f32,
+                    beta_2: self.beta_2 as f32,
+                    epsilon: self.epsilon as f32,
+                    weight_decay: self.weight_decay as f32,
+                };
+                let config = AdamConfig::new()
+                    .with_beta_1(settings.beta_1)
+                    .with_beta_2(settings.beta_2)
+                    .with_epsilon(settings.epsilon)
+                    .with_weight_decay(decay)
+                    .with_grad_clipping(clipping.clone());
+                match kernels {
+                    Kernels::Generic => config.init(),
+                    Kernels::Fused => {
+                        let optim = ModuleOptimizer::from(FusedAdam::new(settings, config.build()));
+                        match clipping {
+                            Some(clipping) => optim.with_grad_clipping(clipping.init()),
+                            None => optim,
+                        }
+                    }
+                }
+            }
             OptimizerKind::Sgd => SgdConfig::new()
                 .with_weight_decay(decay)
                 .with_gradient_clipping(clipping)

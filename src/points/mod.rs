@@ -225,7 +225,7 @@ pub fn fit(
         .init(config.input_shape(), 2, device)
         .with_gradients(config.training.gradients)
         .with_kernels(config.training.kernels);
-    let mut optimizer = config.optimizer.init();
+    let mut optimizer = config.optimizer.init(config.training.kernels);
     let lr = config.optimizer.learning_rate;
     let mut losses = Vec::new();
     let mut test_losses = Vec::new();

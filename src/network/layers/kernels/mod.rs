@@ -1,7 +1,8 @@
-//! Fused CPU kernels: a layer's whole forward step (and its backward) as one operation on Burn's
-//! flex backend in f32, where the generic path composes many small Burn operations — each a pass
-//! over memory, several of them serial or scalar in flex (its scatter-add, its libm `tanh`, its
-//! dropout sampler; see BENCHMARKS.md for the profile).
+//! Fused CPU kernels: a layer's whole forward step (and its backward), or Adam's step for a
+//! parameter, as one operation on Burn's flex backend in f32, where the generic path composes
+//! many small Burn operations — each a pass over memory, several of them serial or scalar in
+//! flex (its scatter-add, its libm `tanh`, its dropout sampler; see BENCHMARKS.md for the
+//! profile).
 //!
 //! Each op is a Burn backend extension (`#[backend_extension(Flex, Autodiff)]`): a forward on the
 //! flex tensor, and for `Autodiff<Flex>` the same forward registered with a hand-written
@@ -21,6 +22,7 @@ use burn::prelude::*;
 
 #[macro_use]
 pub(crate) mod simd;
+pub(crate) mod adam;
 pub(crate) mod conv;
 pub(crate) mod dropout;
 mod packed;
