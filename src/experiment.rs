@@ -13,6 +13,20 @@ use crate::backend::{BackendChoice, Kernels};
 use crate::error::{Error, Result};
 use crate::run_dir::OutputConfig;
 
+/// What the page's runs list says of a run's model and how it trains, read from its config.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Synopsis {
+    /// The model in one line: `conv2d 32 3×3 → max_pool2d 2 → dense 128`, `ridge (λ 0.1)`.
+    pub model: String,
+    /// Weights and biases, for the families with a network.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub parameters: Option<u64>,
+    /// `adam`, `sgd`, or a linear model's solver.
+    pub optimizer: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub learning_rate: Option<f64>,
+}
+
 /// What an experiment file describes; `task` at the top of the file, `image_classification` when absent.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -108,6 +122,9 @@ pub trait ExperimentFile: Serialize + DeserializeOwned {
 
     /// The top-level `seed` and `backend`, which the command line may override.
     fn seed_and_backend(&mut self) -> (&mut u64, &mut BackendChoice);
+
+    /// The model and its training in a few words, for the page's runs list.
+    fn synopsis(&self) -> Synopsis;
 
     /// The network's `[training] kernels`, for the families that train one.
     fn kernels_mut(&mut self) -> Option<&mut Kernels> {

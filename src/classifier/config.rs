@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 use crate::backend::{BackendChoice, Precision};
 use crate::devices::RemoteConfig;
 use crate::error::Result;
-use crate::experiment::{ExperimentFile, Task};
+use crate::experiment::{ExperimentFile, Synopsis, Task};
 use crate::run_dir::OutputConfig;
 
 use crate::backend::Kernels;
@@ -199,6 +199,14 @@ impl MlpConfig {
 
 impl ExperimentFile for MlpConfig {
     const TASK: Task = Task::ImageClassification;
+
+    fn synopsis(&self) -> Synopsis {
+        self.model.synopsis(
+            self.input_shape(),
+            crate::classifier::data::NUM_CLASSES,
+            &self.optimizer,
+        )
+    }
 
     fn validate(&self) -> Result<(), String> {
         if self.task != Task::ImageClassification {

@@ -6,6 +6,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::experiment::Synopsis;
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Penalty {
@@ -29,6 +31,50 @@ pub enum Objective {
     /// `C·Σ log-loss + ½‖w‖²` (L2), `+ ‖w‖₁` (L1), `+ ρ‖w‖₁ + (1−ρ)/2·‖w‖²` (ElasticNet)
     /// (strength `c`, inverse: larger C, weaker penalty).
     Sklearn,
+}
+
+/// The runs list's line for a linear or logistic `model` fitted with `penalty` at `strength`
+/// (`λ 0.1`, `C 1`) by `solver`, which names its learning rate when it has one.
+pub(crate) fn synopsis(
+    model: &str,
+    penalty: Penalty,
+    strength: String,
+    solver: &impl Serialize,
+    learning_rate: Option<f64>,
+) -> Synopsis {
+    let penalty = match penalty {
+        Penalty::None => "no penalty".to_string(),
+        Penalty::L2 => format!("L2 penalty, {strength}"),
+        Penalty::L1 => format!("L1 penalty, {strength}"),
+        Penalty::Elasticnet => format!("elastic net, {strength}"),
+    };
+    Synopsis {
+        model: format!("{model}, {penalty}"),
+        parameters: None,
+        optimizer: serde_name(solver),
+        learning_rate,
+    }
+}
+
+/// The name serde gives a unit variant (`normal_equations`).
+pub(crate) fn serde_name(value: &impl Serialize) -> String {
+    serde_json::to_value(value)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_string))
+        .unwrap_or_default()
+}
+
+/// A penalty strength in a few digits: `10`, `2.804`, `1.5e-6`.
+pub(crate) fn short(value: f64) -> String {
+    if value == 0.0 || (1e-3..1e5).contains(&value.abs()) {
+        let fixed = format!("{value:.4}");
+        fixed
+            .trim_end_matches('0')
+            .trim_end_matches('.')
+            .to_string()
+    } else {
+        format!("{value:.3e}")
+    }
 }
 
 /// The canonical weights `l1` and `l2`.

@@ -3,6 +3,7 @@
 //! and `[optimizer]` (Adam or SGD, learning rate and schedule, weight decay). Each family's
 //! config embeds them and checks them with its own keys.
 
+use crate::experiment::Synopsis;
 use std::path::{Path, PathBuf};
 
 use burn::nn::Initializer;
@@ -207,6 +208,25 @@ impl ModelConfig {
         layers::shapes(&self.stack(), input, &self.defaults())
     }
 
+    /// This network, for `input` and `classes`, trained by `optimizer`: the runs list's line.
+    pub(crate) fn synopsis(
+        &self,
+        input: Shape,
+        classes: usize,
+        optimizer: &OptimizerConfig,
+    ) -> Synopsis {
+        Synopsis {
+            model: self.describe(),
+            parameters: u64::try_from(self.parameter_count(input, classes)).ok(),
+            optimizer: match optimizer.kind {
+                OptimizerKind::Adam => "adam",
+                OptimizerKind::Sgd => "sgd",
+            }
+            .into(),
+            learning_rate: Some(optimizer.learning_rate),
+        }
+    }
+
     /// The stack in one line, for messages: `conv2d 32 3×3 → max_pool2d 2 → dense 128`.
     pub(crate) fn describe(&self) -> String {
         let stack = self.stack();
@@ -242,9 +262,14 @@ impl ModelConfig {
         Ok(())
     }
 
-    /// Weights and biases of the network for `input` and `outputs` output units (0 when the
-    /// stack does not fit `input`).
-    pub fn parameter_count(&self, input: Shape, outputs: usize) -> u128 {
+    /// Weights and biases of the network for `input` and `classes` as [`Self::init`] reads
+    /// them (one output unit for a sigmoid output; 0 when the stack does not fit `input`).
+    pub fn parameter_count(&self, input: Shape, classes: usize) -> u128 {
+        let outputs = if self.output == Output::Sigmoid {
+            1
+        } else {
+            classes
+        };
         let defaults = self.defaults();
         let Some(walk) = self.walk(input) else {
             return 0;

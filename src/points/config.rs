@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 use crate::backend::Kernels;
 use crate::backend::{BackendChoice, Precision};
 use crate::error::{Error, Result};
-use crate::experiment::{ExperimentFile, Task};
+use crate::experiment::{ExperimentFile, Synopsis, Task};
 use crate::network::config::{Gradients, ModelConfig, OptimizerConfig, Output, Schedule};
 use crate::network::layers::Shape;
 use crate::run_dir::OutputConfig;
@@ -189,6 +189,10 @@ const LEGACY_REFUSED: [(Option<&str>, &str, &str); 3] = [
 
 impl ExperimentFile for PointsConfig {
     const TASK: Task = Task::Points;
+
+    fn synopsis(&self) -> Synopsis {
+        self.model.synopsis(self.input_shape(), 2, &self.optimizer)
+    }
 
     /// A file saying `task = "points"` is parsed as it stands; an older one (see the module
     /// documentation) without the image-only keys its version wrote.

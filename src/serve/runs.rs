@@ -12,7 +12,7 @@
 //! The routes that read the runs folder are at the end: the runs' list, a run's page data and a
 //! run's files (a run's live stream is [`super::events`]).
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -28,8 +28,12 @@ use serde_json::value::RawValue;
 
 use super::AppState;
 use super::api_error::{ApiError, blocking};
+use crate::classifier::config::MlpConfig;
 use crate::error::{Error, Result};
-use crate::experiment::{ExperimentFile, Task};
+use crate::experiment::{ExperimentFile, Synopsis, Task};
+use crate::glm::linear::config::LinearConfig;
+use crate::glm::logistic::config::LogisticConfig;
+use crate::points::config::PointsConfig;
 use crate::run_dir;
 
 /// File kinds served from a run directory, with their content types.
@@ -50,10 +54,19 @@ pub(crate) struct RunSummary {
     /// `running` (a process holds the run), `finished` (its final report exists) or
     /// `interrupted`.
     pub state: &'static str,
+    /// Epochs recorded (a 2-D workshop run: epochs trained).
     pub epochs: usize,
     pub best_epoch: Option<u64>,
     pub test_accuracy: Option<f64>,
     pub test_loss: Option<f64>,
+    /// The model and its optimizer, from the run's `config.toml` (absent if it does not parse).
+    #[serde(flatten, skip_serializing_if = "Option::is_none")]
+    pub synopsis: Option<Synopsis>,
+    /// Seconds of training: the epochs' own times where the run records them, else from its
+    /// `config.toml` being written to its `metrics.json`'s last change.
+    pub seconds: Option<f64>,
+    /// When the run started (its `config.toml` was written), in seconds since 1970.
+    pub started: Option<f64>,
 }
 
 /// A run's page without its epochs: the summary, resolved config and pictures.
@@ -62,6 +75,9 @@ struct DetailHead<'a> {
     #[serde(flatten)]
     summary: &'a RunSummary,
     config: &'a str,
+    /// Every key of the config with its value, as dotted paths (`model.layers[0].type`): what
+    /// the compare view lines up between runs.
+    settings: BTreeMap<String, String>,
     /// The pictures in the run directory (`loss.svg`, `first_layer.png`, …), sorted.
     plots: Vec<String>,
 }
@@ -184,6 +200,9 @@ struct Record {
     best_epoch: Option<u64>,
     /// The test report, once the run has one.
     test: Option<Value>,
+    synopsis: Option<Synopsis>,
+    seconds: Option<f64>,
+    started: Option<f64>,
 }
 
 /// The parts of `metrics.json` the page reads; any other field is left alone.
@@ -191,6 +210,9 @@ struct Record {
 struct MetricsFile<'a> {
     #[serde(borrow, default)]
     epochs: Option<&'a RawValue>,
+    /// A 2-D workshop run's loss per epoch, in place of `epochs`.
+    #[serde(default)]
+    losses: Option<Vec<serde::de::IgnoredAny>>,
     #[serde(default)]
     best_epoch: Option<Value>,
     #[serde(default)]
@@ -203,16 +225,32 @@ impl Record {
         let bytes = read_plain(dir, "metrics.json").unwrap_or_default();
         let parsed = serde_json::from_slice::<MetricsFile>(&bytes).ok();
         let epochs = parsed.as_ref().and_then(|m| m.epochs);
-        let count = epochs
-            .and_then(|e| serde_json::from_str::<Vec<serde::de::IgnoredAny>>(e.get()).ok())
-            .map(|e| e.len());
+        let times = epochs.and_then(|e| serde_json::from_str::<Vec<EpochTime>>(e.get()).ok());
+        let count = times.as_ref().map(Vec::len);
+        let started = self::stamp(dir, "config.toml").map(|(time, _)| time);
+        let seconds = match times.as_deref() {
+            Some(times) if times.iter().any(|t| t.seconds.is_some()) => {
+                Some(times.iter().filter_map(|t| t.seconds).sum())
+            }
+            _ => started
+                .zip(stamp.map(|(time, _)| time))
+                .and_then(|(from, to)| to.duration_since(from).ok())
+                .map(|d| d.as_secs_f64()),
+        };
         Record {
+            synopsis: synopsis(dir),
+            seconds,
+            started: started
+                .and_then(|t| t.duration_since(SystemTime::UNIX_EPOCH).ok())
+                .map(|d| d.as_secs_f64()),
             stamp,
             history: match (epochs, count) {
                 (Some(epochs), Some(_)) => Bytes::copy_from_slice(epochs.get().as_bytes()),
                 _ => Bytes::from_static(b"[]"),
             },
-            epochs: count.unwrap_or(0),
+            epochs: count
+                .or_else(|| parsed.as_ref()?.losses.as_ref().map(Vec::len))
+                .unwrap_or(0),
             best_epoch: parsed
                 .as_ref()
                 .and_then(|m| m.best_epoch.as_ref())
@@ -221,6 +259,60 @@ impl Record {
             test: parsed.and_then(|m| m.test).filter(|t| !t.is_null()),
         }
     }
+}
+
+/// An epoch's record as far as its time.
+#[derive(Deserialize)]
+struct EpochTime {
+    #[serde(default)]
+    seconds: Option<f64>,
+}
+
+/// The synopsis of the run in `dir`, from its `config.toml` as its family reads it.
+fn synopsis(dir: &Path) -> Option<Synopsis> {
+    fn of<C: ExperimentFile>(text: &str, origin: &Path) -> Option<Synopsis> {
+        C::parse(text, origin).ok().map(|config| config.synopsis())
+    }
+    let text = String::from_utf8(read_plain(dir, "config.toml")?).ok()?;
+    let origin = dir.join("config.toml");
+    match Task::detect(&text, &origin).ok()? {
+        Task::ImageClassification => of::<MlpConfig>(&text, &origin),
+        Task::Points => of::<PointsConfig>(&text, &origin),
+        Task::LinearRegression => of::<LinearConfig>(&text, &origin),
+        Task::LogisticRegression => of::<LogisticConfig>(&text, &origin),
+    }
+}
+
+/// Every value of a TOML document under its dotted path: `model.layers[0].type` → `"conv2d"`.
+/// Arrays of values stay one value (`[512, 256]`).
+pub(crate) fn settings(text: &str) -> BTreeMap<String, String> {
+    fn walk(prefix: &str, value: &toml::Value, out: &mut BTreeMap<String, String>) {
+        match value {
+            toml::Value::Table(table) => {
+                for (key, value) in table {
+                    let path = if prefix.is_empty() {
+                        key.clone()
+                    } else {
+                        format!("{prefix}.{key}")
+                    };
+                    walk(&path, value, out);
+                }
+            }
+            toml::Value::Array(items) if items.iter().any(toml::Value::is_table) => {
+                for (i, item) in items.iter().enumerate() {
+                    walk(&format!("{prefix}[{i}]"), item, out);
+                }
+            }
+            value => {
+                out.insert(prefix.to_string(), value.to_string());
+            }
+        }
+    }
+    let mut out = BTreeMap::new();
+    if let Ok(document) = text.parse::<toml::Table>() {
+        walk("", &toml::Value::Table(document), &mut out);
+    }
+    out
 }
 
 /// The runs' records, by run name, each read again only when its `metrics.json` changes.
@@ -286,6 +378,7 @@ impl RunCache {
         plots.sort();
         let head = serde_json::to_vec(&DetailHead {
             summary: &summary,
+            settings: settings(&config),
             config: &config,
             plots,
         })
@@ -327,6 +420,9 @@ fn summarise(dir: &Path, name: &str, record: &Record) -> Option<RunSummary> {
         best_epoch: record.best_epoch,
         test_accuracy: test.and_then(|t| t.get("accuracy")).and_then(Value::as_f64),
         test_loss: test.and_then(|t| t.get("loss")).and_then(Value::as_f64),
+        synopsis: record.synopsis.clone(),
+        seconds: record.seconds,
+        started: record.started,
     })
 }
 
@@ -400,7 +496,23 @@ impl http_body::Body for Pieces {
 
 #[cfg(test)]
 mod tests {
-    use super::plain;
+    use super::{plain, settings};
+
+    #[test]
+    fn settings_are_every_value_under_its_dotted_path() {
+        let text = "seed = 3\n[model]\nhidden = [8, 8]\n[[model.layers]]\ntype = \"conv2d\"\n\
+                    [[model.layers]]\ntype = \"dense\"\nunits = 4\n";
+        let found: Vec<(String, String)> = settings(text).into_iter().collect();
+        let expected = [
+            ("model.hidden", "[8, 8]"),
+            ("model.layers[0].type", "\"conv2d\""),
+            ("model.layers[1].type", "\"dense\""),
+            ("model.layers[1].units", "4"),
+            ("seed", "3"),
+        ];
+        assert_eq!(found, expected.map(|(k, v)| (k.to_string(), v.to_string())));
+        assert!(settings("not = = toml").is_empty());
+    }
 
     #[test]
     fn only_one_visible_path_component_is_a_plain_name() {

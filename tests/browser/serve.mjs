@@ -36,6 +36,11 @@ dir = "${runs}"
 name = "tiny"
 `);
 execFileSync(bin, ["train", config], { stdio: ["ignore", "ignore", "inherit"] });
+// A second one to compare it with: another width and learning rate.
+const otherConfig = path.join(work, "tiny-b.toml");
+fs.writeFileSync(otherConfig, fs.readFileSync(config, "utf8").replace("hidden = [32]", "hidden = [48]")
+  .replace("[training]", "[optimizer]\nlearning_rate = 0.003\n[training]").replace('name = "tiny"', 'name = "tiny-b"'));
+execFileSync(bin, ["train", otherConfig], { stdio: ["ignore", "ignore", "inherit"] });
 
 const server = spawn(bin, ["serve", "--runs", runs, "--port", "0"], { stdio: ["ignore", "pipe", "inherit"] });
 const url = await new Promise((resolve, reject) => {
@@ -87,8 +92,18 @@ try {
   await page.waitForSelector("#runs-table tbody tr");
   const listed = await page.$$eval("#runs-table tbody tr", (rows) => rows.map((r) => r.dataset.run));
   assert.deepEqual(listed, fs.readdirSync(runs).sort());
-  assert.deepEqual(listed, ["tiny"]);
-  assert.equal(await page.textContent("#runs-table tbody tr td:nth-child(3)"), "finished");
+  assert.deepEqual(listed, ["tiny", "tiny-b"]);
+  const listCell = (run, name) => page.textContent(`#runs-table tr[data-run="${run}"] td[data-column="${name}"]`);
+  assert.equal(await listCell("tiny", "state"), "finished");
+  // What the list says of the model, against the closed forms: 784·32 + 32 + 32·10 + 10 weights.
+  assert.equal(await listCell("tiny", "parameters"), (784 * 32 + 32 + 32 * 10 + 10).toLocaleString("en"));
+  assert.equal(await listCell("tiny-b", "parameters"), (784 * 48 + 48 + 48 * 10 + 10).toLocaleString("en"));
+  assert.equal(await listCell("tiny-b", "learning_rate"), "0.003");
+  assert.equal(await listCell("tiny", "optimizer"), "adam");
+  // Sorting by a column orders the rows by it, both ways.
+  await page.click('#runs-table th[data-sort="parameters"]');
+  await page.click('#runs-table th[data-sort="parameters"]');
+  assert.deepEqual(await page.$$eval("#runs-table tbody tr", (rows) => rows.map((r) => r.dataset.run)), ["tiny-b", "tiny"]);
   await page.screenshot({ path: path.join(shots, "runs.png"), fullPage: true });
   console.log("ok: runs page lists", listed.join(", "));
 
@@ -106,8 +121,51 @@ try {
   const column = (await page.$$eval("#run-epochs thead th", (cells) => cells.map((c) => c.textContent))).indexOf("transfers");
   const copies = await page.$$eval("#run-epochs tbody tr", (rows, at) => rows.map((r) => r.cells[at].textContent), column);
   assert.deepEqual(copies, ["20 up (1.9 MB), 4 read", "20 up (1.9 MB), 4 read"]);
+  // Every picture's text at least 11 px as the page shows it: the smallest font size in the SVG
+  // file, scaled by the width it is displayed at over its own width.
+  const legible = await page.$$eval("#run-plots img", (imgs) => Promise.all(imgs.filter((i) => i.alt.endsWith(".svg"))
+    .map(async (img) => {
+      const svg = new DOMParser().parseFromString(await (await fetch(img.src)).text(), "image/svg+xml").documentElement;
+      const sizes = [...svg.querySelectorAll("text")].map((t) => Number(t.getAttribute("font-size")));
+      return { file: img.alt, px: Math.min(...sizes) * img.clientWidth / Number(svg.getAttribute("width")) };
+    })));
+  assert.ok(legible.length > 0);
+  for (const { file, px } of legible) assert.ok(px >= 11, `${file}: smallest text ${px.toFixed(1)} px as shown`);
   await page.screenshot({ path: path.join(shots, "run.png"), fullPage: true });
-  console.log("ok: run page shows", plots.join(", "), "and 2 epochs");
+  console.log("ok: run page shows", plots.join(", "), "and 2 epochs; smallest text", legible.map((l) => `${l.px.toFixed(1)} px`).join(", "));
+
+  // Compare: tick both runs, compare. The curves are the runs' metrics.json, by epoch and by
+  // cumulative training time; the settings table lists exactly the keys that differ.
+  await page.goto(url);
+  await page.check('#runs-table tr[data-run="tiny"] input[type=checkbox]');
+  await page.check('#runs-table tr[data-run="tiny-b"] input[type=checkbox]');
+  await page.click("#compare-selected");
+  await page.waitForFunction(() => document.body.dataset.compared === "tiny,tiny-b");
+  assert.equal(new URL(page.url()).hash, "#/compare?runs=tiny,tiny-b");
+  const curve = async (run, series) => JSON.parse(await page.getAttribute(
+    `#compare-chart polyline[data-run="${run}"][data-series="${series}"]`, "data-points"));
+  for (const name of ["tiny", "tiny-b"]) {
+    const metrics = JSON.parse(fs.readFileSync(path.join(runs, name, "metrics.json"), "utf8"));
+    for (const [series, key, scale] of [["loss-train", "train_loss", 1], ["loss-valid", "valid_loss", 1],
+      ["accuracy-train", "train_accuracy", 100], ["accuracy-valid", "valid_accuracy", 100]]) {
+      assert.deepEqual(await curve(name, series), metrics.epochs.map((e) => [e.epoch, e[key] * scale]), `${name} ${series}`);
+    }
+    const accuracy = await page.textContent(`#compare-metrics tr[data-row="test accuracy"] td:nth-of-type(${name === "tiny" ? 1 : 2})`);
+    assert.equal(accuracy, `${(100 * metrics.test.accuracy).toFixed(2)} %`);
+  }
+  assert.deepEqual(await page.$$eval("#compare-settings tbody tr", (rows) => rows.map((r) => r.dataset.key)),
+    ["model.hidden", "optimizer.learning_rate"]);
+  await page.screenshot({ path: path.join(shots, "compare.png"), fullPage: true });
+  await page.selectOption("#compare-x", "time");
+  const timed = JSON.parse(fs.readFileSync(path.join(runs, "tiny", "metrics.json"), "utf8")).epochs;
+  assert.deepEqual((await curve("tiny", "loss-train")).map(([x]) => x), [timed[0].seconds, timed[0].seconds + timed[1].seconds]);
+  // The address is the view: opened afresh, it shows the same runs.
+  const shared = await browser.newPage({ viewport: { width: 1100, height: 900 } });
+  await shared.goto(`${url}#/compare?runs=tiny-b,tiny`);
+  await shared.waitForFunction(() => document.body.dataset.compared === "tiny-b,tiny");
+  assert.equal(await shared.locator("#compare-chart polyline").count(), 8);
+  await shared.close();
+  console.log("ok: compare view overlays tiny and tiny-b from their metrics.json and lists the 2 settings that differ");
 
   // Live: a run trained by another process grows its chart while the page watches, each epoch
   // shown within a second of its record being written.
@@ -199,7 +257,11 @@ try {
   assert.match(truth, /x1\s+x2/);
   await page.goto(url);
   await page.waitForSelector('#runs-table tr[data-run="xor-page"]');
-  assert.equal(await page.textContent('#runs-table tr[data-run="xor-page"] td:nth-child(3)'), "finished");
+  assert.equal(await page.textContent('#runs-table tr[data-run="xor-page"] td[data-column="state"]'), "finished");
+  // A 2-D run's epochs are the ones it trained (its metrics.json's losses).
+  const trained = JSON.parse(fs.readFileSync(path.join(runs, "xor-page", "metrics.json"), "utf8")).losses.length;
+  assert.ok(trained > 0);
+  assert.equal(await page.textContent('#runs-table tr[data-run="xor-page"] td[data-column="epochs"]'), String(trained));
   console.log(`ok: playground learnt XOR after ${xor.converged_epoch} epochs (${xor.frames.length} frames) and saved it as a run`);
 
   // Playground: two moons, a generated set. Picking it loads settings that learn it; the scores

@@ -3,10 +3,10 @@
 use serde::{Deserialize, Serialize};
 
 use crate::backend::{BackendChoice, Precision};
-use crate::experiment::{ExperimentFile, Task};
+use crate::experiment::{ExperimentFile, Synopsis, Task};
 use crate::glm::cv::CvConfig;
 use crate::glm::data::TabularConfig;
-use crate::glm::penalty::{Objective, Penalty, PenaltyWeights};
+use crate::glm::penalty::{self, Objective, Penalty, PenaltyWeights};
 use crate::glm::solver::{Engine, SolverConfig};
 use crate::run_dir::OutputConfig;
 
@@ -82,6 +82,17 @@ impl Default for LinearModelConfig {
 
 impl ExperimentFile for LinearConfig {
     const TASK: Task = Task::LinearRegression;
+
+    fn synopsis(&self) -> Synopsis {
+        let m = &self.model;
+        penalty::synopsis(
+            "linear",
+            m.penalty,
+            format!("λ {}", penalty::short(m.lambda)),
+            &m.solver,
+            (m.solver == Solver::Gd).then_some(self.solver.learning_rate),
+        )
+    }
 
     fn validate(&self) -> Result<(), String> {
         if self.task != Task::LinearRegression {

@@ -3,10 +3,10 @@
 use serde::{Deserialize, Serialize};
 
 use crate::backend::{BackendChoice, Precision};
-use crate::experiment::{ExperimentFile, Task};
+use crate::experiment::{ExperimentFile, Synopsis, Task};
 use crate::glm::cv::CvConfig;
 use crate::glm::data::TabularConfig;
-use crate::glm::penalty::{Objective, Penalty, PenaltyWeights};
+use crate::glm::penalty::{self, Objective, Penalty, PenaltyWeights};
 use crate::glm::solver::{Engine, SolverConfig};
 use crate::run_dir::OutputConfig;
 
@@ -137,6 +137,21 @@ impl LogisticModelConfig {
 
 impl ExperimentFile for LogisticConfig {
     const TASK: Task = Task::LogisticRegression;
+
+    fn synopsis(&self) -> Synopsis {
+        let m = &self.model;
+        let strength = match m.objective {
+            Objective::Course => format!("λ {}", penalty::short(m.lambda)),
+            Objective::Sklearn => format!("C {}", penalty::short(m.c)),
+        };
+        penalty::synopsis(
+            &format!("logistic ({})", penalty::serde_name(&m.strategy)),
+            m.penalty,
+            strength,
+            &m.solver,
+            (m.solver == LogisticSolver::Gd).then_some(self.solver.learning_rate),
+        )
+    }
 
     fn validate(&self) -> Result<(), String> {
         if self.task != Task::LogisticRegression {

@@ -4,8 +4,8 @@
 
 const $ = (selector) => document.querySelector(selector);
 const views = {
-  runs: $("#runs-view"), run: $("#run-view"), train: $("#train-view"), draw: $("#draw-view"),
-  playground: $("#playground-view"),
+  runs: $("#runs-view"), run: $("#run-view"), compare: $("#compare-view"), train: $("#train-view"),
+  draw: $("#draw-view"), playground: $("#playground-view"),
 };
 
 function el(tag, attrs = {}, ...children) {
@@ -38,28 +38,312 @@ async function getJson(url) {
 function show(name) {
   for (const [key, view] of Object.entries(views)) view.hidden = key !== name;
   for (const link of document.querySelectorAll("[data-nav]")) {
-    link.classList.toggle("active", link.dataset.nav === (name === "run" ? "runs" : name));
+    link.classList.toggle("active", link.dataset.nav === (name === "run" || name === "compare" ? "runs" : name));
   }
 }
 
+// Seconds as people read them: "12.3 s", "4 min 05 s", "2 h 03 min".
+function duration(seconds) {
+  if (seconds == null) return "–";
+  if (seconds < 60) return `${seconds.toFixed(seconds < 10 ? 2 : 1)} s`;
+  const m = Math.floor(seconds / 60), s = Math.round(seconds % 60);
+  if (m < 60) return `${m} min ${String(s).padStart(2, "0")} s`;
+  return `${Math.floor(m / 60)} h ${String(m % 60).padStart(2, "0")} min`;
+}
+
+function date(started) {
+  if (started == null) return "–";
+  const d = new Date(started * 1000);
+  const two = (n) => String(n).padStart(2, "0");
+  return `${d.getFullYear()}-${two(d.getMonth() + 1)}-${two(d.getDate())} ${two(d.getHours())}:${two(d.getMinutes())}`;
+}
+
+// Linear and logistic runs are fitted, not trained by epochs.
+const glm = (run) => run.kind === "linear_regression" || run.kind === "logistic_regression";
+
+const runsState = { runs: [], sort: { key: "name", ascending: true }, selected: new Set() };
+
+function sortedRuns() {
+  const { key, ascending } = runsState.sort;
+  const value = (run) => run[key] ?? null;
+  return [...runsState.runs].sort((a, b) => {
+    const [x, y] = [value(a), value(b)];
+    // Runs without the value go last whichever the direction.
+    if (x == null || y == null) return x == null ? (y == null ? 0 : 1) : -1;
+    const order = typeof x === "number" ? x - y : String(x).localeCompare(String(y));
+    return ascending ? order : -order;
+  });
+}
+
+function renderRuns() {
+  const body = $("#runs-table tbody");
+  body.replaceChildren(...sortedRuns().map((run) => {
+    const tick = el("input", { type: "checkbox", "aria-label": `compare ${run.name}` });
+    tick.checked = runsState.selected.has(run.name);
+    tick.addEventListener("change", () => {
+      if (tick.checked) runsState.selected.add(run.name); else runsState.selected.delete(run.name);
+      updateCompareButton();
+    });
+    // Each cell names its column (`data-column`), for tests and tools.
+    const cell = (column, content, cls = "") => el("td", { "data-column": column, class: cls }, content);
+    return el("tr", { "data-run": run.name },
+      cell("compare", tick, "text"),
+      cell("name", el("a", { href: `#/run/${encodeURIComponent(run.name)}` }, run.name)),
+      cell("kind", run.kind.replace(/_/g, " "), "text"),
+      cell("model", run.model ?? "–", "text model"),
+      cell("parameters", run.parameters == null ? "–" : run.parameters.toLocaleString("en")),
+      cell("optimizer", run.optimizer ?? "–", "text"),
+      cell("learning_rate", run.learning_rate == null ? "–" : String(run.learning_rate)),
+      cell("state", run.state, `text state-${run.state}`),
+      cell("epochs", glm(run) ? "–" : String(run.epochs)),
+      cell("best_epoch", run.best_epoch == null ? "–" : String(run.best_epoch)),
+      cell("test_accuracy", run.test_accuracy == null ? "–" : `${(100 * run.test_accuracy).toFixed(2)} %`),
+      cell("test_loss", fixed(run.test_loss)),
+      cell("seconds", duration(run.seconds)),
+      cell("started", date(run.started)));
+  }));
+  for (const th of document.querySelectorAll("#runs-table th[data-sort]")) {
+    const { key, ascending } = runsState.sort;
+    th.dataset.order = th.dataset.sort === key ? (ascending ? "ascending" : "descending") : "";
+  }
+  updateCompareButton();
+}
+
+function updateCompareButton() {
+  const names = runsState.runs.map((r) => r.name).filter((n) => runsState.selected.has(n));
+  $("#compare-selected").disabled = names.length < 2;
+  $("#compare-hint").textContent = names.length < 2
+    ? "tick two or more runs to compare them" : `${names.length} runs: ${names.join(", ")}`;
+}
+
+for (const th of document.querySelectorAll("#runs-table th[data-sort]")) {
+  th.addEventListener("click", () => {
+    const key = th.dataset.sort, sort = runsState.sort;
+    runsState.sort = { key, ascending: sort.key === key ? !sort.ascending : true };
+    renderRuns();
+  });
+}
+
+$("#compare-selected").addEventListener("click", () => {
+  const names = runsState.runs.map((r) => r.name).filter((n) => runsState.selected.has(n));
+  location.hash = `#/compare?runs=${names.map(encodeURIComponent).join(",")}`;
+});
+
 async function showRuns() {
   show("runs");
-  const runs = await getJson("/api/runs");
-  const body = $("#runs-table tbody");
-  body.replaceChildren();
-  for (const run of runs) {
-    body.append(el("tr", { "data-run": run.name },
-      el("td", {}, el("a", { href: `#/run/${encodeURIComponent(run.name)}` }, run.name)),
-      el("td", { class: "text" }, run.kind.replace(/_/g, " ")),
-      el("td", { class: `text state-${run.state}` }, run.state),
-      el("td", {}, String(run.epochs)),
-      el("td", {}, run.best_epoch == null ? "–" : String(run.best_epoch)),
-      el("td", {}, run.test_accuracy == null ? "–" : `${(100 * run.test_accuracy).toFixed(2)} %`),
-      el("td", {}, fixed(run.test_loss))));
-  }
-  $("#runs-empty").hidden = runs.length > 0;
-  $("#runs-table").hidden = runs.length === 0;
+  runsState.runs = await getJson("/api/runs");
+  const present = new Set(runsState.runs.map((r) => r.name));
+  for (const name of [...runsState.selected]) if (!present.has(name)) runsState.selected.delete(name);
+  renderRuns();
+  $("#runs-empty").hidden = runsState.runs.length > 0;
+  $("#runs-table").hidden = runsState.runs.length === 0;
 }
+
+// --- Comparing runs --------------------------------------------------------------------------
+
+// One colour per run, distinct in print and for the common colour-vision deficiencies.
+const palette = ["#2f6fde", "#e8590c", "#2b8a3e", "#ae3ec9", "#c92a2a", "#0c8599", "#5c940d", "#862e9c", "#d9480f", "#364fc7"];
+
+// Overlaid lines in one panel. `series`: {run, colour, dashed, key, points: [[x, y]]}; the points
+// are also kept on the line (`data-points`) for tests and tools.
+function panel({ title, series, xLabel, log, width = 440, height = 330 }) {
+  const top = 34, bottom = 46, left = 70, right = 14;
+  const ys = series.flatMap((s) => s.points.map((p) => p[1])).filter((v) => isFinite(v) && (!log || v > 0));
+  const xs = series.flatMap((s) => s.points.map((p) => p[0])).filter(isFinite);
+  let [lo, hi] = ys.length ? [Math.min(...ys), Math.max(...ys)] : [0, 1];
+  if (hi === lo) { hi += 0.5 * (Math.abs(hi) || 1); lo -= 0.5 * (Math.abs(lo) || 1); }
+  let [x0, x1] = xs.length ? [Math.min(...xs), Math.max(...xs)] : [0, 1];
+  if (x1 === x0) { x1 = x0 + 1; }
+  const f = log ? Math.log10 : (v) => v;
+  const [flo, fhi] = [f(lo), f(hi)];
+  const X = (x) => left + (width - left - right) * (x - x0) / (x1 - x0);
+  const Y = (v) => top + (height - top - bottom) * (1 - (f(v) - flo) / (fhi - flo || 1));
+  const out = [`<g><text x="${left}" y="18" font-weight="600">${title}${log ? " (log)" : ""}</text>`];
+  for (let i = 0; i <= 4; i++) {
+    const v = log ? 10 ** (flo + (fhi - flo) * i / 4) : lo + (hi - lo) * i / 4;
+    out.push(`<line class="grid" x1="${left}" x2="${width - right}" y1="${Y(v)}" y2="${Y(v)}"/>`,
+      `<text x="${left - 6}" y="${Y(v) + 4}" text-anchor="end">${Number(v.toPrecision(3))}</text>`);
+  }
+  for (let i = 0; i <= 4; i++) {
+    const x = x0 + (x1 - x0) * i / 4;
+    out.push(`<text x="${X(x)}" y="${height - bottom + 17}" text-anchor="middle">${Number(x.toPrecision(3))}</text>`);
+  }
+  out.push(`<line class="axis" x1="${left}" x2="${width - right}" y1="${height - bottom}" y2="${height - bottom}"/>`,
+    `<text x="${left + (width - left - right) / 2}" y="${height - 8}" text-anchor="middle">${xLabel}</text>`);
+  for (const s of series) {
+    const kept = s.points.filter(([x, y]) => isFinite(x) && isFinite(y) && (!log || y > 0));
+    if (!kept.length) continue;
+    const attrs = `data-run="${s.run}" data-series="${s.key}" data-points='${JSON.stringify(s.points)}'`;
+    const dash = s.dashed ? ` stroke-dasharray="6 4"` : "";
+    out.push(`<polyline class="run-line" ${attrs} stroke="${s.colour}"${dash} points="${kept.map(([x, y]) => `${X(x).toFixed(1)},${Y(y).toFixed(1)}`).join(" ")}"/>`);
+    if (kept.length === 1) out.push(`<circle cx="${X(kept[0][0])}" cy="${Y(kept[0][1])}" r="3.5" fill="${s.colour}"/>`);
+  }
+  out.push("</g>");
+  return out.join("");
+}
+
+const compareState = { names: [], runs: new Map(), streams: [] };
+
+function stopCompare() {
+  for (const stream of compareState.streams) stream.close();
+  compareState.streams = [];
+}
+
+// A run's curves as the compare view draws them: by epoch (or cumulative training seconds),
+// training and validation (a 2-D workshop run: training and test loss per epoch).
+function curves(entry, x) {
+  const { metrics } = entry;
+  if (Array.isArray(metrics.epochs) && metrics.epochs.length) {
+    let clock = 0;
+    const at = metrics.epochs.map((e) => (x === "time" ? (clock += e.seconds ?? 0) : e.epoch));
+    const column = (key) => metrics.epochs.map((e, i) => [at[i], e[key] ?? NaN]);
+    return {
+      loss: [["train", column("train_loss")], ["valid", column("valid_loss")]],
+      accuracy: [["train", column("train_accuracy").map(([a, v]) => [a, 100 * v])],
+        ["valid", column("valid_accuracy").map(([a, v]) => [a, 100 * v])]],
+    };
+  }
+  if (Array.isArray(metrics.losses)) {
+    const by = (values) => values.map((v, i) => [i + 1, v]);
+    return { loss: [["train", by(metrics.losses)], ["valid", by(metrics.test_losses ?? [])]], accuracy: [] };
+  }
+  return { loss: [], accuracy: [] };
+}
+
+function drawCompare() {
+  const x = $("#compare-x").value, log = $("#compare-log").checked;
+  const series = { loss: [], accuracy: [] };
+  compareState.names.forEach((name, k) => {
+    const entry = compareState.runs.get(name);
+    if (!entry) return;
+    const c = curves(entry, x);
+    for (const key of ["loss", "accuracy"]) {
+      for (const [split, points] of c[key]) {
+        if (points.some(([, v]) => isFinite(v))) {
+          series[key].push({ run: name, colour: palette[k % palette.length], dashed: split === "valid", key: `${key}-${split}`, points });
+        }
+      }
+    }
+  });
+  const xLabel = x === "time" ? "training time (s)" : "epoch";
+  const hasAccuracy = series.accuracy.length > 0;
+  const width = hasAccuracy ? 900 : 460;
+  const legendHeight = 24 * Math.ceil(compareState.names.length / 3) + 26;
+  const legend = compareState.names.map((name, k) =>
+    `<g transform="translate(${20 + (k % 3) * 290}, ${346 + 24 * Math.floor(k / 3)})"><rect width="22" height="4" y="-5" fill="${palette[k % palette.length]}"/><text x="28">${name}</text></g>`).join("");
+  const note = `<text x="20" y="${346 + legendHeight - 12}" class="muted-text">solid: training · dashed: validation (a 2-D run: test)</text>`;
+  $("#compare-chart").innerHTML = `<svg viewBox="0 0 ${width} ${340 + legendHeight}" role="img" aria-label="compared learning curves">` +
+    panel({ title: "loss", series: series.loss, xLabel, log }) +
+    (hasAccuracy ? `<g transform="translate(460, 0)">${panel({ title: "accuracy (%)", series: series.accuracy, xLabel, log: false })}</g>` : "") +
+    legend + note + "</svg>";
+  const curvesShown = series.loss.length > 0 || hasAccuracy;
+  $("#compare-chart").hidden = !curvesShown;
+  $("#compare-controls").hidden = !curvesShown;
+  drawCrossValidation();
+}
+
+// Linear and logistic runs with a cross-validation curve: held-out error against the penalty.
+function drawCrossValidation() {
+  const series = [];
+  compareState.names.forEach((name, k) => {
+    const cv = compareState.runs.get(name)?.cv;
+    if (!cv) return;
+    const values = cv.mse_mean ?? cv.log_loss_mean ?? cv.score_mean;
+    const strengths = cv.lambdas ?? cv.cs;
+    if (!values || !strengths) return;
+    series.push({ run: name, colour: palette[k % palette.length], key: "cv", points: strengths.map((s, i) => [Math.log10(s), values[i]]) });
+  });
+  $("#compare-cv").hidden = series.length === 0;
+  if (!series.length) return;
+  $("#compare-cv").innerHTML = `<svg viewBox="0 0 460 340" role="img" aria-label="cross-validation curves">` +
+    panel({ title: "mean held-out error, k-fold cross-validation", series, xLabel: "log10 penalty strength", log: false }) + "</svg>";
+}
+
+function compareTables() {
+  const entries = compareState.names.map((name) => compareState.runs.get(name)).filter(Boolean);
+  const head = el("tr", {}, el("th", { class: "text" }, ""), ...entries.map((e, k) =>
+    el("th", { class: "text" }, el("span", { class: "swatch", style: `background:${palette[k % palette.length]}` }), e.run.name)));
+  const rows = [
+    ["kind", (r) => r.kind.replace(/_/g, " ")], ["model", (r) => r.model ?? "–"],
+    ["parameters", (r) => r.parameters == null ? "–" : r.parameters.toLocaleString("en")],
+    ["optimizer", (r) => r.optimizer ?? "–"], ["learning rate", (r) => r.learning_rate ?? "–"],
+    ["state", (r) => r.state], ["epochs", (r) => glm(r) ? "–" : r.epochs], ["best epoch", (r) => r.best_epoch ?? "–"],
+    ["test accuracy", (r) => r.test_accuracy == null ? "–" : `${(100 * r.test_accuracy).toFixed(2)} %`],
+    ["test loss", (r) => fixed(r.test_loss)], ["training time", (r) => duration(r.seconds)],
+  ];
+  $("#compare-metrics thead").replaceChildren(head.cloneNode(true));
+  $("#compare-metrics tbody").replaceChildren(...rows.map(([label, get]) =>
+    el("tr", { "data-row": label }, el("th", { class: "text" }, label), ...entries.map((e) => el("td", {}, String(get(e.run)))))));
+  // Settings: only the keys whose values differ (the run's own name and folder left out).
+  const keys = [...new Set(entries.flatMap((e) => Object.keys(e.run.settings)))]
+    .filter((key) => !key.startsWith("output."))
+    .filter((key) => new Set(entries.map((e) => e.run.settings[key] ?? "–")).size > 1).sort();
+  $("#compare-settings thead").replaceChildren(head.cloneNode(true));
+  $("#compare-settings tbody").replaceChildren(...keys.map((key) =>
+    el("tr", { "data-key": key }, el("th", { class: "text" }, el("code", {}, key)),
+      ...entries.map((e) => el("td", { class: "text" }, e.run.settings[key] ?? "–")))));
+  $("#compare-settings").hidden = keys.length === 0;
+  $("#compare-same").hidden = keys.length > 0;
+  // Coefficients of linear and logistic runs, one row per feature.
+  const fits = entries.filter((e) => e.coefficients?.coefficients);
+  $("#compare-coefficients-block").hidden = fits.length === 0;
+  if (fits.length) {
+    const features = [...new Set(fits.flatMap((e) => [e.coefficients.intercept?.name, ...e.coefficients.coefficients.map((c) => c.name)]).filter(Boolean))];
+    const coef = (e, name) => {
+      const c = e.coefficients;
+      const found = c.intercept?.name === name ? c.intercept : c.coefficients.find((x) => x.name === name);
+      return found ? (found.coef === 0 ? "0" : Number(found.coef).toPrecision(5)) : "–";
+    };
+    $("#compare-coefficients thead").replaceChildren(el("tr", {}, el("th", { class: "text" }, "feature"),
+      ...fits.map((e) => el("th", {}, e.run.name))));
+    $("#compare-coefficients tbody").replaceChildren(...features.map((name) =>
+      el("tr", { "data-feature": name }, el("th", { class: "text" }, name), ...fits.map((e) => el("td", {}, coef(e, name))))));
+  }
+}
+
+// The optional files of a run: absent is normal (404), anything else is reported.
+async function optionalJson(url) {
+  const response = await fetch(url, { cache: "no-store" });
+  return response.ok ? response.json() : null;
+}
+
+async function loadCompared(name) {
+  const base = `/runs/${encodeURIComponent(name)}`;
+  const [run, metrics, coefficients, cv] = await Promise.all([
+    getJson(`/api/runs/${encodeURIComponent(name)}`), optionalJson(`${base}/metrics.json`),
+    optionalJson(`${base}/coefficients.json`), optionalJson(`${base}/cv.json`)]);
+  compareState.runs.set(name, { run, metrics: metrics ?? {}, coefficients: coefficients ?? cv?.refit, cv });
+}
+
+async function showCompare(query) {
+  show("compare");
+  stopCompare();
+  const names = (new URLSearchParams(query).get("runs") ?? "").split(",").map((n) => n.trim()).filter(Boolean);
+  compareState.names = [...new Set(names)];
+  compareState.runs = new Map();
+  $("#compare-runs").textContent = compareState.names.length < 2
+    ? "Give two or more runs: #/compare?runs=a,b" : compareState.names.join(" · ");
+  const missing = [];
+  await Promise.all(compareState.names.map((name) => loadCompared(name).catch(() => missing.push(name))));
+  if (missing.length) $("#compare-runs").textContent += ` — not found: ${missing.join(", ")}`;
+  drawCompare();
+  compareTables();
+  // Runs still training redraw in place as their epochs arrive.
+  for (const name of compareState.names) {
+    if (compareState.runs.get(name)?.run.state !== "running") continue;
+    const stream = new EventSource(`/api/runs/${encodeURIComponent(name)}/events`);
+    stream.addEventListener("run", async () => {
+      await loadCompared(name);
+      drawCompare();
+      compareTables();
+    });
+    compareState.streams.push(stream);
+  }
+  document.body.dataset.compared = compareState.names.join(",");
+}
+
+$("#compare-x").addEventListener("change", drawCompare);
+$("#compare-log").addEventListener("change", drawCompare);
 
 // --- Learning curves, live -------------------------------------------------------------------
 
@@ -625,12 +909,14 @@ applyPreset();
 async function route() {
   const hash = location.hash || "#/";
   stopEvents();
+  stopCompare();
   clearInterval(jobsTimer);
   $("#run-action-status").textContent = "";
   delete document.body.dataset.run;
   window.epochSeenAt = {};
   try {
     if (hash.startsWith("#/run/")) await showRun(decodeURIComponent(hash.slice(6)));
+    else if (hash.startsWith("#/compare")) await showCompare(hash.slice(hash.indexOf("?") + 1 || hash.length));
     else if (hash === "#/draw") await showDraw();
     else if (hash === "#/train") await showTrain();
     else if (hash === "#/playground") show("playground");
