@@ -1,4 +1,5 @@
-//! Test-set evaluation: loss, accuracy, confusion matrix and per-class precision/recall.
+//! Test-set evaluation: loss, accuracy, confusion matrix and per-class precision/recall, and the
+//! image-by-image analysis kept beside them (`analysis`).
 //! The same function serves the in-process evaluation after training and `neurona eval` from a
 //! checkpoint, with the same batches in the same order, so both give identical numbers.
 
@@ -9,6 +10,9 @@ use burn::prelude::*;
 use burn::tensor::DType;
 use serde::{Deserialize, Serialize};
 
+use burn::tensor::activation::softmax;
+
+use crate::classifier::analysis::{self, Analysis, Collector};
 use crate::classifier::config::MlpConfig;
 use crate::classifier::data::batcher::ImageBatcher;
 use crate::classifier::data::{MnistData, NUM_CLASSES};
@@ -16,7 +20,7 @@ use crate::error::{Error, Result};
 use crate::experiment::{ExperimentFile, Overrides};
 use crate::metrics::{ClassMetrics, accuracy, class_metrics};
 use crate::network::model::Network;
-use crate::numeric::{scalar, to_i64s};
+use crate::numeric::{scalar, to_f64s, to_i64s};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct EvalReport {
@@ -32,7 +36,8 @@ pub struct EvalReport {
     pub classes: Vec<ClassMetrics>,
 }
 
-/// Evaluates `model` on `indices` of the batcher's images, batch by batch in order.
+/// Evaluates `model` on `indices` of the batcher's images, batch by batch in order: the report,
+/// and what it gets wrong image by image.
 pub fn evaluate(
     model: &Network,
     batcher: &ImageBatcher,
@@ -41,27 +46,35 @@ pub fn evaluate(
     class_names: &[&str],
     device: &Device,
     checkpoint: &Path,
-) -> EvalReport {
-    let mut confusion = vec![vec![0u64; NUM_CLASSES]; NUM_CLASSES];
+) -> (EvalReport, Analysis) {
+    let mut collector = Collector::new(class_names);
     let mut loss_sum = 0.0f64;
     for chunk in indices.chunks(batch_size.max(1)) {
         let out = model.forward_classification(batcher.make(chunk, device));
         loss_sum += scalar(out.loss) * chunk.len() as f64;
-        let predicted = to_i64s(out.output.argmax(1));
-        for (&i, &p) in chunk.iter().zip(&predicted) {
-            confusion[batcher.images.labels[i] as usize][p as usize] += 1;
+        let predicted = to_i64s(out.output.clone().argmax(1));
+        let probabilities = to_f64s(softmax(out.output, 1));
+        for (row, (&i, &p)) in chunk.iter().zip(&predicted).enumerate() {
+            collector.add(
+                batcher.images.labels[i] as usize,
+                p as usize,
+                &probabilities[row * NUM_CLASSES..(row + 1) * NUM_CLASSES],
+            );
         }
     }
+    let analysis = collector.finish();
     let n = indices.len();
+    let confusion = analysis.matrix.clone();
     let classes = class_metrics(&confusion, class_names);
-    EvalReport {
+    let report = EvalReport {
         checkpoint: checkpoint.to_path_buf(),
         images: n,
         loss: loss_sum / n.max(1) as f64,
         accuracy: accuracy(&confusion),
         confusion,
         classes,
-    }
+    };
+    (report, analysis)
 }
 
 /// Loads weights from `path` into a freshly built model of `config`'s architecture and
@@ -111,7 +124,7 @@ pub fn eval_run(
         .unwrap_or_else(|| run_dir.join("model.bpk"));
     let model = load_model(&config, &path, &device)?;
     let data = MnistData::load(&config.data, config.seed)?;
-    let report = evaluate_test(&model, &config, &data, &device, &path)?;
+    let (report, analysis) = evaluate_test(&model, &config, &data, &device, &path)?;
     // Finite weights can still overflow on the way to the loss: that is no evaluation to keep.
     if !report.loss.is_finite() {
         return Err(Error::Checkpoint {
@@ -124,6 +137,7 @@ pub fn eval_run(
         });
     }
     crate::run_dir::write_json(&run_dir.join("eval.json"), &report)?;
+    crate::run_dir::write_json(&run_dir.join(analysis::FILE), &analysis)?;
     Ok(report)
 }
 
@@ -134,7 +148,7 @@ pub(crate) fn evaluate_test(
     data: &MnistData,
     device: &Device,
     checkpoint: &Path,
-) -> Result<EvalReport> {
+) -> Result<(EvalReport, Analysis)> {
     let batcher = ImageBatcher {
         images: data.test.clone(),
         normalization: data.normalization,

@@ -87,6 +87,7 @@ pub(crate) const RUN: RunLayout = RunLayout {
     files: &[
         crate::run_dir::LIVE_FILE,
         "eval.json",
+        "analysis.json",
         "model.bpk",
         "model.bpk.sha256",
         "model.safetensors",
@@ -570,7 +571,8 @@ fn finish(
     crate::network::store::save(&best_model, &model_path)?;
     prune_checkpoints(&run_dir, best, last);
     draw_run(&run_dir, &metrics, &best_model)?;
-    let test = evaluate_test(&best_model, config, data, device, &model_path)?;
+    let (test, analysis) = evaluate_test(&best_model, config, data, device, &model_path)?;
+    crate::run_dir::write_json(&run_dir.join(crate::classifier::analysis::FILE), &analysis)?;
     metrics.best_epoch = Some(best);
     metrics.test = Some(test.clone());
     metrics.save(&run_dir.join("metrics.json"))?;

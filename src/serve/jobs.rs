@@ -94,6 +94,11 @@ pub(crate) struct Jobs {
 }
 
 impl Jobs {
+    /// The `neurona` program this server runs, if it runs one.
+    pub(crate) fn program(&self) -> Option<&Path> {
+        self.program.as_deref()
+    }
+
     pub fn new(runs: PathBuf, program: Option<PathBuf>) -> Result<Self> {
         let files = tempfile::Builder::new()
             .prefix("neurona-serve-")

@@ -1,6 +1,7 @@
 //! `neurona serve`: a local web page over a runs folder — the runs with their plots and
 //! per-epoch tables ([`runs`]), live curves of runs in training ([`events`]), trainings started
-//! from the page ([`jobs`]), a canvas to draw a digit and see a run's model answer ([`drawing`]),
+//! from the page ([`jobs`]), what an image run's classifier gets wrong ([`analysis`]), a canvas
+//! to draw a digit and see a run's model answer ([`drawing`]),
 //! and the 2-D playground ([`playground`]). One small axum server; the page (HTML, CSS,
 //! JavaScript, no framework) is compiled into the binary, so it needs no internet and no
 //! front-end build.
@@ -17,6 +18,7 @@
 //! every request is answered (a failure or panic of a handler's work becomes a 500 whose detail
 //! is logged, never a dead server).
 
+pub mod analysis;
 pub mod api_error;
 pub mod connections;
 pub mod drawing;
@@ -66,6 +68,8 @@ struct AppState {
     models: drawing::Models,
     /// Trainings started from the page.
     jobs: jobs::Jobs,
+    /// The analysis being computed, and the test images last read.
+    analyses: analysis::Analyses,
 }
 
 /// A server running on its own thread; dropping it stops the server.
@@ -166,6 +170,7 @@ fn bind(options: &ServeOptions) -> Result<Bound> {
         slots: playground::Slots::default(),
         stopping,
         models: drawing::Models::default(),
+        analyses: analysis::Analyses::default(),
     });
     Ok((listener, state, stop))
 }
@@ -219,6 +224,11 @@ fn router(state: Arc<AppState>, served: guard::Served) -> Router {
         .route("/api/runs/{name}", get(runs::run_detail))
         .route("/api/runs/{name}/predict", post(drawing::predict))
         .route("/api/runs/{name}/events", get(events::run_events))
+        .route(
+            "/api/runs/{name}/analysis",
+            get(analysis::get_analysis).post(analysis::post_analysis),
+        )
+        .route("/api/runs/{name}/test-images", get(analysis::test_images))
         .route("/api/runs/{name}/resume", post(jobs::resume_job))
         .route("/api/templates", get(jobs::templates))
         .route("/api/jobs", get(jobs::list_jobs).post(jobs::start_job))

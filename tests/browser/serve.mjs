@@ -10,6 +10,7 @@ import assert from "node:assert/strict";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
+import zlib from "node:zlib";
 
 const here = path.dirname(new URL(import.meta.url).pathname);
 const bin = path.resolve(process.env.NEURONA_BIN ||
@@ -166,6 +167,52 @@ try {
   assert.equal(await shared.locator("#compare-chart polyline").count(), 8);
   await shared.close();
   console.log("ok: compare view overlays tiny and tiny-b from their metrics.json and lists the 2 settings that differ");
+
+  // What the classifier gets wrong: the heatmap's cells are `neurona eval`'s confusion matrix
+  // and sum to the test set; a cell's images are exactly the test images of that true class the
+  // model predicts as that column, each checked with `neurona predict` on the test IDX file.
+  await page.goto(`${url}#/run/tiny`);
+  await page.waitForSelector("#heatmap td[data-count]");
+  execFileSync(bin, ["eval", path.join(runs, "tiny")], { stdio: "ignore" });
+  const evaluated = JSON.parse(fs.readFileSync(path.join(runs, "tiny", "eval.json"), "utf8"));
+  const heat = await page.$$eval("#heatmap tbody tr", (rows) => rows.map((r) =>
+    [...r.querySelectorAll("td")].map((td) => Number(td.dataset.count))));
+  assert.deepEqual(heat, evaluated.confusion);
+  assert.equal(heat.flat().reduce((a, b) => a + b, 0), 200);
+  const served = await (await page.request.get(`${url}api/runs/tiny/analysis`)).json();
+  assert.deepEqual(served.matrix, evaluated.confusion);
+  assert.deepEqual(served.classes, ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"]);
+  // An off-diagonal cell of a few images (the count nearest 4).
+  const [t, p] = heat.flatMap((row, i) => row.map((n, j) => [i, j, n])).filter(([i, j, n]) => i !== j && n > 0)
+    .sort((a, b) => Math.abs(a[2] - 4) - Math.abs(b[2] - 4))[0];
+  await page.click(`#heatmap td[data-true="${t}"][data-predicted="${p}"]`);
+  await page.waitForFunction((cell) => document.body.dataset.cell === cell, `${t},${p}`);
+  await page.waitForSelector("#cell-gallery figure");
+  const shownImages = await page.$$eval("#cell-gallery figure", (figures) => figures.map((f) => Number(f.dataset.index)));
+  assert.equal(shownImages.length, Math.min(heat[t][p], 60));
+  const testLabels = zlib.gunzipSync(fs.readFileSync("/usr/share/datasets/fashion-mnist/t10k-labels-idx1-ubyte.gz"));
+  // Every image shown is of the row's class (the labels file), as many as eval counts.
+  const ofRow = [...Array(200).keys()].filter((i) => testLabels[8 + i] === t);
+  assert.ok(shownImages.every((i) => ofRow.includes(i)));
+  for (const i of shownImages.slice(0, 6)) {
+    assert.equal(testLabels[8 + i], t, `test image ${i} is of class ${t}`);
+    const predicted = JSON.parse(execFileSync(bin, ["predict", path.join(runs, "tiny"), "--idx",
+      "/usr/share/datasets/fashion-mnist/t10k-images-idx3-ubyte.gz", "--index", String(i), "--json"]).toString());
+    assert.equal(predicted.class, p, `test image ${i} is predicted as ${p}`);
+  }
+  assert.equal(await page.locator("#wrong-gallery figure").count(), Math.min(24, 200 - heat.reduce((s, row, i) => s + row[i], 0)));
+  await page.locator("#analysis").screenshot({ path: path.join(shots, "analysis.png") });
+  // A run written before the analysis existed: the page offers to compute it.
+  fs.rmSync(path.join(runs, "tiny-b", "analysis.json"));
+  await page.goto(`${url}#/run/tiny-b`);
+  await page.waitForSelector("#analysis-compute:not([hidden])");
+  await page.screenshot({ path: path.join(shots, "analysis-missing.png") });
+  await page.click("#analysis-compute");
+  await page.waitForSelector("#heatmap td[data-count]", { timeout: 60000 });
+  const computed = await page.$$eval("#heatmap td", (cells) => cells.reduce((s, td) => s + Number(td.dataset.count), 0));
+  assert.equal(computed, 200);
+  assert.ok(fs.existsSync(path.join(runs, "tiny-b", "analysis.json")));
+  console.log(`ok: heatmap equals neurona eval's matrix; cell ${t}→${p} shows its ${shownImages.length} images, as neurona predict classes them; an older run's analysis computed from the page`);
 
   // Live: a run trained by another process grows its chart while the page watches, each epoch
   // shown within a second of its record being written.

@@ -241,37 +241,50 @@ pub struct MnistData {
     pub normalization: Normalization,
 }
 
+/// The two files of a data set: its training and its test images.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Split {
+    Train,
+    Test,
+}
+
+/// The images of `split` as training reads them: located (downloaded if needed), limited by
+/// `train_limit` or `test_limit`, checked to be 28×28.
+pub(crate) fn read_split(config: &DataConfig, split: Split) -> Result<LabelledImages> {
+    let dir = locate(config)?;
+    let [train_images, train_labels, test_images, test_labels] = config
+        .dataset
+        .spec()
+        .files
+        .map(|f| existing_file(&dir, &f).expect("located above"));
+    let (images_file, labels_file, limit) = match split {
+        Split::Train => (train_images, train_labels, config.train_limit),
+        Split::Test => (test_images, test_labels, config.test_limit),
+    };
+    let mut images = LabelledImages::load(&images_file, &labels_file, NUM_CLASSES)?;
+    if let Some(n) = limit {
+        images.truncate(n);
+    }
+    if images.is_empty() {
+        return Err(Error::Data(format!("{} holds no images", dir.display())));
+    }
+    if (images.rows, images.cols) != (SIDE, SIDE) {
+        return Err(Error::Data(format!(
+            "{} holds {}×{} images; the MNIST format (and the model) takes {SIDE}×{SIDE}",
+            images_file.display(),
+            images.rows,
+            images.cols
+        )));
+    }
+    Ok(images)
+}
+
 impl MnistData {
     /// Locates (downloading if needed) and loads the data set, splits off validation images
     /// and fixes the normalisation: `data.mean`/`data.std` if given, else fitted on the training split.
     pub fn load(config: &DataConfig, seed: u64) -> Result<Self> {
-        let dir = locate(config)?;
-        let [train_images, train_labels, test_images, test_labels] = config
-            .dataset
-            .spec()
-            .files
-            .map(|f| existing_file(&dir, &f).expect("located above"));
-        let mut train = LabelledImages::load(&train_images, &train_labels, NUM_CLASSES)?;
-        let mut test = LabelledImages::load(&test_images, &test_labels, NUM_CLASSES)?;
-        if let Some(n) = config.train_limit {
-            train.truncate(n);
-        }
-        if let Some(n) = config.test_limit {
-            test.truncate(n);
-        }
-        if train.is_empty() || test.is_empty() {
-            return Err(Error::Data(format!("{} holds no images", dir.display())));
-        }
-        for (images, path) in [(&train, &train_images), (&test, &test_images)] {
-            if (images.rows, images.cols) != (SIDE, SIDE) {
-                return Err(Error::Data(format!(
-                    "{} holds {}×{} images; the MNIST format (and the model) takes {SIDE}×{SIDE}",
-                    path.display(),
-                    images.rows,
-                    images.cols
-                )));
-            }
-        }
+        let [train, test] = [Split::Train, Split::Test].map(|split| read_split(config, split));
+        let (train, test) = (train?, test?);
         let (train_indices, valid_indices) = split(train.len(), config.validation_fraction, seed);
         let normalization = match (config.standardize, config.mean, config.std) {
             (false, _, _) => Normalization::NONE,

@@ -482,6 +482,8 @@ function renderRun(run) {
   if (run.state !== "running") $("#live-status").textContent = "";
   $("#run-stop").hidden = run.state !== "running";
   $("#run-resume").hidden = !(run.state === "interrupted" && run.kind === "image_classification");
+  if (run.kind === "image_classification" && run.state !== "running") loadAnalysis(run.name);
+  else $("#analysis").hidden = true;
   const curves = run.history.length > 0 || run.state === "running";
   $("#chart").hidden = !curves;
   document.querySelector(".chart-controls").hidden = !curves;
@@ -516,6 +518,143 @@ $("#run-resume").addEventListener("click", async () => {
     $("#run-action-status").textContent = error.message;
   }
 });
+
+// --- What the classifier gets wrong ----------------------------------------------------------
+
+const analysisState = { run: null, analysis: null, cell: null };
+
+async function loadAnalysis(name) {
+  if (analysisState.run === name && analysisState.analysis) return;
+  analysisState.run = name;
+  analysisState.analysis = null;
+  $("#analysis").hidden = false;
+  $("#analysis-body").hidden = true;
+  $("#analysis-compute").hidden = true;
+  $("#analysis-status").textContent = "";
+  for (const part of ["#heatmap thead", "#heatmap tbody", "#class-scores tbody", "#cell-gallery", "#wrong-gallery"]) {
+    $(part).replaceChildren();
+  }
+  const response = await fetch(`/api/runs/${encodeURIComponent(name)}/analysis`, { cache: "no-store" });
+  const answer = await response.json().catch(() => ({ error: `${response.status}` }));
+  if (analysisState.run !== name) return;
+  if (!response.ok) {
+    $("#analysis-status").textContent = answer.error;
+    $("#analysis-compute").hidden = response.status !== 422;
+    return;
+  }
+  showAnalysis(answer);
+}
+
+$("#analysis-compute").addEventListener("click", async () => {
+  const name = analysisState.run;
+  $("#analysis-compute").disabled = true;
+  $("#analysis-status").textContent = "evaluating the test set…";
+  try {
+    const response = await fetch(`/api/runs/${encodeURIComponent(name)}/analysis`,
+      { method: "POST", headers: { "Content-Type": "application/json" } });
+    const answer = await response.json();
+    if (!response.ok) throw new Error(answer.error);
+    if (analysisState.run === name) showAnalysis(answer);
+  } catch (error) {
+    $("#analysis-status").textContent = String(error.message || error);
+  } finally {
+    $("#analysis-compute").disabled = false;
+  }
+});
+
+function showAnalysis(analysis) {
+  analysisState.analysis = analysis;
+  analysisState.cell = null;
+  window.lastAnalysis = analysis;
+  const right = analysis.matrix.reduce((sum, row, t) => sum + row[t], 0);
+  $("#analysis-status").textContent =
+    `${analysis.images} test images, ${right} right (${(100 * right / analysis.images).toFixed(2)} %)`;
+  $("#analysis-compute").hidden = true;
+  $("#analysis-body").hidden = false;
+  $("#cell-block").hidden = true;
+  drawHeatmap();
+  $("#class-scores tbody").replaceChildren(...analysis.per_class.map((c) => el("tr", {},
+    el("td", { class: "text" }, c.class), el("td", {}, `${(100 * c.precision).toFixed(1)} %`),
+    el("td", {}, `${(100 * c.recall).toFixed(1)} %`), el("td", {}, c.f1.toFixed(3)), el("td", {}, String(c.support)))));
+  showGallery($("#wrong-gallery"), analysis.most_confidently_wrong.slice(0, 24).map((m) => ({
+    index: m.index,
+    caption: [`#${m.index} is ${analysis.classes[m.true_class]}`,
+      ...m.top.map((r) => `${analysis.classes[r.class]} ${(100 * r.probability).toFixed(1)}\u00a0%`)],
+  })));
+}
+
+function drawHeatmap() {
+  const { analysis } = analysisState;
+  const shares = $("#heatmap-mode").value === "rows";
+  const names = analysis.classes;
+  $("#heatmap thead").replaceChildren(el("tr", {}, el("th", { class: "text" }, "true \\ predicted"),
+    ...names.map((n, c) => el("th", { class: "column-name", title: n }, el("span", {}, `${c} ${n}`)))));
+  $("#heatmap tbody").replaceChildren(...analysis.matrix.map((row, t) => {
+    const total = row.reduce((a, b) => a + b, 0) || 1;
+    return el("tr", {}, el("th", { class: "text" }, `${t} ${names[t]}`), ...row.map((count, p) => {
+      const share = count / total;
+      // Right answers in blue, mistakes in orange, the stronger the larger their share of the row.
+      const strength = p === t ? share : Math.min(1, 4 * share);
+      const [r, g, b] = p === t ? [47, 111, 222] : [232, 89, 12];
+      const mix = (c) => Math.round(255 + (c - 255) * strength);
+      const cell = el("td", {
+        "data-true": String(t), "data-predicted": String(p), "data-count": String(count),
+        style: `background: rgb(${mix(r)},${mix(g)},${mix(b)}); color: ${strength > 0.55 ? "#fff" : "#1d2430"}`,
+        title: `${count} ${names[t]} predicted as ${names[p]}`,
+      }, shares ? (100 * share).toFixed(1) : String(count));
+      if (count > 0) cell.addEventListener("click", () => showCell(t, p));
+      else cell.classList.add("empty");
+      return cell;
+    }));
+  }));
+}
+
+$("#heatmap-mode").addEventListener("change", () => { if (analysisState.analysis) drawHeatmap(); });
+
+// The images of one cell: every test image of true class `t` the model predicted as `p`.
+const CELL_IMAGES = 60;
+
+async function showCell(t, p) {
+  const { analysis } = analysisState;
+  const indices = [];
+  analysis.labels.forEach((label, i) => { if (label === t && analysis.predictions[i] === p) indices.push(i); });
+  analysisState.cell = [t, p];
+  for (const td of document.querySelectorAll("#heatmap td")) {
+    td.classList.toggle("selected", td.dataset.true === String(t) && td.dataset.predicted === String(p));
+  }
+  $("#cell-block").hidden = false;
+  const more = indices.length > CELL_IMAGES ? ` (the first ${CELL_IMAGES} shown)` : "";
+  $("#cell-title").textContent = t === p
+    ? `${analysis.classes[t]} recognised: ${indices.length} images${more}`
+    : `${analysis.classes[t]} predicted as ${analysis.classes[p]}: ${indices.length} images${more}`;
+  await showGallery($("#cell-gallery"), indices.slice(0, CELL_IMAGES).map((i) => ({
+    index: i, caption: [`#${i}`, `${analysis.classes[p]} ${(100 * analysis.confidence[i]).toFixed(1)}\u00a0%`],
+  })));
+  document.body.dataset.cell = `${t},${p}`;
+}
+
+// Test images as small pictures with their captions, fetched from the run's test set.
+async function showGallery(gallery, items) {
+  gallery.replaceChildren();
+  if (!items.length) return;
+  const run = analysisState.run;
+  const answer = await getJson(`/api/runs/${encodeURIComponent(run)}/test-images?indices=${items.map((i) => i.index).join(",")}`);
+  if (analysisState.run !== run) return;
+  const pixels = Uint8Array.from(atob(answer.pixels), (c) => c.charCodeAt(0));
+  const size = answer.side * answer.side;
+  gallery.replaceChildren(...items.map((item, k) => {
+    const canvas = el("canvas", { width: String(answer.side), height: String(answer.side), "aria-label": `test image ${item.index}` });
+    const paint = canvas.getContext("2d");
+    const image = paint.createImageData(answer.side, answer.side);
+    for (let i = 0; i < size; i++) {
+      const v = 255 - pixels[k * size + i];
+      image.data.set([v, v, v, 255], 4 * i);
+    }
+    paint.putImageData(image, 0, 0);
+    return el("figure", { "data-index": String(item.index) }, canvas,
+      el("figcaption", {}, ...item.caption.flatMap((line, j) => (j ? [el("br"), line] : [line]))));
+  }));
+}
 
 // --- Training from the page ------------------------------------------------------------------
 
