@@ -174,6 +174,7 @@ fn other_sites_cannot_drive_it_and_rebinding_host_names_are_refused() {
             "/api/playground/save",
             "/api/jobs/attack/stop",
             "/api/runs/attack/resume",
+            "/api/runs/attack/analysis",
         ] {
             let body = if path.contains("playground") {
                 XOR.replace("[data]", "[output]\nname = \"attack\"\n[data]")
@@ -315,6 +316,9 @@ fn the_page_names_no_file_and_follows_no_planted_link() {
         "/api/runs/linked",
         "/api/runs/linked/events",
         "/api/runs/linked-files",
+        "/api/runs/linked/analysis",
+        "/api/runs/linked-files/analysis",
+        "/api/runs/linked-files/test-images?indices=0",
         "/runs/linked/config.toml",
     ] {
         let (_, body) = served.get(path);
@@ -322,6 +326,7 @@ fn the_page_names_no_file_and_follows_no_planted_link() {
     }
     assert_eq!(served.get("/api/runs/linked").0, 404);
     assert_eq!(served.get("/api/runs/linked/events").0, 404);
+    assert_eq!(served.get("/api/runs/linked-files/analysis").0, 404);
     // The real run is still shown.
     let (status, body) = served.get("/api/runs/planted");
     assert_eq!(status, 200, "{body}");
