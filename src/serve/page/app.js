@@ -318,6 +318,8 @@ async function loadCompared(name) {
 async function showCompare(query) {
   show("compare");
   stopCompare();
+  // Set again once these runs are drawn (tests and tools wait for it).
+  delete document.body.dataset.compared;
   const names = (new URLSearchParams(query).get("runs") ?? "").split(",").map((n) => n.trim()).filter(Boolean);
   compareState.names = [...new Set(names)];
   compareState.runs = new Map();
