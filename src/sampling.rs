@@ -110,7 +110,7 @@ fn epoch_seed(seed: u64, epoch: usize) -> u64 {
 
 /// Mixed into the run's seed for the device's generator at each epoch, so that it is not the
 /// generator that orders the epoch.
-const RANDOM_STREAM: u64 = 0xD0_D0_5EED_0000_0001;
+const RANDOM_STREAM: u64 = 0xD0D0_5EED_0000_0001;
 
 /// A training-data loader whose epoch `e` visits the rows in the order of a shuffle seeded by
 /// the run's seed and `e` alone. Burn's own shuffling draws every epoch from one generator that

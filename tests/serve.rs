@@ -374,6 +374,8 @@ fn the_playground_checks_its_experiment_and_no_request_body_breaks_the_server() 
         }
         for path in [
             "/api/playground/train",
+            "/api/playground/live",
+            "/api/playground/live/1",
             "/api/jobs?name=fuzz",
             "/api/runs/pg/predict?width=4&height=4",
             "/api/runs/pg/predict?width=1&height=1",

@@ -115,6 +115,36 @@ impl Served {
         )
     }
 
+    /// A POST from the page whose answer streams: the open connection, once what it has sent so
+    /// far contains `until`.
+    fn stream_until(&self, path: &str, body: &str, until: &str) -> TcpStream {
+        let mut stream = TcpStream::connect(self.address).unwrap();
+        stream
+            .set_read_timeout(Some(Duration::from_secs(30)))
+            .unwrap();
+        let port = self.port();
+        write!(
+            stream,
+            "POST {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nOrigin: http://127.0.0.1:{port}\r\n\
+             Sec-Fetch-Site: same-origin\r\nContent-Type: application/toml\r\n\
+             Content-Length: {}\r\n\r\n{body}",
+            body.len()
+        )
+        .unwrap();
+        let mut seen = Vec::new();
+        let mut buffer = [0u8; 65536];
+        while !String::from_utf8_lossy(&seen).contains(until) {
+            let n = stream.read(&mut buffer).unwrap();
+            assert!(
+                n > 0,
+                "{path}: ended without {until}: {}",
+                String::from_utf8_lossy(&seen)
+            );
+            seen.extend_from_slice(&buffer[..n]);
+        }
+        stream
+    }
+
     /// The CPU seconds the server process has used.
     fn cpu_seconds(&self) -> f64 {
         let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.child.id())).unwrap();
@@ -172,6 +202,8 @@ fn other_sites_cannot_drive_it_and_rebinding_host_names_are_refused() {
         for path in [
             "/api/jobs?name=attack",
             "/api/playground/save",
+            "/api/playground/live",
+            "/api/playground/live/1",
             "/api/jobs/attack/stop",
             "/api/runs/attack/resume",
             "/api/runs/attack/analysis",
@@ -418,8 +450,21 @@ fn playground_trainings_are_bounded_and_stop_when_their_client_goes() {
     assert_eq!(status, 503, "{answer}");
     assert!(started.elapsed() < Duration::from_secs(1));
     assert!(answer.contains("try again"), "{answer}");
+    // A live training waits its turn, told how many are ahead, up to four; a fifth is refused.
+    let queued: Vec<TcpStream> = (0..4)
+        .map(|ahead| {
+            served.stream_until(
+                "/api/playground/live",
+                XOR,
+                &format!(r#""kind":"queued","ahead":{ahead},"running":{slots}"#),
+            )
+        })
+        .collect();
+    let (status, answer) = served.post("/api/playground/live", "application/toml", XOR);
+    assert_eq!(status, 503, "{answer}");
 
     // The clients go away: the server stops computing within an epoch or two.
+    drop(queued);
     drop(heavy);
     std::thread::sleep(Duration::from_millis(1500));
     let before = served.cpu_seconds();
@@ -431,6 +476,16 @@ fn playground_trainings_are_bounded_and_stop_when_their_client_goes() {
     );
     let (status, answer) = served.post("/api/playground/train", "application/toml", XOR);
     assert_eq!(status, 200, "{answer}");
+    // The same for a live training whose page goes away while it trains.
+    drop(served.stream_until("/api/playground/live", HEAVY, r#""kind":"frame""#));
+    std::thread::sleep(Duration::from_millis(1500));
+    let before = served.cpu_seconds();
+    std::thread::sleep(Duration::from_secs(2));
+    let spent = served.cpu_seconds() - before;
+    assert!(
+        spent < 0.5,
+        "the server computed {spent:.2} CPU s in 2 s after a live training's page left"
+    );
 
     // Ctrl-C with an idle connection open and a training whose client has gone: the server
     // ends within a few seconds.

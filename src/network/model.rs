@@ -261,6 +261,24 @@ impl Network {
         self.output.forward(signal.flat())
     }
 
+    /// The output of each layer of the stack for flat inputs `x` (`[batch, units]`; layers whose
+    /// output is not flat are left out): what each hidden unit computes, for the playground's
+    /// picture of the network.
+    pub(crate) fn layer_outputs(&self, x: Tensor<2>) -> Vec<Tensor<2>> {
+        let mut signal = Signal::Flat(x);
+        let mut outputs = Vec::new();
+        for layer in &self.layers {
+            signal = match layer.forward(signal, self.kernels) {
+                Signal::Flat(y) => {
+                    outputs.push(y.clone());
+                    Signal::Flat(y)
+                }
+                other => other,
+            };
+        }
+        outputs
+    }
+
     /// An element-wise activation `g` with the network's leaky slope.
     pub(crate) fn activate<const D: usize>(
         &self,

@@ -152,9 +152,13 @@ pub fn train(config: &PointsConfig, start: Start) -> Result<PointsReport> {
     let run_dir = config.run_dir();
     let _claim = crate::run_dir::claim(&run_dir, &RUN, start)?;
     let (train_set, test_set) = point_sets(config);
-    let (model, report) = fit(config, &train_set, test_set.as_ref(), &device, |_, _, _| {
-        ControlFlow::Continue(())
-    })?;
+    let (model, report) = fit(
+        config,
+        &train_set,
+        test_set.as_ref(),
+        &device,
+        |_, _, _, _| ControlFlow::Continue(()),
+    )?;
     let resolved = resolved(config);
     crate::run_dir::create(
         &run_dir,
@@ -209,14 +213,15 @@ fn resolved(config: &PointsConfig) -> PointsConfig {
 
 /// The training loop on the config's [`point_sets`]: one optimizer step on all training points
 /// per epoch, until the loss is below [`TARGET_LOSS`] with every training point right.
-/// `observe(epoch, loss, model)` sees every epoch (the web page's playground keeps snapshots of
-/// the decision regions) and may stop the training (the page that asked for it has gone).
+/// `observe(epoch, loss, test_loss, model)` sees every epoch (the web page's playground paints
+/// the decision regions as they change) and may stop the training (the page that asked for it
+/// has gone).
 pub fn fit(
     config: &PointsConfig,
     train_set: &PointSet,
     test_set: Option<&PointSet>,
     device: &Device,
-    mut observe: impl FnMut(usize, f64, &Network) -> ControlFlow<()>,
+    mut observe: impl FnMut(usize, f64, Option<f64>, &Network) -> ControlFlow<()>,
 ) -> Result<(Network, PointsReport)> {
     let train_batch = batch(config, train_set, device);
     let test_batch = test_set.map(|set| batch(config, set, device));
@@ -249,7 +254,7 @@ pub fn fit(
         }
         losses.push(loss);
         test_losses.extend(test_loss);
-        if observe(epoch, loss, &model).is_break() {
+        if observe(epoch, loss, test_loss, &model).is_break() {
             return Err(Error::Usage(format!(
                 "the training was stopped at epoch {epoch}"
             )));
@@ -295,12 +300,38 @@ pub fn probability_grid(
     device: &Device,
     side: usize,
 ) -> Vec<f64> {
+    probabilities(model, config, &grid_points(config, side), device)
+}
+
+/// The points of a `side × side` grid of the square `region`², row by row from the top.
+fn grid_points(config: &PointsConfig, side: usize) -> Vec<[f64; 2]> {
     let (lo, hi) = region(config.data.dataset);
     let at = |i: usize| lo + (hi - lo) * i as f64 / (side - 1) as f64;
-    let points: Vec<[f64; 2]> = (0..side)
+    (0..side)
         .flat_map(|row| (0..side).map(move |col| [at(col), at(side - 1 - row)]))
-        .collect();
-    probabilities(model, config, &points, device)
+        .collect()
+}
+
+/// Each hidden unit's output over the same grid as [`probability_grid`], layer by layer
+/// (`[layer][unit][cell]`): what the playground's picture of the network paints in each unit.
+pub fn unit_grids(
+    model: &Network,
+    config: &PointsConfig,
+    device: &Device,
+    side: usize,
+) -> Vec<Vec<Vec<f64>>> {
+    let x = inputs(config, &grid_points(config, side), device);
+    model
+        .layer_outputs(x)
+        .into_iter()
+        .map(|output| {
+            let units = output.dims()[1];
+            let values = to_f64s(output);
+            (0..units)
+                .map(|u| values.iter().skip(u).step_by(units).copied().collect())
+                .collect()
+        })
+        .collect()
 }
 
 fn plot_regions(

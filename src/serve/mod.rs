@@ -2,7 +2,7 @@
 //! per-epoch tables ([`runs`]), live curves of runs in training ([`events`]), trainings started
 //! from the page ([`jobs`]), what an image run's classifier gets wrong ([`analysis`]), a canvas
 //! to draw a digit and see a run's model answer ([`drawing`]),
-//! and the 2-D playground ([`playground`]). One small axum server; the page (HTML, CSS,
+//! and the 2-D playground ([`playground`], trained live in [`live`]). One small axum server; the page (HTML, CSS,
 //! JavaScript, no framework) is compiled into the binary, so it needs no internet and no
 //! front-end build.
 //!
@@ -25,6 +25,7 @@ pub mod drawing;
 pub mod events;
 pub(crate) mod guard;
 pub mod jobs;
+pub mod live;
 pub mod playground;
 pub mod runs;
 
@@ -70,6 +71,8 @@ struct AppState {
     jobs: jobs::Jobs,
     /// The analysis being computed, and the test images last read.
     analyses: analysis::Analyses,
+    /// The playground's live trainings, by session.
+    live: live::Sessions,
 }
 
 /// A server running on its own thread; dropping it stops the server.
@@ -171,6 +174,7 @@ fn bind(options: &ServeOptions) -> Result<Bound> {
         stopping,
         models: drawing::Models::default(),
         analyses: analysis::Analyses::default(),
+        live: live::Sessions::default(),
     });
     Ok((listener, state, stop))
 }
@@ -235,6 +239,8 @@ fn router(state: Arc<AppState>, served: guard::Served) -> Router {
         .route("/api/jobs/{name}/stop", post(jobs::stop_job))
         .route("/api/playground/train", post(playground::post_train))
         .route("/api/playground/save", post(playground::post_save))
+        .route("/api/playground/live", post(live::post_live))
+        .route("/api/playground/live/{session}", post(live::post_mode))
         .route("/runs/{name}/{file}", get(runs::run_file))
         .fallback(|| async { api_error::ApiError::NotFound })
         .layer(axum::middleware::from_fn(api_error::log_failures))

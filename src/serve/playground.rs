@@ -5,7 +5,8 @@
 //! the real model, and "save" writes a normal run.
 //!
 //! It trains in the server's own process, so it is bounded there: at most `Slots` trainings at
-//! once (a request beyond that is answered 503 at once, not queued behind the others), each
+//! once (a request beyond that is answered 503 at once here; the live stream of `super::live`
+//! queues a few, telling its page how many are ahead), each
 //! stopped at its next epoch when its client goes away, and always in f32 — a request for f64
 //! is refused before any tensor exists, since a process's CPU device holds one float type and one
 //! request must not change what the others get.
@@ -127,7 +128,7 @@ pub fn train(config: &PointsConfig, abandoned: &AtomicBool) -> Result<Training> 
         &train_set,
         test_set.as_ref(),
         &device,
-        |epoch, loss, model| {
+        |epoch, loss, _, model| {
             if abandoned.load(Ordering::Relaxed) {
                 return ControlFlow::Break(());
             }
@@ -195,13 +196,18 @@ pub fn save(config: &PointsConfig) -> Result<String> {
 /// least one), so that the page leaves the machine usable whatever it sends.
 pub(crate) struct Slots(Arc<tokio::sync::Semaphore>);
 
+/// Half the cores, at least one.
+pub(crate) fn slot_count() -> usize {
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    (cores / 2).max(1)
+}
+
 /// Seconds a client turned away is told to wait before trying again.
 pub(crate) const RETRY_AFTER: u64 = 2;
 
 impl Default for Slots {
     fn default() -> Self {
-        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-        Self(Arc::new(tokio::sync::Semaphore::new((cores / 2).max(1))))
+        Self(Arc::new(tokio::sync::Semaphore::new(slot_count())))
     }
 }
 
@@ -217,6 +223,12 @@ impl Slots {
                 ),
                 retry_after: RETRY_AFTER,
             })
+    }
+
+    /// A slot once one is free, in turn after those already waiting (the semaphore is fair);
+    /// `None` only if the slots were closed, which they never are.
+    pub async fn wait(&self) -> Option<tokio::sync::OwnedSemaphorePermit> {
+        self.0.clone().acquire_owned().await.ok()
     }
 }
 

@@ -902,7 +902,6 @@ name = ${JSON.stringify(name)}
 `;
 }
 
-let animation = null;
 let shown = null; // the training and frame on the canvas, repainted when "show test points" changes
 
 function paintRegions(training, frame) {
@@ -944,18 +943,20 @@ function paintRegions(training, frame) {
   $("#pg-status").textContent = `epoch ${frame.epoch}, loss ${frame.loss.toFixed(4)}${test}`;
 }
 
-function drawLoss(training, upTo) {
+// Both losses by epoch: a live training has a loss for each frame it painted, not each epoch.
+function drawLoss(training) {
   const all = training.losses.concat(training.test_losses);
   const w = 320, h = 200, left = 44, bottom = 28;
   const max = Math.max(...all), min = Math.min(...all);
-  const X = (i) => left + (w - left - 8) * (training.losses.length > 1 ? i / (training.losses.length - 1) : 0);
+  const epochs = training.epochs ?? training.losses.map((_, i) => i + 1);
+  const last = epochs[epochs.length - 1];
+  const X = (epoch) => left + (w - left - 8) * (last > 1 ? (epoch - 1) / (last - 1) : 0);
   const Y = (v) => 10 + (h - 10 - bottom) * (1 - (Math.log10(v) - Math.log10(min)) / (Math.log10(max) - Math.log10(min) || 1));
-  const line = (values, kind) => {
-    const losses = values.slice(0, upTo);
+  const line = (losses, kind) => {
     if (!losses.length) return "";
     const step = Math.max(1, Math.floor(losses.length / 300));
-    const points = losses.filter((_, i) => i % step === 0 || i === losses.length - 1)
-      .map((v, j, kept) => `${X(j === kept.length - 1 ? losses.length - 1 : j * step).toFixed(1)},${Y(v).toFixed(1)}`);
+    const points = losses.map((v, i) => [epochs[i], v]).filter((_, i) => i % step === 0 || i === losses.length - 1)
+      .map(([epoch, v]) => `${X(epoch).toFixed(1)},${Y(v).toFixed(1)}`);
     return `<polyline class="${kind}" points="${points.join(" ")}"/>`;
   };
   const legend = training.test_losses.length
@@ -967,7 +968,7 @@ function drawLoss(training, upTo) {
     <text x="${left - 4}" y="${Y(max) + 4}" text-anchor="end">${max.toPrecision(2)}</text>
     <text x="${left - 4}" y="${Y(min) + 4}" text-anchor="end">${min.toPrecision(2)}</text>
     <text x="${left}" y="${h - bottom + 14}">1</text>
-    <text x="${w - 8}" y="${h - bottom + 14}" text-anchor="end">${training.losses.length}</text>
+    <text x="${w - 8}" y="${h - bottom + 14}" text-anchor="end">${last}</text>
     <text x="${(left + w) / 2}" y="${h - 4}" text-anchor="middle">epoch</text>
     ${line(training.losses, "train")}${line(training.test_losses, "valid")}</svg>`;
 }
@@ -1000,37 +1001,169 @@ async function playgroundPost(path) {
 $("#pg-dataset").addEventListener("change", applyPreset);
 $("#pg-show-test").addEventListener("change", () => { if (shown) paintRegions(shown.training, shown.frame); });
 
+// A live training: the server streams one JSON line per frame while it trains.
+let live = null;
+
+function stopLive() {
+  if (live) live.controller.abort();
+  live = null;
+  for (const id of ["#pg-pause", "#pg-step", "#pg-reset"]) $(id).disabled = true;
+  $("#pg-pause").textContent = "Pause";
+}
+
+async function setMode(mode) {
+  if (!live?.session) return;
+  await fetch(`/api/playground/live/${live.session}`, {
+    method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify({ mode }) });
+}
+
+// A small heatmap as an image: `bytes` over a `side × side` grid, blue above `centre`, orange
+// below, white at it (the regions' colours).
+function heatImage(bytes, side, centre) {
+  const canvas = document.createElement("canvas");
+  canvas.width = canvas.height = side;
+  const paint = canvas.getContext("2d");
+  const image = paint.createImageData(side, side);
+  bytes.forEach((byte, i) => {
+    const t = Math.min(1, Math.abs(byte - centre) / centre);
+    const [r, g, b] = byte >= centre ? [47, 111, 222] : [232, 89, 12];
+    image.data.set([255 + (r - 255) * t * 0.8, 255 + (g - 255) * t * 0.8, 255 + (b - 255) * t * 0.8, 255], 4 * i);
+  });
+  paint.putImageData(image, 0, 0);
+  return canvas.toDataURL();
+}
+
+const bytesOf = (base64) => Uint8Array.from(atob(base64), (c) => c.charCodeAt(0));
+
+// The network as TensorFlow Playground draws it: the inputs, each hidden unit's output over the
+// plane, the output's regions, and every weight as a line (blue positive, orange negative, wider
+// the larger).
+function drawNetwork(training, network, grid) {
+  const side = 21, box = 34, w = 320;
+  const widths = [network.weights[0].length, ...network.units.map((l) => l.length), 1];
+  const h = Math.max(...widths) * (box + 10) + 30;
+  const x = (layer) => 10 + layer * (w - 20 - box) / (widths.length - 1);
+  const y = (layer, unit) => 24 + (h - 24 - widths[layer] * (box + 10)) / 2 + unit * (box + 10);
+  // Inputs: x1 grows to the right, x2 upwards (the constant input of XOR's biasless net is flat).
+  const inputs = [...Array(widths[0]).keys()].map((k) => {
+    const name = widths[0] === 3 ? ["1", "x1", "x2"][k] : ["x1", "x2"][k];
+    const bytes = new Uint8Array(side * side).map((_, i) => name === "x1" ? Math.round(255 * (i % side) / (side - 1))
+      : name === "x2" ? Math.round(255 * (side - 1 - Math.floor(i / side)) / (side - 1)) : 255);
+    return { name, href: heatImage(bytes, side, 127.5) };
+  });
+  const largest = Math.max(1e-9, ...network.weights.flat(2).map(Math.abs));
+  const parts = [`<svg viewBox="0 0 ${w} ${h}" role="img" aria-label="the network">`,
+    `<text x="10" y="14" font-weight="600">the network, unit by unit</text>`,
+    `<text x="${w - 8}" y="14" text-anchor="end" font-size="11"><tspan fill="#2f6fde">+</tspan> / <tspan fill="#e8590c">−</tspan> weights</text>`];
+  network.weights.forEach((matrix, layer) => matrix.forEach((row, i) => row.forEach((weight, o) => {
+    const width = (0.4 + 4 * Math.abs(weight) / largest).toFixed(2);
+    parts.push(`<line class="weight" data-layer="${layer}" data-from="${i}" data-to="${o}" data-weight="${weight}" x1="${x(layer) + box}" y1="${y(layer, i) + box / 2}" x2="${x(layer + 1)}" y2="${y(layer + 1, o) + box / 2}" stroke="${weight >= 0 ? "#2f6fde" : "#e8590c"}" stroke-width="${width}" opacity="0.7"/>`);
+  })));
+  inputs.forEach((input, k) => parts.push(`<image href="${input.href}" x="${x(0)}" y="${y(0, k)}" width="${box}" height="${box}"/>`,
+    `<text x="${x(0) + box / 2}" y="${y(0, k) + box + 9}" text-anchor="middle" font-size="11">${input.name}</text>`));
+  network.units.forEach((layer, l) => layer.forEach((unit, u) => parts.push(
+    `<image class="unit" data-layer="${l}" data-unit="${u}" href="${heatImage(bytesOf(unit), side, 128)}" x="${x(l + 1)}" y="${y(l + 1, u)}" width="${box}" height="${box}" style="image-rendering: pixelated"/>`)));
+  const last = widths.length - 1;
+  parts.push(`<image href="${heatImage(bytesOf(grid), training.grid_side, 127.5)}" x="${x(last)}" y="${y(last, 0)}" width="${box}" height="${box}"/>`,
+    `<text x="${x(last) + box / 2}" y="${y(last, 0) + box + 9}" text-anchor="middle" font-size="11">P(1)</text>`, "</svg>");
+  $("#pg-network").innerHTML = parts.join("");
+  $("#pg-network").hidden = false;
+}
+
+function liveLine(line, training) {
+  if (line.kind === "queued") {
+    $("#pg-status").textContent = `waiting for a free training slot: the server trains ${line.running} at once, `
+      + (line.ahead ? `${line.ahead} waiting ahead of yours` : "yours is next");
+  } else if (line.kind === "start") {
+    $("#pg-status").textContent = "training…";
+    Object.assign(training, line, { frames: [], losses: [], test_losses: [], epochs: [] });
+    live.session = line.session;
+    for (const id of ["#pg-pause", "#pg-step", "#pg-reset"]) $(id).disabled = false;
+  } else if (line.kind === "frame" || line.kind === "done") {
+    if (line.kind === "frame") {
+      training.losses.push(line.loss);
+      if (line.test_loss != null) training.test_losses.push(line.test_loss);
+      training.epochs.push(line.epoch);
+    }
+    const frame = { epoch: line.epoch, grid: line.grid,
+      loss: training.losses[training.losses.length - 1] ?? NaN, test_loss: training.test_losses[training.test_losses.length - 1] };
+    training.frames.push(frame);
+    window.playgroundFrames.push({ epoch: line.epoch, grid: line.grid, at: performance.now() });
+    paintRegions(training, frame);
+    drawLoss(training);
+    if (line.network) {
+      training.network = line.network;
+      drawNetwork(training, line.network, line.grid);
+    }
+    if (line.kind === "frame" && line.mode === "pause") $("#pg-status").textContent += " — paused";
+    if (line.kind === "done") {
+      Object.assign(training, { probabilities: line.probabilities, converged_epoch: line.converged_epoch,
+        train: line.train, test: line.test ?? null });
+      showOutcome(training);
+      $("#pg-status").textContent += training.converged_epoch
+        ? ` — learnt after ${training.converged_epoch} epochs`
+        : " — not every training point right yet: more epochs, another learning rate or a wider network";
+      window.playgroundResult = training;
+      stopLive();
+    }
+  } else if (line.kind === "error") {
+    $("#pg-status").textContent = line.error;
+    stopLive();
+  }
+}
+
 $("#playground-form").addEventListener("submit", async (event) => {
   event.preventDefault();
-  if (animation) cancelAnimationFrame(animation);
+  stopLive();
   window.playgroundResult = null;
+  window.playgroundFrames = [];
   $("#pg-status").textContent = "training…";
   $("#pg-scores").textContent = "";
+  $("#pg-table").hidden = true;
+  const config = playgroundConfig();
+  $("#pg-config").textContent = config;
+  const mine = { controller: new AbortController(), session: null };
+  live = mine;
+  const training = {};
   try {
-    const training = await playgroundPost("/api/playground/train");
-    // Replay the snapshots over about two seconds, then show the answer.
-    const started = performance.now();
-    const step = (now) => {
-      // A frame's timestamp is when the frame began, which can be before `started`.
-      const elapsed = Math.max(0, now - started);
-      const k = Math.min(training.frames.length - 1, Math.floor(elapsed / 2000 * training.frames.length));
-      const frame = training.frames[k];
-      paintRegions(training, frame);
-      drawLoss(training, frame.epoch);
-      if (k < training.frames.length - 1) {
-        animation = requestAnimationFrame(step);
-      } else {
-        showOutcome(training);
-        $("#pg-status").textContent += training.converged_epoch
-          ? ` — learnt after ${training.converged_epoch} epochs`
-          : " — not every training point right yet: more epochs, another learning rate or a wider network";
-        window.playgroundResult = training;
+    const response = await fetch("/api/playground/live", { method: "POST",
+      headers: { "Content-Type": "application/toml" }, body: config, signal: mine.controller.signal });
+    if (!response.ok) throw new Error((await response.json()).error);
+    const reader = response.body.getReader();
+    const decoder = new TextDecoder();
+    let buffered = "";
+    for (;;) {
+      const { value, done } = await reader.read();
+      if (done || live !== mine) break;
+      buffered += decoder.decode(value, { stream: true });
+      for (let end = buffered.indexOf("\n"); end >= 0; end = buffered.indexOf("\n")) {
+        liveLine(JSON.parse(buffered.slice(0, end)), training);
+        buffered = buffered.slice(end + 1);
       }
-    };
-    animation = requestAnimationFrame(step);
+    }
   } catch (error) {
-    $("#pg-status").textContent = String(error.message || error);
+    if (error.name !== "AbortError") $("#pg-status").textContent = String(error.message || error);
   }
+});
+
+$("#pg-pause").addEventListener("click", async () => {
+  const pausing = $("#pg-pause").textContent === "Pause";
+  $("#pg-pause").textContent = pausing ? "Play" : "Pause";
+  await setMode(pausing ? "pause" : "play");
+});
+$("#pg-step").addEventListener("click", async () => {
+  $("#pg-pause").textContent = "Play";
+  await setMode("step");
+});
+$("#pg-reset").addEventListener("click", () => {
+  stopLive();
+  shown = null;
+  const canvas = $("#regions");
+  canvas.getContext("2d").clearRect(0, 0, canvas.width, canvas.height);
+  $("#pg-loss").replaceChildren();
+  $("#pg-network").replaceChildren();
+  $("#pg-network").hidden = true;
+  $("#pg-status").textContent = "reset: press Train to start again";
 });
 
 $("#pg-save").addEventListener("click", async () => {
@@ -1051,6 +1184,7 @@ async function route() {
   const hash = location.hash || "#/";
   stopEvents();
   stopCompare();
+  stopLive();
   clearInterval(jobsTimer);
   $("#run-action-status").textContent = "";
   delete document.body.dataset.run;
