@@ -244,7 +244,10 @@ fn two_moons_are_learnt_and_the_saved_run_scores_the_same() {
     let mut moons = config(MOONS).unwrap();
     moons.output.dir = out.clone();
     moons.output.name = Some("moons".into());
-    let report = neurona::points::train(&moons, Start::New).unwrap();
+    let report = {
+        let _seeded = SEEDED.lock().unwrap_or_else(|e| e.into_inner());
+        neurona::points::train(&moons, Start::New).unwrap()
+    };
     let test = report.test.expect("a generated set is tested");
     // A tanh net of 8 units separates the moons (noise 0.05) on points it never saw.
     assert!(test.accuracy >= 0.95, "test accuracy {}", test.accuracy);
@@ -277,4 +280,203 @@ fn two_moons_are_learnt_and_the_saved_run_scores_the_same() {
     let reloaded = neurona::points::predict(&run, &recorded).unwrap();
     assert_eq!(reloaded, report.probabilities);
     assert!(run.join("decision.svg").is_file());
+}
+
+/// A workshop file with the given `[data]` and `[training]` extras and hidden layers.
+fn workshop(dataset: &str, data: &str, hidden: &str, training: &str) -> PointsConfig {
+    config(&format!(
+        "task = \"points\"\nbackend = \"flex\"\nseed = 5\n[data]\ndataset = \"{dataset}\"\n{data}\n[model]\n\
+         hidden = [{hidden}]\nactivation = \"tanh\"\noutput = \"sigmoid\"\n[optimizer]\n\
+         kind = \"adam\"\nlearning_rate = 0.05\n[training]\nepochs = 1500\n{training}"
+    ))
+    .unwrap()
+}
+
+/// Held while a test seeds the device and trains: one process's devices share one random
+/// generator, so trainings on parallel test threads would draw from each other's seeds.
+static SEEDED: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+/// Trains `config` in memory: its report and its dense layers' weights.
+fn fit(config: &PointsConfig) -> (neurona::points::PointsReport, Vec<f64>) {
+    let _seeded = SEEDED.lock().unwrap_or_else(|e| e.into_inner());
+    let device = neurona::backend::device(config.backend, config.precision)
+        .unwrap()
+        .autodiff();
+    device.seed(config.seed);
+    let (train, test) = neurona::points::point_sets(config);
+    let (model, report) =
+        neurona::points::fit(config, &train, test.as_ref(), &device, |_, _, _, _| {
+            std::ops::ControlFlow::Continue(())
+        })
+        .unwrap();
+    let weights = model
+        .layers()
+        .flat_map(|linear| neurona::numeric::to_f64s(linear.weight.val()))
+        .collect();
+    (report, weights)
+}
+
+#[test]
+fn input_features_are_their_closed_forms_and_change_what_a_network_without_hidden_layers_separates()
+{
+    // The columns the network reads, against the formulas, at a point.
+    let all = workshop(
+        "circle",
+        r#"features = ["x1", "x2", "x1^2", "x2^2", "x1*x2", "sin(pi*x1)", "sin(pi*x2)"]"#,
+        "",
+        "",
+    );
+    let device = neurona::backend::device(all.backend, all.precision).unwrap();
+    let row = neurona::numeric::to_f64s(neurona::points::inputs(&all, &[[0.3, -0.7]], &device));
+    let expected = [
+        0.3,
+        -0.7,
+        0.09,
+        0.49,
+        -0.21,
+        (0.3 * PI).sin(),
+        (-0.7 * PI).sin(),
+    ];
+    for (got, want) in row.iter().zip(expected) {
+        assert!((got - want).abs() < 1e-6, "{row:?}");
+    }
+    assert_eq!(row.len(), 7);
+    // XOR's truth table: no straight line in (x1, x2) separates it, but x1 + x2 − 2·x1·x2 is
+    // XOR itself, so with x1·x2 as a third input one logistic unit learns all four points.
+    let (plain, _) = fit(&workshop("xor", "", "", ""));
+    assert!(plain.converged_epoch.is_none());
+    assert!(plain.train.accuracy <= 0.75, "{plain:?}");
+    let (product, _) = fit(&workshop(
+        "xor",
+        r#"features = ["x1", "x2", "x1*x2"]"#,
+        "",
+        "",
+    ));
+    assert_eq!(product.train.accuracy, 1.0, "{product:?}");
+    assert!(product.converged_epoch.is_some());
+    // The circle: class 1 inside radius ½, so x1² + x2² separates it; a line does not.
+    let (plain, _) = fit(&workshop("circle", "", "", ""));
+    let (squares, _) = fit(&workshop(
+        "circle",
+        r#"features = ["x1^2", "x2^2"]"#,
+        "",
+        "",
+    ));
+    let (plain, squares) = (plain.test.unwrap(), squares.test.unwrap());
+    assert!(plain.accuracy < 0.8, "a line on the circle: {plain:?}");
+    assert!(
+        squares.accuracy >= 0.97,
+        "x1², x2² on the circle: {squares:?}"
+    );
+}
+
+#[test]
+fn an_l1_penalty_gives_smaller_weights_and_l2_smaller_squares() {
+    let moons = |training: &str| fit(&workshop("moons", "", "8", training));
+    let (free, w_free) = moons("");
+    let (_, w_l1) = moons("penalty = \"l1\"\nlambda = 0.01\n");
+    let (_, w_l2) = moons("penalty = \"l2\"\nlambda = 0.01\n");
+    let sum_abs = |w: &[f64]| w.iter().map(|v| v.abs()).sum::<f64>();
+    let sum_sq = |w: &[f64]| w.iter().map(|v| v * v).sum::<f64>();
+    assert!(free.test.unwrap().accuracy >= 0.95);
+    assert!(
+        sum_abs(&w_l1) < 0.5 * sum_abs(&w_free),
+        "Σ|w|: {} with L1, {} without",
+        sum_abs(&w_l1),
+        sum_abs(&w_free)
+    );
+    assert!(
+        sum_sq(&w_l2) < 0.5 * sum_sq(&w_free),
+        "Σw²: {} with L2, {} without",
+        sum_sq(&w_l2),
+        sum_sq(&w_free)
+    );
+    // L1 drives weights towards exactly 0 (within Adam's step), L2 only shrinks them.
+    let near_zero = |w: &[f64]| w.iter().filter(|v| v.abs() < 0.05).count();
+    assert!(
+        near_zero(&w_l1) > near_zero(&w_free),
+        "{} vs {}",
+        near_zero(&w_l1),
+        near_zero(&w_free)
+    );
+}
+
+#[test]
+fn minibatches_are_seeded_and_test_points_counted_apart() {
+    let config = workshop(
+        "moons",
+        "points = 150\ntest_points = 50",
+        "8",
+        "batch_size = 16\n",
+    );
+    let (train, test) = neurona::points::point_sets(&config);
+    assert_eq!((train.len(), test.unwrap().len()), (150, 50));
+    // One seed, one run, shuffled batches and all; another batch size, another run.
+    let (a, _) = fit(&config);
+    let (b, _) = fit(&config);
+    assert_eq!(a.losses, b.losses);
+    let mut full = config.clone();
+    full.training.batch_size = None;
+    let (c, _) = fit(&full);
+    assert_ne!(a.losses, c.losses);
+    // Ten steps an epoch learn in fewer epochs than one.
+    assert!(
+        a.losses.len() < c.losses.len(),
+        "{} vs {} epochs",
+        a.losses.len(),
+        c.losses.len()
+    );
+}
+
+#[test]
+fn the_config_checks_features_batches_and_penalties() {
+    let file = |data: &str, training: &str| {
+        config(&format!(
+            "task = \"points\"\n[data]\ndataset = \"moons\"\n{data}\n[model]\nhidden = [4]\n\
+             output = \"sigmoid\"\n[training]\n{training}"
+        ))
+    };
+    assert!(
+        file(
+            "features = [\"x1*x2\"]\ntest_points = 30",
+            "batch_size = 8\npenalty = \"l1\"\nlambda = 0.1"
+        )
+        .is_ok()
+    );
+    for (data, training, needle) in [
+        ("features = []", "", "data.features names none"),
+        (
+            "features = [\"x1\", \"x2\", \"x1\"]",
+            "",
+            "data.features names \"x1\" twice",
+        ),
+        ("features = [\"x3\"]", "", "unknown variant `x3`"),
+        ("test_points = 1", "", "data.test_points must be between 2"),
+        (
+            "",
+            "batch_size = 0",
+            "training.batch_size must be at least 1",
+        ),
+        (
+            "",
+            "penalty = \"l1\"\nlambda = -1",
+            "training.lambda must be ≥ 0",
+        ),
+        (
+            "",
+            "penalty = \"elasticnet\"\nl1_ratio = 2",
+            "training.l1_ratio must be in [0, 1]",
+        ),
+        ("", "penalty = \"l3\"", "unknown variant `l3`"),
+    ] {
+        let error = file(data, training).expect_err(needle);
+        assert!(error.contains(needle), "{data} {training}: {error}");
+    }
+    let xor = config(
+        "task = \"points\"\n[data]\ndataset = \"xor\"\ntest_points = 4\n[model]\nhidden = [4]\noutput = \"sigmoid\"\n",
+    );
+    assert!(
+        xor.unwrap_err()
+            .contains("data.points, data.test_points and data.noise apply")
+    );
 }

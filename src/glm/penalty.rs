@@ -113,13 +113,16 @@ impl PenaltyWeights {
     }
 }
 
-/// Checks the strength and ElasticNet share that both families take.
-pub fn check(lambda: f64, l1_ratio: f64) -> Result<(), String> {
+/// Checks the strength and ElasticNet share that the linear and logistic families take in
+/// `[model]` and the 2-D workshop in `[training]` (`section`).
+pub fn check(section: &str, lambda: f64, l1_ratio: f64) -> Result<(), String> {
     if !(lambda.is_finite() && lambda >= 0.0) {
-        return Err(format!("model.lambda must be ≥ 0, got {lambda}"));
+        return Err(format!("{section}.lambda must be ≥ 0, got {lambda}"));
     }
     if !(0.0..=1.0).contains(&l1_ratio) {
-        return Err(format!("model.l1_ratio must be in [0, 1], got {l1_ratio}"));
+        return Err(format!(
+            "{section}.l1_ratio must be in [0, 1], got {l1_ratio}"
+        ));
     }
     Ok(())
 }

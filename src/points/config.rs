@@ -16,6 +16,7 @@ use crate::backend::Kernels;
 use crate::backend::{BackendChoice, Precision};
 use crate::error::{Error, Result};
 use crate::experiment::{ExperimentFile, Synopsis, Task};
+use crate::glm::penalty::Penalty;
 use crate::network::config::{Gradients, ModelConfig, OptimizerConfig, Output, Schedule};
 use crate::network::layers::Shape;
 use crate::run_dir::OutputConfig;
@@ -69,6 +70,57 @@ pub struct PointsData {
     /// coordinate (the sets span about [-1, 1]); unset, `DEFAULT_NOISE`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub noise: Option<f64>,
+    /// Generated sets only: how many test points; unset, as many as training points.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub test_points: Option<usize>,
+    /// What the network reads of a point, in this order (after the constant input); unset,
+    /// `["x1", "x2"]`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub features: Option<Vec<Feature>>,
+}
+
+/// A function of a point `(x1, x2)` the network may read, as TensorFlow Playground offers them.
+/// The sines are of `π·x`: the sets span about `[-1, 1]`, where `sin x` would be nearly `x`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Feature {
+    #[serde(rename = "x1")]
+    X1,
+    #[serde(rename = "x2")]
+    X2,
+    #[serde(rename = "x1^2")]
+    X1Squared,
+    #[serde(rename = "x2^2")]
+    X2Squared,
+    #[serde(rename = "x1*x2")]
+    X1TimesX2,
+    #[serde(rename = "sin(pi*x1)")]
+    SinX1,
+    #[serde(rename = "sin(pi*x2)")]
+    SinX2,
+}
+
+impl Feature {
+    /// The two coordinates, what a network reads unless told otherwise.
+    pub const PLAIN: [Feature; 2] = [Feature::X1, Feature::X2];
+
+    /// Its value at `[x1, x2]`.
+    pub fn of(self, [x1, x2]: [f64; 2]) -> f64 {
+        use std::f64::consts::PI;
+        match self {
+            Self::X1 => x1,
+            Self::X2 => x2,
+            Self::X1Squared => x1 * x1,
+            Self::X2Squared => x2 * x2,
+            Self::X1TimesX2 => x1 * x2,
+            Self::SinX1 => (PI * x1).sin(),
+            Self::SinX2 => (PI * x2).sin(),
+        }
+    }
+
+    /// Its name as the config writes it.
+    pub fn name(self) -> String {
+        crate::glm::penalty::serde_name(&self)
+    }
 }
 
 impl Default for PointsData {
@@ -78,6 +130,8 @@ impl Default for PointsData {
             constant_input: false,
             points: None,
             noise: None,
+            test_points: None,
+            features: None,
         }
     }
 }
@@ -135,6 +189,19 @@ pub struct PointsTraining {
     /// At most this many epochs; training stops once every training point is right and the
     /// loss is low (see `points::TARGET_LOSS`).
     pub epochs: usize,
+    /// Points per optimizer step, the training points shuffled each epoch; unset, all of them
+    /// (one step an epoch). A file without `task = "points"` is read as the versions before it
+    /// wrote it, which ignored this key: there it is dropped.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub batch_size: Option<usize>,
+    /// A penalty on the weights (never the biases) added to the mean cross-entropy:
+    /// `+ λ·Σ|w|` (`"l1"`), `+ (λ/2)·Σw²` (`"l2"`), `+ λ·(ρ·Σ|w| + (1−ρ)/2·Σw²)`
+    /// (`"elasticnet"`), as the linear and logistic families write it.
+    pub penalty: Penalty,
+    /// The penalty's strength `λ`.
+    pub lambda: f64,
+    /// ElasticNet's L1 share `ρ`.
+    pub l1_ratio: f64,
 }
 
 impl Default for PointsTraining {
@@ -143,6 +210,10 @@ impl Default for PointsTraining {
             gradients: Gradients::Autodiff,
             kernels: Kernels::Fused,
             epochs: 10,
+            batch_size: None,
+            penalty: Penalty::None,
+            lambda: 0.0,
+            l1_ratio: 0.5,
         }
     }
 }
@@ -238,6 +309,7 @@ impl ExperimentFile for PointsConfig {
         self.model.validate()?;
         self.optimizer.validate()?;
         crate::network::config::check_epochs(self.training.epochs)?;
+        self.training.validate()?;
         self.check_combinations()?;
         self.output.validate()
     }
@@ -269,11 +341,13 @@ impl PointsConfig {
     /// use, the stack against the inputs, manual gradients against the layer kinds.
     fn check_combinations(&self) -> Result<(), String> {
         if !self.data.dataset.is_generated()
-            && (self.data.points.is_some() || self.data.noise.is_some())
+            && (self.data.points.is_some()
+                || self.data.noise.is_some()
+                || self.data.test_points.is_some())
         {
             return Err(
-                "data.points and data.noise apply to the generated 2-D sets (\"circle\", \
-                 \"moons\", \"spirals\", \"blobs\"), not to \"xor\""
+                "data.points, data.test_points and data.noise apply to the generated 2-D sets \
+                 (\"circle\", \"moons\", \"spirals\", \"blobs\"), not to \"xor\""
                     .into(),
             );
         }
@@ -304,9 +378,9 @@ impl PointsConfig {
         Ok(())
     }
 
-    /// What the network reads: a point's two coordinates (three with the constant input).
+    /// What the network reads: the constant input if asked for, then the point's features.
     pub fn input_shape(&self) -> Shape {
-        Shape::Flat(2 + usize::from(self.data.constant_input))
+        Shape::Flat(usize::from(self.data.constant_input) + self.data.features().len())
     }
 
     /// The run directory: `<output.dir>/<output.name>`.
@@ -316,14 +390,35 @@ impl PointsConfig {
 }
 
 impl PointsData {
+    /// The features the network reads (see [`PointsData::features`]).
+    pub fn features(&self) -> &[Feature] {
+        self.features.as_deref().unwrap_or(&Feature::PLAIN)
+    }
+
     fn validate(&self) -> Result<(), String> {
-        if let Some(points) = self.points
-            && !(2..=MAX_POINTS).contains(&points)
-        {
-            return Err(format!(
-                "data.points must be between 2 and {MAX_POINTS} (the 2-D workshop trains \
-                 full-batch), got {points}"
-            ));
+        for (key, count) in [("points", self.points), ("test_points", self.test_points)] {
+            if let Some(count) = count
+                && !(2..=MAX_POINTS).contains(&count)
+            {
+                return Err(format!(
+                    "data.{key} must be between 2 and {MAX_POINTS} (the 2-D workshop keeps its \
+                     points in memory), got {count}"
+                ));
+            }
+        }
+        if let Some(features) = &self.features {
+            if features.is_empty() {
+                return Err(
+                    "data.features names none: give at least one, e.g. [\"x1\", \"x2\"]".into(),
+                );
+            }
+            if let Some(twice) = features
+                .iter()
+                .enumerate()
+                .find_map(|(i, f)| features[..i].contains(f).then_some(f))
+            {
+                return Err(format!("data.features names {:?} twice", twice.name()));
+            }
         }
         if let Some(noise) = self.noise
             && !(noise.is_finite() && (0.0..=1.0).contains(&noise))
@@ -333,5 +428,16 @@ impl PointsData {
             ));
         }
         Ok(())
+    }
+}
+
+impl PointsTraining {
+    fn validate(&self) -> Result<(), String> {
+        if self.batch_size == Some(0) {
+            return Err(
+                "training.batch_size must be at least 1 (unset: all the training points)".into(),
+            );
+        }
+        crate::glm::penalty::check("training", self.lambda, self.l1_ratio)
     }
 }

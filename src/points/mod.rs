@@ -23,10 +23,12 @@ pub(crate) use self::data::region;
 use crate::divergence::{Divergence, LossWatch};
 use crate::error::{Error, Result};
 use crate::experiment::ExperimentFile;
+use crate::glm::penalty::PenaltyWeights;
 use crate::network::model::{Batch, Network};
 use crate::numeric::{scalar, to_f64s};
 use crate::run_dir::Start;
 use crate::run_dir::{RunKind, RunLayout};
+use burn::optim::GradientsParams;
 
 /// The loss below which (with every training point right) training stops.
 pub const TARGET_LOSS: f64 = 0.05;
@@ -51,23 +53,37 @@ pub fn point_sets(config: &PointsConfig) -> (PointSet, Option<PointSet>) {
         return (PointSet::truth_table(), None);
     }
     let count = config.data.points.unwrap_or(DEFAULT_POINTS);
+    let tests = config.data.test_points.unwrap_or(count);
     let noise = config.data.noise.unwrap_or(DEFAULT_NOISE);
     let train = PointSet::generate(dataset, count, noise, config.seed);
-    let test = PointSet::generate(dataset, count, noise, config.seed ^ TEST_STREAM);
+    let test = PointSet::generate(dataset, tests, noise, config.seed ^ TEST_STREAM);
     (train, Some(test))
 }
 
-/// Network inputs for `points`: `[1, x1, x2]` with a constant input, else `[x1, x2]`.
+/// Network inputs for `points`: the constant 1 if the config asks for it, then each of its
+/// features (`[x1, x2]` unless told otherwise).
 pub fn inputs(config: &PointsConfig, points: &[[f64; 2]], device: &Device) -> Tensor<2> {
-    let width = 2 + usize::from(config.data.constant_input);
+    let features = config.data.features();
+    let constant = config.data.constant_input.then_some(1.0);
+    let width = usize::from(constant.is_some()) + features.len();
     let values: Vec<f64> = points
         .iter()
         .flat_map(|p| {
-            let constant = config.data.constant_input.then_some(1.0);
-            constant.into_iter().chain(p.iter().copied())
+            constant
+                .into_iter()
+                .chain(features.iter().map(|feature| feature.of(*p)))
         })
         .collect();
     Tensor::from_data(TensorData::new(values, [points.len(), width]), device)
+}
+
+/// The names of [`inputs`]' columns.
+pub fn input_names(config: &PointsConfig) -> Vec<String> {
+    let constant = config.data.constant_input.then(|| "1".to_string());
+    constant
+        .into_iter()
+        .chain(config.data.features().iter().map(|f| f.name()))
+        .collect()
 }
 
 fn batch(config: &PointsConfig, set: &PointSet, device: &Device) -> Batch {
@@ -205,7 +221,9 @@ pub fn train(config: &PointsConfig, start: Start) -> Result<PointsReport> {
 fn resolved(config: &PointsConfig) -> PointsConfig {
     let mut resolved = config.clone();
     if config.data.dataset.is_generated() {
-        resolved.data.points = Some(config.data.points.unwrap_or(DEFAULT_POINTS));
+        let points = config.data.points.unwrap_or(DEFAULT_POINTS);
+        resolved.data.points = Some(points);
+        resolved.data.test_points = Some(config.data.test_points.unwrap_or(points));
         resolved.data.noise = Some(config.data.noise.unwrap_or(DEFAULT_NOISE));
     }
     resolved
@@ -232,14 +250,25 @@ pub fn fit(
         .with_kernels(config.training.kernels);
     let mut optimizer = config.optimizer.init(config.training.kernels);
     let lr = config.optimizer.learning_rate;
+    let training = &config.training;
+    let weights = PenaltyWeights::split(
+        training.penalty,
+        training.l1_ratio,
+        training.lambda,
+        training.lambda,
+    );
+    let mut order = Shuffle::new(config, train_set.len());
     let mut losses = Vec::new();
     let mut test_losses = Vec::new();
     let mut converged_epoch = None;
     // Two classes: a model that has learnt nothing guesses ½ (loss ln 2).
     let divergence = LossWatch::new(std::f64::consts::LN_2);
     for epoch in 1..=config.training.epochs {
-        let (_, grads) = crate::network::backprop::step(&model, train_batch.clone());
-        model = optimizer.step(lr, model, grads);
+        for batch in order.batches(&train_batch, device) {
+            let (_, grads) = crate::network::backprop::step(&model, batch);
+            let grads = penalised(&model, grads, weights);
+            model = optimizer.step(lr, model, grads);
+        }
         let loss = scalar(model.forward_classification(train_batch.clone()).loss);
         let test_loss = test_batch
             .as_ref()
@@ -276,6 +305,73 @@ pub fn fit(
         test: test_set.map(|set| score(&model, config, set, device)),
     };
     Ok((model, report))
+}
+
+/// The order the training points are visited in: all at once, or shuffled each epoch into
+/// batches of `training.batch_size` (its own random stream of the seed: one seed, one run).
+struct Shuffle {
+    /// The seed of the next epoch's shuffle; `None` when training is full-batch.
+    seed: Option<u64>,
+    order: Vec<usize>,
+    batch_size: usize,
+}
+
+/// Mixed into the seed for the order of the training points.
+const SHUFFLE_STREAM: u64 = 0x5A0F_F1E5_0BA7_C4E5;
+
+impl Shuffle {
+    fn new(config: &PointsConfig, count: usize) -> Self {
+        let batch_size = config.training.batch_size.unwrap_or(count).min(count);
+        Self {
+            seed: (batch_size < count).then_some(config.seed ^ SHUFFLE_STREAM),
+            order: (0..count).collect(),
+            batch_size,
+        }
+    }
+
+    /// This epoch's batches of `all`.
+    fn batches(&mut self, all: &Batch, device: &Device) -> Vec<Batch> {
+        let Some(seed) = &mut self.seed else {
+            return vec![all.clone()];
+        };
+        crate::sampling::shuffle(&mut self.order, *seed);
+        *seed = seed.wrapping_add(1);
+        self.order
+            .chunks(self.batch_size)
+            .map(|chunk| {
+                let indices: Vec<i64> = chunk.iter().map(|&i| i as i64).collect();
+                let indices =
+                    Tensor::<1, Int>::from_data(TensorData::new(indices, [chunk.len()]), device);
+                Batch {
+                    inputs: all.inputs.clone().select(0, indices.clone()),
+                    targets: all.targets.clone().select(0, indices),
+                }
+            })
+            .collect()
+    }
+}
+
+/// `grads` with the penalty's gradient added to each weight's (never a bias's):
+/// `l1·sign(w) + l2·w`, the (sub)gradient of `l1·Σ|w| + (l2/2)·Σw²`.
+fn penalised(
+    model: &Network,
+    mut grads: GradientsParams,
+    weights: PenaltyWeights,
+) -> GradientsParams {
+    if weights.is_none() {
+        return grads;
+    }
+    for linear in model.layers() {
+        let w = linear.weight.val().inner();
+        let penalty = w.clone().sign().mul_scalar(weights.l1) + w.mul_scalar(weights.l2);
+        let id = linear.weight.id;
+        let gradient = match grads.remove::<2>(id) {
+            Some(gradient) => gradient + penalty,
+            None => penalty,
+        };
+        grads.register(id, gradient);
+    }
+    grads
 }
 
 /// Prints `x1 x2 | target | P(1) | prediction` for the four points.
@@ -321,16 +417,21 @@ pub fn unit_grids(
     side: usize,
 ) -> Vec<Vec<Vec<f64>>> {
     let x = inputs(config, &grid_points(config, side), device);
-    model
-        .layer_outputs(x)
-        .into_iter()
-        .map(|output| {
-            let units = output.dims()[1];
-            let values = to_f64s(output);
-            (0..units)
-                .map(|u| values.iter().skip(u).step_by(units).copied().collect())
-                .collect()
-        })
+    model.layer_outputs(x).into_iter().map(columns).collect()
+}
+
+/// Each of [`inputs`]' columns over the same grid as [`probability_grid`]: what the network
+/// reads of the plane.
+pub fn input_grids(config: &PointsConfig, device: &Device, side: usize) -> Vec<Vec<f64>> {
+    columns(inputs(config, &grid_points(config, side), device))
+}
+
+/// The columns of a `[rows, columns]` tensor.
+fn columns(matrix: Tensor<2>) -> Vec<Vec<f64>> {
+    let width = matrix.dims()[1];
+    let values = to_f64s(matrix);
+    (0..width)
+        .map(|c| values.iter().skip(c).step_by(width).copied().collect())
         .collect()
 }
 
@@ -413,4 +514,42 @@ pub fn predict(run_dir: &Path, config: &PointsConfig) -> Result<Vec<f64>> {
         }
     }
     Ok(p)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The penalty's gradient, added to each weight's and to no bias's, is `l1·sign(w) + l2·w`
+    /// of the model's own weights, read back as numbers.
+    #[test]
+    fn the_penalty_adds_its_subgradient_to_the_weights_only() {
+        let device = Device::flex().autodiff();
+        let config = PointsConfig::default();
+        let mut model_config = config.model.clone();
+        model_config.hidden = Some(vec![3]);
+        let model = model_config.init(config.input_shape(), 2, &device);
+        let weights = PenaltyWeights { l1: 0.3, l2: 0.05 };
+        let penalised = penalised(&model, GradientsParams::new(), weights);
+        for linear in model.layers() {
+            let w = to_f64s(linear.weight.val());
+            let got = to_f64s(
+                penalised
+                    .get::<2>(linear.weight.id)
+                    .expect("a weight's gradient"),
+            );
+            for (g, w) in got.iter().zip(&w) {
+                let expected = 0.3 * w.signum() * f64::from(u8::from(*w != 0.0)) + 0.05 * w;
+                assert!((g - expected).abs() < 1e-6, "{g} vs {expected} at w = {w}");
+            }
+            if let Some(bias) = &linear.bias {
+                assert!(
+                    penalised.get::<1>(bias.id).is_none(),
+                    "a bias was penalised"
+                );
+            }
+        }
+        let none = super::penalised(&model, GradientsParams::new(), PenaltyWeights::NONE);
+        assert!(none.is_empty());
+    }
 }

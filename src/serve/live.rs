@@ -144,6 +144,8 @@ enum Line<'a> {
         test_targets: &'a [i64],
         region: (f64, f64),
         grid_side: usize,
+        /// What the network reads, each over the plane as a [`Picture`]'s units are.
+        inputs: Vec<Input>,
     },
     /// The model after `epoch`: `grid` is `P(1)` on the grid as bytes `round(255·P)` in base64;
     /// `network` what each unit computes and the weights between them.
@@ -159,6 +161,9 @@ enum Line<'a> {
     /// Last, when the training has ended by itself.
     Done {
         epoch: usize,
+        /// Every epoch's losses (the frames carried those of the epochs they showed).
+        losses: &'a [f64],
+        test_losses: &'a [f64],
         grid: String,
         probabilities: Vec<f64>,
         #[serde(skip_serializing_if = "Option::is_none")]
@@ -174,12 +179,31 @@ enum Line<'a> {
 /// The side of each hidden unit's small grid.
 pub(crate) const UNIT_GRID: usize = 21;
 
+/// One of the network's inputs: its name (`x1`, `x1*x2`) and its values over the plane.
+#[derive(Serialize)]
+struct Input {
+    name: String,
+    grid: String,
+}
+
+/// A unit's values on the grid as [`Picture::units`] sends them.
+fn encode_unit(values: &[f64]) -> String {
+    use base64::Engine;
+    let m = values.iter().fold(1.0_f64, |m, v| m.max(v.abs()));
+    let bytes: Vec<u8> = values
+        .iter()
+        .map(|v| (127.5 * (1.0 + v / m)).round().clamp(0.0, 255.0) as u8)
+        .collect();
+    base64::engine::general_purpose::STANDARD.encode(bytes)
+}
+
 /// The network as the page draws it: each hidden unit's output over the plane and every weight.
 #[derive(Serialize)]
 struct Picture {
     /// `[layer][unit]`: the unit's output on a [`UNIT_GRID`]² grid, row by row from the top, as
-    /// bytes `round(127.5·(1 + v/m))` in base64, `m` the unit's largest |output| on the grid
-    /// (128 is 0; above, positive).
+    /// bytes `round(127.5·(1 + v/m))` in base64, `m` the unit's largest |output| on the grid or
+    /// 1 if that is less (128 is 0; above, positive): a tanh unit on its own scale, a unit that
+    /// outputs almost nothing pale).
     units: Vec<Vec<String>>,
     /// `[layer][input][output]`, each dense layer's weights from the inputs to the output unit,
     /// to 4 decimals.
@@ -192,22 +216,9 @@ impl Picture {
         config: &PointsConfig,
         device: &burn::prelude::Device,
     ) -> Self {
-        use base64::Engine;
         let units = points::unit_grids(model, config, device, UNIT_GRID)
-            .into_iter()
-            .map(|layer| {
-                layer
-                    .into_iter()
-                    .map(|values| {
-                        let m = values.iter().fold(1e-9_f64, |m, v| m.max(v.abs()));
-                        let bytes: Vec<u8> = values
-                            .iter()
-                            .map(|v| (127.5 * (1.0 + v / m)).round().clamp(0.0, 255.0) as u8)
-                            .collect();
-                        base64::engine::general_purpose::STANDARD.encode(bytes)
-                    })
-                    .collect()
-            })
+            .iter()
+            .map(|layer| layer.iter().map(|values| encode_unit(values)).collect())
             .collect();
         let weights = model
             .layers()
@@ -265,6 +276,14 @@ fn stream(config: &PointsConfig, session: u64, control: &Control, out: &Writer) 
             test_targets: &test.labels,
             region: region(config.data.dataset),
             grid_side: GRID,
+            inputs: points::input_names(config)
+                .into_iter()
+                .zip(points::input_grids(config, &device, UNIT_GRID))
+                .map(|(name, values)| Input {
+                    name,
+                    grid: encode_unit(&values),
+                })
+                .collect(),
         }) {
             return Ok(false);
         }
@@ -304,6 +323,8 @@ fn stream(config: &PointsConfig, session: u64, control: &Control, out: &Writer) 
         )?;
         Ok(out.send(&Line::Done {
             epoch: report.losses.len(),
+            losses: &report.losses,
+            test_losses: &report.test_losses,
             grid: encode_grid(&points::probability_grid(&model, config, &device, GRID)),
             probabilities: report.probabilities,
             converged_epoch: report.converged_epoch,

@@ -37,6 +37,8 @@ pub(crate) const MAX_EPOCHS: usize = 20_000;
 pub(crate) const MAX_PARAMETERS: u128 = 10_000;
 /// The most points of a generated set the playground trains on.
 pub(crate) const MAX_POINTS: usize = 1_000;
+/// The most optimizer steps of one request: the epochs of full-batch training, ten batches each.
+pub(crate) const MAX_STEPS: usize = 10 * MAX_EPOCHS;
 /// The decision-region grid's side.
 pub(crate) const GRID: usize = 41;
 /// Snapshots of the regions kept at most, spread geometrically over the epochs.
@@ -97,9 +99,28 @@ pub(crate) fn checked_config(text: &str, runs: &Path) -> Result<PointsConfig> {
             "the playground trains at most {MAX_EPOCHS} epochs; use `neurona train` for more"
         )));
     }
-    if config.data.points.unwrap_or(DEFAULT_POINTS) > MAX_POINTS {
+    let points = config.data.points.unwrap_or(DEFAULT_POINTS);
+    if points.max(config.data.test_points.unwrap_or(points)) > MAX_POINTS {
         return Err(Error::Usage(format!(
-            "the playground trains on at most {MAX_POINTS} points; use `neurona train` for more"
+            "the playground trains and tests on at most {MAX_POINTS} points each; use `neurona \
+             train` for more"
+        )));
+    }
+    let trained = if config.data.dataset.is_generated() {
+        points
+    } else {
+        points::TRUTH_TABLE.len()
+    };
+    let batch = config
+        .training
+        .batch_size
+        .unwrap_or(trained)
+        .clamp(1, trained);
+    let steps = config.training.epochs * trained.div_ceil(batch);
+    if steps > MAX_STEPS {
+        return Err(Error::Usage(format!(
+            "{steps} optimizer steps (epochs × batches an epoch) is more than the playground \
+             takes ({MAX_STEPS}): fewer epochs or larger batches, or use `neurona train`"
         )));
     }
     let parameters = config.model.parameter_count(config.input_shape(), 2);

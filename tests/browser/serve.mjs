@@ -409,6 +409,47 @@ try {
   await page.screenshot({ path: path.join(shots, "playground-blobs.png"), fullPage: true });
   console.log(`ok: playground blobs: ${(100 * blobs.test.accuracy).toFixed(1)} % of test points right`);
 
+  // Inputs: x1 + x2 − 2·x1·x2 is XOR itself, so with x1·x2 ticked a network without hidden layers
+  // learns the four points (with x1 and x2 alone it cannot); the picture shows the three inputs.
+  await page.selectOption("#pg-dataset", "xor");
+  await page.fill("#pg-units", "");
+  await page.selectOption("#pg-optimizer", "adam");
+  await page.fill("#pg-rate", "0.1");
+  await page.fill("#pg-epochs", "3000");
+  await page.click("#pg-train");
+  await playgroundDone(page, "xor");
+  const line = await page.evaluate(() => window.playgroundResult);
+  assert.equal(line.converged_epoch, undefined, "a line learnt XOR");
+  await page.check('#pg-features input[value="x1*x2"]');
+  await page.evaluate(() => { window.playgroundResult = null; });
+  await page.click("#pg-train");
+  await playgroundDone(page, "xor");
+  const product = await page.evaluate(() => window.playgroundResult);
+  assert.ok(product.converged_epoch > 0, "x1, x2 and x1·x2 learnt XOR without a hidden layer");
+  assert.deepEqual(product.inputs.map((i) => i.name), ["x1", "x2", "x1*x2"]);
+  assert.equal(await page.locator("#pg-network image.input").count(), 3);
+  assert.equal(await page.locator("#pg-network line.weight").count(), 3);
+  assert.match(await page.textContent("#pg-config"), /features = \["x1", "x2", "x1\*x2"\]/);
+  await page.screenshot({ path: path.join(shots, "playground-features.png"), fullPage: true });
+  // An L1 penalty: the same moons, smaller weights (Σ|w| of the last frame's network).
+  const weightSum = (training) => training.network.weights.flat(2).reduce((a, w) => a + Math.abs(w), 0);
+  await page.selectOption("#pg-dataset", "moons");
+  await page.fill("#pg-epochs", "1000");
+  await page.evaluate(() => { window.playgroundResult = null; });
+  await page.click("#pg-train");
+  await playgroundDone(page, "moons");
+  const free = weightSum(await page.evaluate(() => window.playgroundResult));
+  await page.selectOption("#pg-penalty", "l1");
+  await page.fill("#pg-lambda", "0.01");
+  await page.evaluate(() => { window.playgroundResult = null; });
+  await page.click("#pg-train");
+  await playgroundDone(page, "moons");
+  const penalised = weightSum(await page.evaluate(() => window.playgroundResult));
+  assert.ok(penalised < 0.5 * free, `Σ|w| ${penalised} with L1 against ${free} without`);
+  assert.match(await page.textContent("#pg-config"), /penalty = "l1"\nlambda = 0.01/);
+  await page.screenshot({ path: path.join(shots, "playground-l1.png"), fullPage: true });
+  console.log(`ok: playground inputs: x1·x2 learnt XOR without hidden layers in ${product.converged_epoch} epochs (x1, x2 alone did not); L1 0.01: Σ|w| ${penalised.toFixed(1)} against ${free.toFixed(1)}`);
+
   // Train page: a shipped experiment file, shortened in the editor, trained by the `neurona
   // train` process the page starts; its run page follows it; stop and resume from there.
   await page.goto(`${url}#/train`);

@@ -100,7 +100,7 @@ impl ExperimentFile for LinearConfig {
         }
         self.data.validate()?;
         let m = &self.model;
-        crate::glm::penalty::check(m.lambda, m.l1_ratio)?;
+        crate::glm::penalty::check("model", m.lambda, m.l1_ratio)?;
         if m.solver == Solver::NormalEquations
             && matches!(m.penalty, Penalty::L1 | Penalty::Elasticnet)
         {

@@ -159,7 +159,7 @@ impl ExperimentFile for LogisticConfig {
         }
         self.data.validate()?;
         let m = &self.model;
-        crate::glm::penalty::check(m.lambda, m.l1_ratio)?;
+        crate::glm::penalty::check("model", m.lambda, m.l1_ratio)?;
         if !(m.c.is_finite() && m.c > 0.0) {
             return Err(format!("model.c must be > 0, got {}", m.c));
         }

@@ -853,8 +853,12 @@ function applyPreset() {
   $("#pg-rate").value = preset.rate;
   $("#pg-epochs").value = preset.epochs;
   $("#pg-name").value = `${dataset}-playground`;
+  // The presets learn their set from the point's two coordinates, unpenalised, full-batch.
+  for (const box of document.querySelectorAll("#pg-features input")) box.checked = box.value === "x1" || box.value === "x2";
+  $("#pg-penalty").value = "none";
+  $("#pg-batch").value = "";
   const generated = dataset !== "xor";
-  for (const id of ["#pg-points", "#pg-noise", "#pg-show-test"]) {
+  for (const id of ["#pg-points", "#pg-share", "#pg-noise", "#pg-show-test"]) {
     $(id).disabled = !generated;
     $(id).closest("label").classList.toggle("off", !generated);
   }
@@ -871,9 +875,16 @@ function hiddenWidths() {
 function playgroundConfig() {
   const dataset = $("#pg-dataset").value;
   const name = $("#pg-name").value.trim() || `${dataset}-playground`;
+  const total = Math.max(4, Math.round(Number($("#pg-points").value)) || 4);
+  const training = Math.max(2, Math.min(total - 2, Math.round(total * Number($("#pg-share").value))));
   const generated = dataset !== "xor"
-    ? `points = ${Math.round(Number($("#pg-points").value)) || 2}\nnoise = ${Number($("#pg-noise").value) || 0}\n`
+    ? `points = ${training}\ntest_points = ${total - training}\nnoise = ${Number($("#pg-noise").value) || 0}\n`
     : "";
+  const features = [...document.querySelectorAll("#pg-features input:checked")].map((box) => JSON.stringify(box.value));
+  const batch = Math.round(Number($("#pg-batch").value));
+  const penalty = $("#pg-penalty").value;
+  const trainingKeys = (batch > 0 ? `batch_size = ${batch}\n` : "")
+    + (penalty !== "none" ? `penalty = "${penalty}"\nlambda = ${Number($("#pg-lambda").value) || 0}\n` : "");
   return `# neurona's 2-D workshop, from the playground page
 task = "points"
 backend = "auto"
@@ -882,6 +893,7 @@ seed = ${Math.round(Number($("#pg-seed").value)) || 0}
 
 [data]
 dataset = "${dataset}"
+features = [${features.join(", ")}]
 ${generated}
 [model]
 hidden = [${hiddenWidths().join(", ")}]
@@ -896,7 +908,7 @@ learning_rate = ${Number($("#pg-rate").value) || 0.1}
 [training]
 gradients = "autodiff"
 epochs = ${Math.round(Number($("#pg-epochs").value)) || 1}
-
+${trainingKeys}
 [output]
 name = ${JSON.stringify(name)}
 `;
@@ -1044,13 +1056,9 @@ function drawNetwork(training, network, grid) {
   const h = Math.max(...widths) * (box + 10) + 30;
   const x = (layer) => 10 + layer * (w - 20 - box) / (widths.length - 1);
   const y = (layer, unit) => 24 + (h - 24 - widths[layer] * (box + 10)) / 2 + unit * (box + 10);
-  // Inputs: x1 grows to the right, x2 upwards (the constant input of XOR's biasless net is flat).
-  const inputs = [...Array(widths[0]).keys()].map((k) => {
-    const name = widths[0] === 3 ? ["1", "x1", "x2"][k] : ["x1", "x2"][k];
-    const bytes = new Uint8Array(side * side).map((_, i) => name === "x1" ? Math.round(255 * (i % side) / (side - 1))
-      : name === "x2" ? Math.round(255 * (side - 1 - Math.floor(i / side)) / (side - 1)) : 255);
-    return { name, href: heatImage(bytes, side, 127.5) };
-  });
+  // The inputs as the server computed them over the plane (x1 grows to the right, x2 upwards).
+  const inputs = training.inputs.map((input) => ({ href: heatImage(bytesOf(input.grid), side, 128),
+    name: input.name.replace("^2", "²").replace("*x2", "·x2").replace("pi*", "π") }));
   const largest = Math.max(1e-9, ...network.weights.flat(2).map(Math.abs));
   const parts = [`<svg viewBox="0 0 ${w} ${h}" role="img" aria-label="the network">`,
     `<text x="10" y="14" font-weight="600">the network, unit by unit</text>`,
@@ -1059,7 +1067,7 @@ function drawNetwork(training, network, grid) {
     const width = (0.4 + 4 * Math.abs(weight) / largest).toFixed(2);
     parts.push(`<line class="weight" data-layer="${layer}" data-from="${i}" data-to="${o}" data-weight="${weight}" x1="${x(layer) + box}" y1="${y(layer, i) + box / 2}" x2="${x(layer + 1)}" y2="${y(layer + 1, o) + box / 2}" stroke="${weight >= 0 ? "#2f6fde" : "#e8590c"}" stroke-width="${width}" opacity="0.7"/>`);
   })));
-  inputs.forEach((input, k) => parts.push(`<image href="${input.href}" x="${x(0)}" y="${y(0, k)}" width="${box}" height="${box}"/>`,
+  inputs.forEach((input, k) => parts.push(`<image class="input" href="${input.href}" x="${x(0)}" y="${y(0, k)}" width="${box}" height="${box}"/>`,
     `<text x="${x(0) + box / 2}" y="${y(0, k) + box + 9}" text-anchor="middle" font-size="11">${input.name}</text>`));
   network.units.forEach((layer, l) => layer.forEach((unit, u) => parts.push(
     `<image class="unit" data-layer="${l}" data-unit="${u}" href="${heatImage(bytesOf(unit), side, 128)}" x="${x(l + 1)}" y="${y(l + 1, u)}" width="${box}" height="${box}" style="image-rendering: pixelated"/>`)));
@@ -1084,6 +1092,9 @@ function liveLine(line, training) {
       training.losses.push(line.loss);
       if (line.test_loss != null) training.test_losses.push(line.test_loss);
       training.epochs.push(line.epoch);
+    } else {
+      // The answer carries every epoch's losses: the curve drawn from them all.
+      Object.assign(training, { losses: line.losses, test_losses: line.test_losses, epochs: undefined });
     }
     const frame = { epoch: line.epoch, grid: line.grid,
       loss: training.losses[training.losses.length - 1] ?? NaN, test_loss: training.test_losses[training.test_losses.length - 1] };
