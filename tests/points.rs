@@ -368,6 +368,19 @@ fn input_features_are_their_closed_forms_and_change_what_a_network_without_hidde
         squares.accuracy >= 0.97,
         "x1², x2² on the circle: {squares:?}"
     );
+    // Saved, the run reads the same features back: its model answers as it did.
+    let out = common::scratch("circle-features");
+    let mut saved = workshop("circle", r#"features = ["x1^2", "x2^2"]"#, "", "");
+    saved.output.dir = out.clone();
+    saved.output.name = Some("circle".into());
+    let report = {
+        let _seeded = SEEDED.lock().unwrap_or_else(|e| e.into_inner());
+        neurona::points::train(&saved, Start::New).unwrap()
+    };
+    let recorded = PointsConfig::load_run(&out.join("circle")).unwrap();
+    assert_eq!(recorded.data.features(), saved.data.features());
+    let reloaded = neurona::points::predict(&out.join("circle"), &recorded).unwrap();
+    assert_eq!(reloaded, report.probabilities);
 }
 
 #[test]

@@ -145,6 +145,19 @@ impl Served {
         stream
     }
 
+    /// Checks the server stops computing within 1.5 s of `what` (an epoch or two of a heavy
+    /// training): under 0.5 CPU s in the 2 s after.
+    fn assert_idle(&self, what: &str) {
+        std::thread::sleep(Duration::from_millis(1500));
+        let before = self.cpu_seconds();
+        std::thread::sleep(Duration::from_secs(2));
+        let spent = self.cpu_seconds() - before;
+        assert!(
+            spent < 0.5,
+            "the server computed {spent:.2} CPU s in 2 s after {what}"
+        );
+    }
+
     /// The CPU seconds the server process has used.
     fn cpu_seconds(&self) -> f64 {
         let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.child.id())).unwrap();
@@ -466,26 +479,12 @@ fn playground_trainings_are_bounded_and_stop_when_their_client_goes() {
     // The clients go away: the server stops computing within an epoch or two.
     drop(queued);
     drop(heavy);
-    std::thread::sleep(Duration::from_millis(1500));
-    let before = served.cpu_seconds();
-    std::thread::sleep(Duration::from_secs(2));
-    let spent = served.cpu_seconds() - before;
-    assert!(
-        spent < 0.5,
-        "the server computed {spent:.2} CPU s in 2 s after its clients left"
-    );
+    served.assert_idle("its clients left");
     let (status, answer) = served.post("/api/playground/train", "application/toml", XOR);
     assert_eq!(status, 200, "{answer}");
     // The same for a live training whose page goes away while it trains.
     drop(served.stream_until("/api/playground/live", HEAVY, r#""kind":"frame""#));
-    std::thread::sleep(Duration::from_millis(1500));
-    let before = served.cpu_seconds();
-    std::thread::sleep(Duration::from_secs(2));
-    let spent = served.cpu_seconds() - before;
-    assert!(
-        spent < 0.5,
-        "the server computed {spent:.2} CPU s in 2 s after a live training's page left"
-    );
+    served.assert_idle("a live training's page left");
 
     // Ctrl-C with an idle connection open and a training whose client has gone: the server
     // ends within a few seconds.

@@ -110,6 +110,9 @@ impl Default for DataConfig {
     }
 }
 
+/// Number of classes in MNIST and Fashion-MNIST.
+pub(crate) const NUM_CLASSES: usize = 10;
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum DatasetName {
@@ -201,11 +204,8 @@ impl ExperimentFile for MlpConfig {
     const TASK: Task = Task::ImageClassification;
 
     fn synopsis(&self) -> Synopsis {
-        self.model.synopsis(
-            self.input_shape(),
-            crate::classifier::data::NUM_CLASSES,
-            &self.optimizer,
-        )
+        self.model
+            .synopsis(self.input_shape(), NUM_CLASSES, &self.optimizer)
     }
 
     fn validate(&self) -> Result<(), String> {

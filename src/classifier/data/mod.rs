@@ -15,8 +15,7 @@ use crate::sampling::split;
 use download::{Checksum, RemoteFile};
 pub use idx::LabelledImages;
 
-/// Number of classes in MNIST and Fashion-MNIST.
-pub(crate) const NUM_CLASSES: usize = 10;
+pub(crate) use crate::classifier::config::NUM_CLASSES;
 
 pub use crate::network::layers::SIDE;
 
