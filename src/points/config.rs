@@ -390,6 +390,13 @@ impl PointsConfig {
 }
 
 impl PointsData {
+    /// A generated set's training and test point counts, the defaults filled in: `points`
+    /// (unset, [`DEFAULT_POINTS`]) and `test_points` (unset, as many).
+    pub fn counts(&self) -> (usize, usize) {
+        let points = self.points.unwrap_or(DEFAULT_POINTS);
+        (points, self.test_points.unwrap_or(points))
+    }
+
     /// The features the network reads (see [`PointsData::features`]).
     pub fn features(&self) -> &[Feature] {
         self.features.as_deref().unwrap_or(&Feature::PLAIN)
@@ -432,6 +439,12 @@ impl PointsData {
 }
 
 impl PointsTraining {
+    /// The points of one optimizer step out of `count` training points: `batch_size`, at most
+    /// all of them (unset: all).
+    pub fn batch_of(&self, count: usize) -> usize {
+        self.batch_size.unwrap_or(count).clamp(1, count.max(1))
+    }
+
     fn validate(&self) -> Result<(), String> {
         if self.batch_size == Some(0) {
             return Err(

@@ -16,7 +16,7 @@ use serde::{Deserialize, Serialize};
 pub mod config;
 pub mod data;
 
-use self::config::{DEFAULT_NOISE, DEFAULT_POINTS, PointsConfig};
+use self::config::{DEFAULT_NOISE, PointsConfig};
 use self::data::PointSet;
 pub use self::data::TRUTH_TABLE;
 pub(crate) use self::data::region;
@@ -52,8 +52,7 @@ pub fn point_sets(config: &PointsConfig) -> (PointSet, Option<PointSet>) {
     if !dataset.is_generated() {
         return (PointSet::truth_table(), None);
     }
-    let count = config.data.points.unwrap_or(DEFAULT_POINTS);
-    let tests = config.data.test_points.unwrap_or(count);
+    let (count, tests) = config.data.counts();
     let noise = config.data.noise.unwrap_or(DEFAULT_NOISE);
     let train = PointSet::generate(dataset, count, noise, config.seed);
     let test = PointSet::generate(dataset, tests, noise, config.seed ^ TEST_STREAM);
@@ -221,9 +220,9 @@ pub fn train(config: &PointsConfig, start: Start) -> Result<PointsReport> {
 fn resolved(config: &PointsConfig) -> PointsConfig {
     let mut resolved = config.clone();
     if config.data.dataset.is_generated() {
-        let points = config.data.points.unwrap_or(DEFAULT_POINTS);
+        let (points, tests) = config.data.counts();
         resolved.data.points = Some(points);
-        resolved.data.test_points = Some(config.data.test_points.unwrap_or(points));
+        resolved.data.test_points = Some(tests);
         resolved.data.noise = Some(config.data.noise.unwrap_or(DEFAULT_NOISE));
     }
     resolved
@@ -321,7 +320,7 @@ const SHUFFLE_STREAM: u64 = 0x5A0F_F1E5_0BA7_C4E5;
 
 impl Shuffle {
     fn new(config: &PointsConfig, count: usize) -> Self {
-        let batch_size = config.training.batch_size.unwrap_or(count).min(count);
+        let batch_size = config.training.batch_of(count);
         Self {
             seed: (batch_size < count).then_some(config.seed ^ SHUFFLE_STREAM),
             order: (0..count).collect(),

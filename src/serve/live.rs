@@ -137,7 +137,6 @@ enum Line<'a> {
     Start {
         session: u64,
         dataset: &'static str,
-        epochs: usize,
         points: &'a [[f64; 2]],
         targets: &'a [i64],
         test_points: &'a [[f64; 2]],
@@ -269,7 +268,6 @@ fn stream(config: &PointsConfig, session: u64, control: &Control, out: &Writer) 
         if !out.send(&Line::Start {
             session,
             dataset: config.data.dataset.slug(),
-            epochs: config.training.epochs,
             points: &train_set.points,
             targets: &train_set.labels,
             test_points: &test.points,

@@ -27,7 +27,7 @@ use super::AppState;
 use super::api_error::{ApiError, blocking};
 use crate::backend::Precision;
 use crate::error::{Error, Result};
-use crate::points::config::{DEFAULT_POINTS, PointsConfig};
+use crate::points::config::PointsConfig;
 use crate::points::{self, Score, region};
 use crate::run_dir::Start;
 
@@ -99,8 +99,8 @@ pub(crate) fn checked_config(text: &str, runs: &Path) -> Result<PointsConfig> {
             "the playground trains at most {MAX_EPOCHS} epochs; use `neurona train` for more"
         )));
     }
-    let points = config.data.points.unwrap_or(DEFAULT_POINTS);
-    if points.max(config.data.test_points.unwrap_or(points)) > MAX_POINTS {
+    let (points, tests) = config.data.counts();
+    if points.max(tests) > MAX_POINTS {
         return Err(Error::Usage(format!(
             "the playground trains and tests on at most {MAX_POINTS} points each; use `neurona \
              train` for more"
@@ -111,12 +111,7 @@ pub(crate) fn checked_config(text: &str, runs: &Path) -> Result<PointsConfig> {
     } else {
         points::TRUTH_TABLE.len()
     };
-    let batch = config
-        .training
-        .batch_size
-        .unwrap_or(trained)
-        .clamp(1, trained);
-    let steps = config.training.epochs * trained.div_ceil(batch);
+    let steps = config.training.epochs * trained.div_ceil(config.training.batch_of(trained));
     if steps > MAX_STEPS {
         return Err(Error::Usage(format!(
             "{steps} optimizer steps (epochs × batches an epoch) is more than the playground \

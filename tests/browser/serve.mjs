@@ -126,6 +126,8 @@ try {
   // file, scaled by the width it is displayed at over its own width.
   const legible = await page.$$eval("#run-plots img", (imgs) => Promise.all(imgs.filter((i) => i.alt.endsWith(".svg"))
     .map(async (img) => {
+      // Until the picture is loaded it has no width on the page (one run in three read 0 px).
+      await img.decode();
       const svg = new DOMParser().parseFromString(await (await fetch(img.src)).text(), "image/svg+xml").documentElement;
       const sizes = [...svg.querySelectorAll("text")].map((t) => Number(t.getAttribute("font-size")));
       return { file: img.alt, px: Math.min(...sizes) * img.clientWidth / Number(svg.getAttribute("width")) };
